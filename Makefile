@@ -1,0 +1,28 @@
+# The developer's and CI's commands. `make demo` and `make test` set everything up first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup demo test lint bench clean
+
+setup:
+	@bash scripts/setup
+
+demo: setup
+	@bash scripts/demo
+
+# The one test command: lint, types, then the whole suite against real services.
+test: setup lint
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff check loadkit tests bench
+	$(BIN)/ruff format --check loadkit tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/wallet_vs_pgbench.py
+
+clean:
+	-$(BIN)/loadkit stack down
+	rm -rf .loadkit .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,213 @@
+"""The ``loadkit`` command: argument parsing and printing over the library API.
+
+Every :class:`~loadkit.errors.LoadkitError` is caught here, printed as one red line (plus its
+detail, dim), and turned into its exit code. Nothing below this module calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from loadkit import __version__
+from loadkit.errors import ExitCode, LoadkitError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _stack_dir(args: argparse.Namespace) -> Path:
+    return Path(args.dir or os.environ.get("LOADKIT_STACK_DIR") or ".loadkit/stack")
+
+
+# -- stack ---------------------------------------------------------------------------------------
+
+
+def cmd_stack_up(args: argparse.Namespace) -> int:
+    from loadkit.stack.reference import ReferenceStack, StackOptions
+
+    opts = StackOptions(
+        instances=args.instances,
+        users=args.users,
+        merchants=args.merchants,
+        balance=args.balance,
+        pg_dsn=args.pg_dsn,
+    )
+    with console.status("starting the reference wallet stack…"):
+        stack = ReferenceStack.up(_stack_dir(args), opts)
+    status = stack.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return ExitCode.OK
+    _print_status(status)
+    first = stack.manifest.wallets[0]
+    console.print(
+        f"\n[green]stack up[/] in {stack.stack_dir} — try: "
+        f"curl -s {first.client_url}/v1/login -d "
+        f'\'{{"username":"user00001","password":"{stack.password}"}}\''
+    )
+    return ExitCode.OK
+
+
+def cmd_stack_down(args: argparse.Namespace) -> int:
+    from loadkit.errors import StackNotRunning
+    from loadkit.stack.reference import ReferenceStack
+
+    try:
+        stack = ReferenceStack.attach(_stack_dir(args))
+    except StackNotRunning:
+        console.print(f"no stack running in {_stack_dir(args)}")
+        return ExitCode.OK
+    stopped = stack.down()
+    console.print(
+        f"[green]stack down[/]: stopped {', '.join(stopped) or 'nothing (already stopped)'}"
+    )
+    return ExitCode.OK
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    from loadkit.stack.reference import ReferenceStack
+
+    status = ReferenceStack.attach(_stack_dir(args)).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _print_status(status)
+    return ExitCode.OK if status["healthy"] else ExitCode.ENVIRONMENT
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    table = Table(title=f"reference stack — {status['stack_dir']}", title_justify="left")
+    for col in ("component", "pid", "port", "state", "log"):
+        table.add_column(col)
+    for c in status["components"]:
+        if c.get("kind") == "external":
+            table.add_row(c["name"], "-", "-", "external", c["dsn"])
+            continue
+        state = (
+            "[green]ready[/]"
+            if c["ready"]
+            else "[yellow]running[/]"
+            if c["running"]
+            else "[red]down[/]"
+        )
+        table.add_row(c["name"], str(c["pid"]), str(c["port"]), state, str(c.get("log") or ""))
+    console.print(table)
+    proxies = Table(title="toxiproxy links (where network faults go)", title_justify="left")
+    for col in ("proxy", "listen", "upstream", "link"):
+        proxies.add_column(col)
+    for p in status["proxies"]:
+        proxies.add_row(p["name"], f"127.0.0.1:{p['listen_port']}", p["upstream"], p["link"])
+    console.print(proxies)
+
+
+# -- doctor --------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from loadkit.doctor import run_checks
+
+    checks = run_checks()
+    missing_required = [c for c in checks if c.required and not c.ok]
+    if args.json:
+        print(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        table = Table(title=f"loadkit {__version__} — doctor", title_justify="left")
+        for col in ("component", "", "found", "how to get it"):
+            table.add_column(col)
+        for c in checks:
+            mark = "[green]✓[/]" if c.ok else ("[red]✗[/]" if c.required else "[yellow]–[/]")
+            table.add_row(c.name, mark, c.detail, c.fix)
+        console.print(table)
+        if missing_required:
+            err_console.print(f"[red]{len(missing_required)} required component(s) missing[/]")
+    return ExitCode.ENVIRONMENT if missing_required else ExitCode.OK
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadkit",
+        description="Load and chaos testing for digital-wallet services.",
+    )
+    parser.add_argument("--version", action="version", version=f"loadkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    stack = sub.add_parser(
+        "stack", help="the reference wallet stack (PostgreSQL, Toxiproxy, wallets)"
+    )
+    stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
+
+    def with_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--dir",
+            help="stack directory (default: $LOADKIT_STACK_DIR or .loadkit/stack)",
+        )
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        return p
+
+    up = with_dir(stack_sub.add_parser("up", help="start the stack and wait until it is ready"))
+    up.add_argument("--instances", type=int, default=2, help="wallet instances (default 2)")
+    up.add_argument("--users", type=int, default=1000, help="seeded users (default 1000)")
+    up.add_argument("--merchants", type=int, default=50, help="seeded merchants (default 50)")
+    up.add_argument(
+        "--balance",
+        type=int,
+        default=1_000_000,
+        help="seed balance per user in fen (default 1000000)",
+    )
+    up.add_argument(
+        "--pg-dsn", help="use this PostgreSQL (on loopback) instead of the embedded one"
+    )
+    up.set_defaults(func=cmd_stack_up)
+    with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process")).set_defaults(
+        func=cmd_stack_down
+    )
+    with_dir(
+        stack_sub.add_parser("status", help="what runs where; exit 3 if unhealthy")
+    ).set_defaults(func=cmd_stack_status)
+
+    doctor = sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
+    doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``loadkit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # SIGTERM takes the same clean-up path as Ctrl-C
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args))
+    except LoadkitError as exc:
+        err_console.print(Text.assemble(("error: ", "bold red"), exc.message))
+        if exc.detail:
+            err_console.print(exc.detail, style="dim", highlight=False, markup=False)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: everything started was stopped")
+        return int(ExitCode.INTERRUPTED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""The reference wallet stack: PostgreSQL, Toxiproxy and N wallet instances on loopback.
+
+Every link a fault needs goes through Toxiproxy: each wallet instance reaches PostgreSQL through
+its own proxy (``wallet-1-postgres``), and load reaches each instance through a client-side proxy
+(``client-wallet-1``). The stack is described by its manifest, so any later process can attach::
+
+    stack = ReferenceStack.up(Path(".loadkit/stack"), StackOptions(instances=2))
+    stack.wallet("wallet-1").kill()
+    stack.wallet("wallet-1").start()
+    ReferenceStack.attach(Path(".loadkit/stack")).down()
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from loadkit.errors import ComponentFailed, ConfigError, EnvironmentProblem, StackNotRunning
+from loadkit.stack.manifest import ProxyInfo, StackManifest, WalletInfo
+from loadkit.stack.ports import free_port
+from loadkit.stack.postgres import Postgres, StopMode
+from loadkit.stack.process import ManagedProcess, ProcessInfo
+from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
+
+DEFAULT_STACK_DIR = Path(".loadkit") / "stack"
+
+
+@dataclass
+class StackOptions:
+    """How ``loadkit stack up`` builds the stack."""
+
+    instances: int = 2
+    users: int = 1000
+    merchants: int = 50
+    balance: int = 1_000_000  # per user, in fen (10,000.00 CNY)
+    pg_dsn: str | None = None  # an external PostgreSQL instead of the embedded one
+    pool_size: int = 20
+    max_inflight: int = 256
+    ready_timeout: float = 60.0
+
+    def validate(self) -> None:
+        if not 1 <= self.instances <= 16:
+            raise ConfigError(f"--instances: expected 1 to 16, got {self.instances}")
+        if self.users < 2:
+            raise ConfigError(f"--users: expected at least 2, got {self.users}")
+        if self.merchants < 1:
+            raise ConfigError(f"--merchants: expected at least 1, got {self.merchants}")
+        if self.balance < 0:
+            raise ConfigError(f"--balance: expected a non-negative amount, got {self.balance}")
+        if self.pg_dsn:
+            host = urlsplit(self.pg_dsn).hostname or ""
+            if not _is_loopback(host):
+                raise ConfigError(
+                    f"--pg-dsn: host {host!r} is not on loopback; loadkit only puts faults on "
+                    "allowlisted targets (127.0.0.0/8, ::1, localhost)"
+                )
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _replace_hostport(dsn: str, port: int) -> str:
+    parts = urlsplit(dsn)
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{userinfo}127.0.0.1:{port}"))
+
+
+class WalletHandle:
+    """Process-level control of one wallet instance (what the chaos controller calls)."""
+
+    def __init__(self, stack: ReferenceStack, info: WalletInfo) -> None:
+        self._stack = stack
+        self.info = info
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        return ManagedProcess.from_info(self.info.process) if self.info.process else None
+
+    def alive(self) -> bool:
+        proc = self.process
+        return proc is not None and proc.alive()
+
+    def ready(self, timeout: float = 1.0) -> bool:
+        try:
+            return httpx.get(f"{self.info.url}/readyz", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> bool:
+        """SIGKILL: the instance vanishes mid-request."""
+        proc = self.process
+        return proc.kill() and proc.wait_gone(5.0) if proc else False
+
+    def pause(self) -> bool:
+        """SIGSTOP: the instance hangs with its connections open."""
+        proc = self.process
+        return proc.pause() if proc else False
+
+    def resume(self) -> bool:
+        proc = self.process
+        return proc.resume() if proc else False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Graceful stop (SIGTERM: in-flight requests finish), SIGKILL after ``timeout``."""
+        proc = self.process
+        if proc:
+            proc.terminate(timeout=timeout)
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the instance again (same port, same settings) and wait until it is ready."""
+        if self.alive():
+            return
+        self._stack._spawn_wallet(self.info)
+        self._stack.save()
+        self._stack._wait_wallets_ready([self.info], timeout)
+
+    def restart(self, timeout: float = 30.0) -> None:
+        self.stop()
+        self.start(timeout)
+
+
+class WalletAdmin:
+    """The wallet's admin API, broadcast to every instance (admin state is per instance)."""
+
+    def __init__(self, stack: ReferenceStack, timeout: float = 5.0) -> None:
+        self._stack = stack
+        self._headers = {"Authorization": f"Bearer {stack.manifest.admin_token}"}
+        self._timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None, *, one: bool = False) -> list[Any]:
+        results = []
+        targets = self._stack.manifest.wallets[:1] if one else self._stack.manifest.wallets
+        for w in targets:
+            try:
+                r = httpx.request(
+                    method,
+                    f"{w.url}{path}",
+                    json=body,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                )
+            except httpx.HTTPError as exc:
+                raise EnvironmentProblem(f"{w.name}: admin API did not answer: {exc}") from exc
+            if r.status_code >= 400:
+                raise EnvironmentProblem(
+                    f"{w.name}: admin {path} answered {r.status_code}: {r.text}"
+                )
+            results.append(r.json())
+        return results
+
+    def maintenance(self, enabled: bool, retry_after: int = 30, message: str | None = None) -> None:
+        body: dict[str, Any] = {"enabled": enabled, "retry_after": retry_after}
+        if message:
+            body["message"] = message
+        self._call("POST", "/admin/maintenance", body)
+
+    def policy(self, name: str) -> None:
+        self._call("POST", "/admin/policy", {"policy": name})
+
+    def limits(self, **limits: Any) -> None:
+        self._call("POST", "/admin/limits", limits)
+
+    def state(self) -> list[Any]:
+        return self._call("GET", "/admin/state")
+
+    def invariants(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/admin/invariants", one=True)[0]
+        return result
+
+
+class ReferenceStack:
+    """A running (or starting) reference stack, described by its manifest."""
+
+    def __init__(self, manifest: StackManifest) -> None:
+        self.manifest = manifest
+
+    # -- finding and starting -------------------------------------------------------------------
+
+    @property
+    def stack_dir(self) -> Path:
+        return Path(self.manifest.stack_dir)
+
+    @classmethod
+    def attach(cls, stack_dir: Path = DEFAULT_STACK_DIR) -> ReferenceStack:
+        """The stack described by ``stack_dir/manifest.json``."""
+        return cls(StackManifest.read(stack_dir))
+
+    @classmethod
+    def up(
+        cls, stack_dir: Path = DEFAULT_STACK_DIR, options: StackOptions | None = None
+    ) -> ReferenceStack:
+        """Start everything, wait until ready, seed; on any failure (or Ctrl-C) stop what was
+        started and re-raise, leaving nothing running."""
+        opts = options or StackOptions()
+        opts.validate()
+        stack_dir = stack_dir.absolute()
+        try:
+            existing = cls.attach(stack_dir)
+        except StackNotRunning:
+            pass
+        else:
+            if existing.any_alive():
+                raise ConfigError(
+                    f"a stack is already running in {stack_dir}; "
+                    "use it, or stop it with `loadkit stack down`"
+                )
+            existing.down()  # leftovers of a stack that died: clear them first
+        stack_dir.mkdir(parents=True, exist_ok=True)
+        manifest = StackManifest(
+            stack_dir=str(stack_dir),
+            created_at=time.time(),
+            admin_token=secrets.token_urlsafe(24),
+            token_secret=secrets.token_urlsafe(32),
+            external_dsn=opts.pg_dsn,
+        )
+        stack = cls(manifest)
+        try:
+            stack._start(opts)
+        except BaseException:
+            stack.down()
+            raise
+        return stack
+
+    def _start(self, opts: StackOptions) -> None:
+        m = self.manifest
+        logs = self.stack_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.save()
+
+        # 1. PostgreSQL (embedded) or the user's server
+        if opts.pg_dsn:
+            base_dsn = opts.pg_dsn
+            m.database = urlsplit(base_dsn).path.lstrip("/") or "postgres"
+        else:
+            pg = Postgres(self.stack_dir / "postgres", port=free_port())
+            pg.log_path = logs / "postgres.log"
+            m.postgres = pg.info()
+            self.save()
+            pg.start(timeout=opts.ready_timeout)
+            m.postgres = pg.info()
+            self.save()
+            base_dsn = pg.create_database(m.database)
+        db_port = urlsplit(base_dsn).port or 5432
+
+        from loadkit.wallet.schema import migrate, seed
+
+        migrate(base_dsn)
+
+        # 2. Toxiproxy and a proxy on every link
+        m.toxiproxy_port = free_port()
+        self.save()
+        proc = start_server(m.toxiproxy_port, logs / "toxiproxy.log")
+        m.toxiproxy = proc.info
+        self.save()
+        tp = self.toxiproxy
+        for i in range(1, opts.instances + 1):
+            name = f"wallet-{i}"
+            wallet_port, client_port, db_proxy_port = free_port(), free_port(), free_port()
+            db_proxy = ProxyInfo(
+                f"{name}-postgres", db_proxy_port, f"127.0.0.1:{db_port}", f"{name} -> postgres"
+            )
+            client = ProxyInfo(
+                f"client-{name}", client_port, f"127.0.0.1:{wallet_port}", f"client -> {name}"
+            )
+            for p in (db_proxy, client):
+                tp.create_proxy(p.name, listen=p.listen_port, upstream=p.upstream)
+                m.proxies.append(p)
+            m.wallets.append(
+                WalletInfo(
+                    name=name,
+                    port=wallet_port,
+                    client_proxy=client.name,
+                    client_port=client_port,
+                    db_proxy=db_proxy.name,
+                    dsn=_replace_hostport(base_dsn, db_proxy_port),
+                )
+            )
+        self.save()
+
+        # 3. wallet instances, all started before waiting on any
+        self._wallet_opts = opts
+        for w in m.wallets:
+            self._spawn_wallet(w)
+            self.save()
+        self._wait_wallets_ready(m.wallets, opts.ready_timeout)
+
+        # 4. seed data through the real ledger
+        m.seed = dict(seed(base_dsn, opts.users, opts.merchants, opts.balance))
+        m.seed.update(users=opts.users, merchants=opts.merchants, balance=opts.balance)
+        m.status = "running"
+        self.save()
+
+    def _spawn_wallet(self, w: WalletInfo) -> None:
+        opts: StackOptions = getattr(self, "_wallet_opts", None) or StackOptions()
+        old = w.process.argv if w.process else None
+        argv = old or [
+            sys.executable,
+            "-m",
+            "loadkit.wallet",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(w.port),
+            "--dsn",
+            w.dsn,
+            "--name",
+            w.name,
+            "--pool-size",
+            str(opts.pool_size),
+            "--max-inflight",
+            str(opts.max_inflight),
+        ]
+        env = {
+            "LOADKIT_WALLET_SECRET": self.manifest.token_secret,
+            "LOADKIT_WALLET_ADMIN_TOKEN": self.manifest.admin_token,
+        }
+        log = self.stack_dir / "logs" / f"{w.name}.log"
+        w.process = ManagedProcess.spawn(w.name, argv, log, env=env).info
+
+    def _wait_wallets_ready(self, wallets: Iterable[WalletInfo], timeout: float) -> None:
+        for w in wallets:
+            assert w.process is not None
+            handle = WalletHandle(self, w)
+            ManagedProcess.from_info(w.process).wait_ready(
+                handle.ready, timeout=timeout, what="ready (/readyz)", interval=0.1
+            )
+
+    def save(self) -> None:
+        self.manifest.write()
+
+    # -- handles --------------------------------------------------------------------------------
+
+    @property
+    def postgres(self) -> Postgres | None:
+        """The embedded PostgreSQL (None when the stack uses an external server)."""
+        return Postgres.from_info(self.manifest.postgres) if self.manifest.postgres else None
+
+    @property
+    def toxiproxy(self) -> ToxiproxyClient:
+        if self.manifest.toxiproxy_port is None:
+            raise StackNotRunning("the stack has no Toxiproxy server")
+        return ToxiproxyClient(port=self.manifest.toxiproxy_port)
+
+    @property
+    def wallets(self) -> list[WalletHandle]:
+        return [WalletHandle(self, w) for w in self.manifest.wallets]
+
+    def wallet(self, name: str) -> WalletHandle:
+        for w in self.manifest.wallets:
+            if w.name == name:
+                return WalletHandle(self, w)
+        known = ", ".join(w.name for w in self.manifest.wallets)
+        raise ConfigError(f"no wallet instance named {name!r} (known: {known})")
+
+    @property
+    def admin(self) -> WalletAdmin:
+        return WalletAdmin(self)
+
+    @property
+    def dsn(self) -> str:
+        """Direct DSN of the wallet database (not through Toxiproxy)."""
+        if self.manifest.external_dsn:
+            return self.manifest.external_dsn
+        pg = self.postgres
+        if pg is None:
+            raise StackNotRunning("the stack has no database")
+        return pg.dsn(self.manifest.database)
+
+    @property
+    def password(self) -> str:
+        return str(self.manifest.seed.get("password", ""))
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _processes(self) -> list[ProcessInfo]:
+        m = self.manifest
+        procs = [w.process for w in m.wallets if w.process]
+        if m.toxiproxy:
+            procs.append(m.toxiproxy)
+        if m.postgres and m.postgres.process:
+            procs.append(m.postgres.process)
+        return procs
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._processes()]
+
+    def any_alive(self) -> bool:
+        return any(ManagedProcess.from_info(p).alive() for p in self._processes())
+
+    def status(self) -> dict[str, Any]:
+        """Each component: running or not, pid, port, ready; JSON-ready."""
+        m = self.manifest
+        components: list[dict[str, Any]] = []
+        pg = self.postgres
+        if pg is not None:
+            alive = pg.alive()
+            components.append(
+                {
+                    "name": "postgres",
+                    "kind": "postgres",
+                    "pid": pg.process.pid if pg.process else None,
+                    "port": pg.port,
+                    "running": alive,
+                    "ready": alive and pg.ready(),
+                    "log": str(pg.log_path),
+                }
+            )
+        elif m.external_dsn:
+            components.append({"name": "postgres", "kind": "external", "dsn": m.external_dsn})
+        if m.toxiproxy:
+            proc = ManagedProcess.from_info(m.toxiproxy)
+            alive = proc.alive()
+            components.append(
+                {
+                    "name": "toxiproxy",
+                    "kind": "toxiproxy",
+                    "pid": proc.pid,
+                    "port": m.toxiproxy_port,
+                    "running": alive,
+                    "ready": alive and self.toxiproxy.ping(),
+                    "log": m.toxiproxy.log,
+                }
+            )
+        for handle in self.wallets:
+            w = handle.info
+            alive = handle.alive()
+            components.append(
+                {
+                    "name": w.name,
+                    "kind": "wallet",
+                    "pid": w.process.pid if w.process else None,
+                    "port": w.port,
+                    "client_url": w.client_url,
+                    "running": alive,
+                    "ready": alive and handle.ready(),
+                    "log": w.process.log if w.process else None,
+                }
+            )
+        return {
+            "stack_dir": m.stack_dir,
+            "status": m.status,
+            "healthy": all(c.get("ready", True) for c in components),
+            "components": components,
+            "proxies": [p.to_dict() for p in m.proxies],
+            "seed": {k: v for k, v in m.seed.items()},
+        }
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        """Stop every process of the stack, delete its database files; returns what was stopped.
+        Safe to call on a half-started or half-dead stack."""
+        m = self.manifest
+        stopped: list[str] = []
+        m.status = "stopping"
+        if self.stack_dir.exists():
+            self.save()
+        for w in m.wallets:
+            if w.process:
+                proc = ManagedProcess.from_info(w.process)
+                if proc.alive():
+                    proc.terminate(timeout=10)
+                    stopped.append(w.name)
+        if m.toxiproxy:
+            proc = ManagedProcess.from_info(m.toxiproxy)
+            if proc.alive():
+                proc.terminate(timeout=5)
+                stopped.append("toxiproxy")
+        pg = self.postgres
+        if pg is not None:
+            if pg.alive():
+                pg.stop(StopMode.FAST, timeout=20)
+                stopped.append("postgres")
+            shutil.rmtree(pg.data_dir, ignore_errors=True)
+        leftovers = [p for p in self._processes() if ManagedProcess.from_info(p).alive()]
+        if leftovers:
+            names = ", ".join(f"{p.name} (pid {p.pid})" for p in leftovers)
+            raise ComponentFailed("stack", f"could not stop: {names}")
+        m.path.unlink(missing_ok=True)
+        return stopped
