@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -124,11 +125,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(json.dumps([c.to_dict() for c in checks], indent=2))
     else:
         table = Table(title=f"loadkit {__version__} — doctor", title_justify="left")
-        for col in ("component", "", "found", "how to get it"):
-            table.add_column(col)
+        table.add_column("component", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("found / how to get it", overflow="fold")
+        python = [c for c in checks if c.name.startswith("python: ")]
+        missing_py = [c.name.removeprefix("python: ") for c in python if not c.ok]
+        if missing_py:
+            table.add_row(
+                "python packages",
+                "[red]✗[/]",
+                f"missing: {', '.join(missing_py)}\n[dim]→ pip install -e . (or make setup)[/]",
+            )
+        else:
+            table.add_row("python packages", "[green]✓[/]", f"all {len(python)} installed")
         for c in checks:
+            if c in python:
+                continue
             mark = "[green]✓[/]" if c.ok else ("[red]✗[/]" if c.required else "[yellow]–[/]")
-            table.add_row(c.name, mark, c.detail, c.fix)
+            text = escape(c.detail) + (f"\n[dim]→ {escape(c.fix)}[/]" if c.fix else "")
+            table.add_row(c.name, mark, text)
         console.print(table)
         if missing_required:
             err_console.print(f"[red]{len(missing_required)} required component(s) missing[/]")

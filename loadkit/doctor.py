@@ -91,7 +91,7 @@ def _docker() -> Check:
         version = client.version().get("Version", "?")
         client.close()
     except (DockerException, OSError) as exc:
-        reason = str(exc).splitlines()[0][:120]
+        reason = "no engine socket" if "FileNotFoundError" in str(exc) else str(exc)[:100]
         return Check("docker engine", False, False, f"not reachable: {reason}", fix)
     return Check("docker engine", True, False, f"engine {version}")
 

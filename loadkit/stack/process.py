@@ -64,6 +64,11 @@ def tail(path: str | Path, lines: int = 20) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+#: Popen objects of the processes this Python process started, by pid: kept alive so that they
+#: are reaped when they exit (and Popen's destructor never warns about a still-running child)
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 @dataclass
 class ManagedProcess:
     """One process loadkit started (or found again through the manifest)."""
@@ -110,11 +115,12 @@ class ManagedProcess:
         except psutil.NoSuchProcess:
             create_time = 0.0
         info = ProcessInfo(name, popen.pid, create_time, list(argv), str(log_path), user)
+        _CHILDREN[popen.pid] = popen
         return cls(info, popen)
 
     @classmethod
     def from_info(cls, info: ProcessInfo) -> ManagedProcess:
-        return cls(info)
+        return cls(info, _CHILDREN.get(info.pid))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -140,7 +146,8 @@ class ManagedProcess:
 
     def _reap(self) -> None:
         if self._popen is not None:
-            self._popen.poll()
+            if self._popen.poll() is not None:
+                _CHILDREN.pop(self._popen.pid, None)
         else:
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(self.info.pid, os.WNOHANG)

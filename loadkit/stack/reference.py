@@ -256,6 +256,7 @@ class ReferenceStack:
             base_dsn = pg.create_database(m.database)
         db_port = urlsplit(base_dsn).port or 5432
 
+        from loadkit.wallet.config import DEFAULT_PASSWORD
         from loadkit.wallet.schema import migrate, seed
 
         migrate(base_dsn)
@@ -300,7 +301,14 @@ class ReferenceStack:
 
         # 4. seed data through the real ledger
         m.seed = dict(seed(base_dsn, opts.users, opts.merchants, opts.balance))
-        m.seed.update(users=opts.users, merchants=opts.merchants, balance=opts.balance)
+        m.seed.update(
+            users=opts.users,
+            merchants=opts.merchants,
+            balance=opts.balance,
+            password=DEFAULT_PASSWORD,
+            user_names="user00001 …",
+            merchant_names="merchant00001 …",
+        )
         m.status = "running"
         self.save()
 

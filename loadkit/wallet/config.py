@@ -3,7 +3,8 @@
 Everything an instance needs is in one frozen :class:`WalletConfig`; what the admin API may change
 at run time (policy, limits, maintenance) lives in the runtime state, not here::
 
-    config = WalletConfig(dsn="postgresql://loadkit@127.0.0.1:6001/wallet", secret="s", admin_token="a")
+    config = WalletConfig(dsn="postgresql://loadkit@127.0.0.1:6001/wallet", secret="s",
+                          admin_token="a")
     app = create_app(config)
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 #: the password every seeded user shares (test users, not people)
 DEFAULT_PASSWORD = "wallet-pass"
@@ -27,7 +28,7 @@ BIGINT_MAX = 2**63 - 1
 CURRENCY = "CNY"
 
 
-class PolicyName(str, Enum):
+class PolicyName(StrEnum):
     """The risk policies an instance can run under."""
 
     NORMAL = "normal"

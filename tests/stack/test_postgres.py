@@ -28,9 +28,9 @@ def test_committed_rows_survive_a_postmaster_crash(own_pg: Postgres) -> None:
     pid = own_pg.process.pid if own_pg.process else None
     own_pg.crash()
     assert not own_pg.alive() and not own_pg.ready()
-    assert (
-        (pid is not None and not psutil.pid_exists(pid)) or psutil.Process(pid).status() == "zombie"
-    )
+    assert (pid is not None and not psutil.pid_exists(pid)) or psutil.Process(
+        pid
+    ).status() == "zombie"
     own_pg.start()
     assert own_pg.psql("SELECT sum(v) FROM t").strip() == "6"
     assert "automatic recovery in progress" in own_pg.log_tail(200)

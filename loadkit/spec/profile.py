@@ -1,0 +1,200 @@
+"""Validation of a whole load profile file into a :class:`~loadkit.load.profile.Profile`.
+
+The top level, the virtual users, the client's behaviour and its network classes are checked here;
+stages and journeys have their own modules. Every problem in the file is collected before one
+:class:`~loadkit.spec.errors.SpecError` is raised::
+
+    profile = load_profile("profiles/smoke.yaml")
+    profile.duration_s  # 45.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadkit.load.profile import (
+    ClientBehaviour,
+    LoadModel,
+    NetworkClass,
+    Profile,
+    Retries,
+    UserPool,
+)
+from loadkit.spec.errors import Invalid
+from loadkit.spec.journeys import NAME_PATTERN, read_journeys
+from loadkit.spec.loader import Document, Node, Seq, load_document
+from loadkit.spec.schema import Context, Fields, Keys, items_of
+from loadkit.spec.stages import read_stages
+from loadkit.spec.values import (
+    describe,
+    parse_bandwidth,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_number,
+    parse_percent,
+    parse_text,
+)
+
+PROFILE_KEYS = Keys(
+    required=("stages", "journeys"),
+    optional=("name", "description", "time_scale", "seed", "users", "client", "network"),
+)
+USER_KEYS = Keys(optional=("accounts", "first_id", "max_in_flight"))
+CLIENT_KEYS = Keys(optional=("timeout", "think_time", "retries"))
+RETRY_KEYS = Keys(
+    optional=("attempts", "backoff", "max_backoff", "honour_retry_after", "reuse_idempotency_key")
+)
+NETWORK_KEYS = Keys(required=("name", "weight"), optional=("latency", "jitter", "bandwidth"))
+MAX_ATTEMPTS = 10
+#: Toxiproxy's bandwidth toxic counts whole KB/s, so 1 KB/s (8 kbps) is the least it can do
+MIN_BANDWIDTH_KBPS = 8.0
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read, validate and build the profile in ``path``; raises ``SpecError`` with every problem."""
+    return read_profile(load_document(path))
+
+
+def read_profile(doc: Document) -> Profile:
+    """Build the profile of an already loaded document (see :func:`load_profile`)."""
+    ctx = Context(doc.file, doc.problems)
+    fields = Fields(ctx, doc.root, PROFILE_KEYS, "profile")
+    name = fields.get("name", parse_text, Path(doc.file).stem)
+    description = fields.get("description", parse_text, "")
+    time_scale = fields.get("time_scale", lambda v: parse_number(v, above=0), 1.0)
+    seed = fields.get("seed", parse_int, 0)
+    users = fields.sub("users", lambda n: _users(ctx, n)) or UserPool()
+    client = fields.sub("client", lambda n: _client(ctx, n)) or ClientBehaviour()
+    network = fields.sub("network", lambda n: _network(ctx, n)) or ()
+    before = len(ctx.problems)
+    journeys = fields.sub("journeys", lambda n: read_journeys(ctx, n)) or ()
+    names = [j.name for j in journeys] if len(ctx.problems) == before else None
+    stages_node = fields.child("stages")
+    stages, model = (
+        read_stages(
+            ctx, stages_node, journeys=names, time_scale=time_scale, accounts=users.accounts
+        )
+        if stages_node is not None
+        else ((), LoadModel.OPEN)
+    )
+    ctx.raise_if_any()
+    return Profile(
+        name=name,
+        stages=stages,
+        journeys=journeys,
+        model=model,
+        description=description,
+        client=client,
+        network=network,
+        time_scale=time_scale,
+        users=users,
+        seed=seed,
+        source=doc.file,
+    )
+
+
+def _users(ctx: Context, node: Node) -> UserPool:
+    fields = Fields(ctx, node, USER_KEYS, "users block")
+    return UserPool(
+        accounts=fields.get("accounts", lambda v: parse_int(v, minimum=1), 1000),
+        first_id=fields.get("first_id", lambda v: parse_int(v, minimum=0), 1),
+        max_in_flight=fields.get("max_in_flight", lambda v: parse_int(v, minimum=1), 1000),
+    )
+
+
+def _client(ctx: Context, node: Node) -> ClientBehaviour:
+    fields = Fields(ctx, node, CLIENT_KEYS, "client block")
+    return ClientBehaviour(
+        timeout_s=fields.get("timeout", parse_duration, 10.0),
+        think_time_s=fields.get("think_time", _think_time, (0.0, 0.0)),
+        retries=fields.sub("retries", lambda n: _retries(ctx, n)) or Retries(),
+    )
+
+
+def _think_time(value: object) -> tuple[float, float]:
+    """``2s`` (always) or ``[1s, 3s]`` (uniform between)."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise Invalid(
+                f"expected a duration or [min, max] like [1s, 3s], got {len(value)} items"
+            )
+        low, high = (parse_duration(v, allow_zero=True) for v in value)
+        if high < low:
+            raise Invalid(f"the maximum ({value[1]}) is below the minimum ({value[0]})")
+        return low, high
+    fixed = parse_duration(value, allow_zero=True)
+    return fixed, fixed
+
+
+def _retries(ctx: Context, node: Node) -> Retries:
+    fields = Fields(ctx, node, RETRY_KEYS, "retries block")
+    attempts = fields.get("attempts", lambda v: parse_int(v, minimum=1, maximum=MAX_ATTEMPTS), 1)
+    backoff = fields.get("backoff", lambda v: parse_duration(v, allow_zero=True), 0.1)
+    max_backoff = fields.get("max_backoff", parse_duration, max(5.0, backoff))
+    if max_backoff < backoff:
+        fields.error("max_backoff", f"must not be below 'backoff' ({backoff:g}s)")
+    return Retries(
+        attempts=attempts,
+        backoff_s=backoff,
+        max_backoff_s=max_backoff,
+        honour_retry_after=fields.get("honour_retry_after", parse_bool, True),
+        reuse_idempotency_key=fields.get("reuse_idempotency_key", parse_bool, True),
+    )
+
+
+def _network(ctx: Context, node: Node) -> tuple[NetworkClass, ...]:
+    """Network classes; weights are all percents adding up to 100%, or all relative numbers."""
+    classes: list[NetworkClass] = []
+    forms: set[bool] = set()  # True: written as a percent
+    names: dict[str, str] = {}
+    for item in items_of(ctx, node, "network classes"):
+        fields = Fields(ctx, item, NETWORK_KEYS, "network class")
+        if not fields.ok:
+            continue
+        name = fields.get("name", _class_name, "")
+        if name in names:
+            fields.error("name", f"duplicate network class '{name}' (also {names[name]})")
+        names.setdefault(name, item.path)
+        unknown: tuple[bool | None, float] = (None, 1.0)
+        is_percent, weight = fields.get("weight", _network_weight, unknown)
+        if is_percent is not None:
+            forms.add(is_percent)
+        latency = fields.get("latency", lambda v: parse_duration(v, allow_zero=True), 0.0)
+        jitter = fields.get("jitter", lambda v: parse_duration(v, allow_zero=True), 0.0)
+        if jitter > latency:
+            fields.error("jitter", f"must not exceed 'latency' ({latency * 1000:g}ms)")
+        bandwidth = fields.get("bandwidth", parse_bandwidth, None)
+        if bandwidth is not None and bandwidth < MIN_BANDWIDTH_KBPS:
+            least = f"{MIN_BANDWIDTH_KBPS:g}kbps"
+            fields.error(
+                "bandwidth", f"Toxiproxy counts bandwidth in whole KB/s: use {least} or more"
+            )
+        classes.append(NetworkClass(name, weight, latency * 1000, jitter * 1000, bandwidth))
+    total = sum(c.weight for c in classes)
+    if forms == {True, False}:
+        ctx.error(node, "give every class's weight as a percent, or every one as a number")
+    elif forms == {True} and abs(total - 1.0) > 1e-9 and isinstance(node, Seq):
+        ctx.error(node, f"network class weights add up to {total * 100:g}%, not 100%")
+    if not classes or total <= 0:
+        return ()
+    return tuple(
+        NetworkClass(c.name, c.weight / total, c.latency_ms, c.jitter_ms, c.bandwidth_kbps)
+        for c in classes
+    )
+
+
+def _class_name(value: object) -> str:
+    return parse_text(
+        value, pattern=NAME_PATTERN, hint="a name of letters, digits, '_', '.' or '-'"
+    )
+
+
+def _network_weight(value: object) -> tuple[bool | None, float]:
+    """``(True, fraction)`` for ``70%``, ``(False, number)`` for a relative weight like ``7``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        fraction = parse_percent(value)
+        if fraction <= 0:
+            raise Invalid(f"expected a weight above 0%, got {describe(value)}")
+        return True, fraction
+    return False, parse_number(value, above=0)

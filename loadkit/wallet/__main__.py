@@ -1,0 +1,142 @@
+"""Command line of the reference wallet (the stack starts instances this way)::
+
+    python -m loadkit.wallet serve --port 8001 --dsn postgresql://loadkit@127.0.0.1:6001/wallet \\
+        --name wallet-1 [--pool-size 20] [--max-inflight 256] [--policy normal]
+    python -m loadkit.wallet migrate --dsn DSN
+    python -m loadkit.wallet seed --dsn DSN --users 100 --merchants 10 --balance 1000000
+
+``serve`` reads its secrets from LOADKIT_WALLET_SECRET and LOADKIT_WALLET_ADMIN_TOKEN and exits 2
+when either is missing. Exit codes: 0 ok, 1 failed, 2 usage, 3 database unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from loadkit.errors import ExitCode
+from loadkit.wallet.config import DEFAULT_PASSWORD, PolicyName, WalletConfig, secrets_from_env
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadkit.wallet", description="The loadkit reference wallet service."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one wallet instance (HTTP on --host:--port)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8001)
+    serve.add_argument("--dsn", required=True, help="PostgreSQL DSN of the wallet database")
+    serve.add_argument("--name", default="wallet", help="instance name (in metrics and /admin)")
+    serve.add_argument("--pool-size", type=int, default=20, help="max database connections")
+    serve.add_argument("--max-inflight", type=int, default=256, help="503 beyond this")
+    serve.add_argument(
+        "--policy", choices=[p.value for p in PolicyName], default=PolicyName.NORMAL.value
+    )
+    serve.add_argument(
+        "--rate-limit", type=float, default=None, help="instance-wide requests/s (default off)"
+    )
+    serve.add_argument("--pool-timeout", type=float, default=0.5, help="seconds")
+    serve.add_argument("--query-timeout", type=float, default=2.0, help="seconds")
+    serve.add_argument("--request-deadline", type=float, default=3.0, help="seconds")
+    serve.add_argument("--log-level", default="warning")
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the schema (idempotent)")
+    migrate.add_argument("--dsn", required=True)
+
+    seed = sub.add_parser("seed", help="create test users and merchants; prints JSON counts")
+    seed.add_argument("--dsn", required=True)
+    seed.add_argument("--users", type=int, default=100)
+    seed.add_argument("--merchants", type=int, default=10)
+    seed.add_argument("--balance", type=int, default=1_000_000, help="fen per new user")
+    seed.add_argument("--password", default=DEFAULT_PASSWORD)
+    return parser
+
+
+def _fail(message: str, code: ExitCode) -> int:
+    print(f"loadkit.wallet: error: {message}", file=sys.stderr)
+    return int(code)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        secret, admin_token = secrets_from_env()
+    except ValueError as exc:
+        return _fail(str(exc), ExitCode.USAGE)
+    if args.request_deadline <= 0 or args.pool_timeout <= 0 or args.query_timeout <= 0:
+        return _fail("timeouts and the deadline must be positive", ExitCode.USAGE)
+    try:
+        config = WalletConfig(
+            dsn=args.dsn,
+            secret=secret,
+            admin_token=admin_token,
+            name=args.name,
+            pool_size=args.pool_size,
+            max_inflight=args.max_inflight,
+            policy=PolicyName(args.policy),
+            rate_limit=args.rate_limit,
+            pool_timeout=args.pool_timeout,
+            query_timeout=args.query_timeout,
+            request_deadline=args.request_deadline,
+        )
+    except ValueError as exc:
+        return _fail(str(exc), ExitCode.USAGE)
+
+    import uvicorn  # only `serve` needs the server
+
+    from loadkit.wallet.app import create_app
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host=args.host,
+            port=args.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level=args.log_level.lower(),
+            server_header=False,
+            timeout_graceful_shutdown=5,
+            backlog=4096,
+        )
+    )
+    server.run()  # returns on SIGTERM/SIGINT after a graceful shutdown
+    return int(ExitCode.OK) if server.started else int(ExitCode.ENVIRONMENT)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+
+    from loadkit.wallet import schema
+
+    try:
+        if args.command == "migrate":
+            schema.migrate(args.dsn)
+            print("wallet schema is up to date")
+            return int(ExitCode.OK)
+        counts = schema.seed(
+            args.dsn, args.users, args.merchants, args.balance, password=args.password
+        )
+    except ValueError as exc:
+        return _fail(str(exc), ExitCode.USAGE)
+    except (OSError, TimeoutError) as exc:
+        return _fail(f"cannot reach the database: {exc}", ExitCode.ENVIRONMENT)
+    except Exception as exc:  # asyncpg errors: name them, no traceback
+        return _fail(f"{type(exc).__name__}: {exc}", ExitCode.FAILED)
+    print(orjson.dumps(counts).decode())
+    return int(ExitCode.OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+-- The reference wallet's double-entry ledger. Idempotent: `python -m loadkit.wallet migrate`
+-- runs this whole file in one transaction under an advisory lock, as often as it likes.
+--
+-- Money is integer fen (bigint). The one `external` account `bank` is where top-ups and seed money
+-- come from, so the sum of all balances is always 0 and only the bank may go negative.
+
+CREATE TABLE IF NOT EXISTS wallet_meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS accounts (
+    id            bigserial PRIMARY KEY,
+    kind          text NOT NULL CHECK (kind IN ('user', 'merchant', 'external')),
+    name          text NOT NULL UNIQUE,
+    balance       bigint NOT NULL DEFAULT 0,
+    password_hash text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT accounts_balance_non_negative CHECK (kind = 'external' OR balance >= 0)
+) WITH (fillfactor = 70);  -- room for HOT updates: balance is updated on every movement
+
+CREATE TABLE IF NOT EXISTS transactions (
+    id              bigserial PRIMARY KEY,
+    kind            text NOT NULL CHECK (kind IN ('topup', 'payment', 'transfer')),
+    idempotency_key text NOT NULL,
+    account_id      bigint NOT NULL,  -- who asked for it (the key's scope)
+    from_account    bigint NOT NULL REFERENCES accounts (id),
+    to_account      bigint NOT NULL REFERENCES accounts (id),
+    amount          bigint NOT NULL CHECK (amount > 0),
+    memo            text,
+    order_id        text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (from_account <> to_account)
+);
+
+-- Two rows per transaction, deltas summing to 0. The primary key doubles as the index that
+-- serves an account's history, newest first.
+CREATE TABLE IF NOT EXISTS ledger_entries (
+    account_id     bigint NOT NULL REFERENCES accounts (id),
+    transaction_id bigint NOT NULL REFERENCES transactions (id),
+    delta          bigint NOT NULL CHECK (delta <> 0),
+    PRIMARY KEY (account_id, transaction_id)
+);
+
+-- One row per (caller, key). The primary key is what serialises concurrent requests with the same
+-- key: the second INSERT waits for the first transaction and then sees its stored answer.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    account_id     bigint NOT NULL,
+    key            text NOT NULL,
+    request_hash   text NOT NULL,
+    status_code    integer,
+    response       jsonb,
+    transaction_id bigint,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (account_id, key)
+) WITH (fillfactor = 70);  -- the row is updated with its answer in the same transaction
+
+INSERT INTO accounts (kind, name) VALUES ('external', 'bank') ON CONFLICT (name) DO NOTHING;
+
+
+-- Move money in ONE round trip. Returns {"status": <http status>, "replayed": bool, "body": {...}}
+-- or {"status": 409, "code": "IDEMPOTENCY_CONFLICT"} when the key was used for another request.
+-- Refusals (unknown account, wrong kind, insufficient funds) are stored under the key like
+-- successes, so a retry gets the same answer and never a different one.
+CREATE OR REPLACE FUNCTION wallet_move(
+    p_key text, p_account bigint, p_hash text, p_kind text,
+    p_from bigint, p_to bigint, p_amount bigint, p_memo text, p_order_id text
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_prev_hash   text;
+    v_prev_status integer;
+    v_prev_body   jsonb;
+    v_from_kind   text;
+    v_from_bal    bigint;
+    v_to_kind     text;
+    v_to_bal      bigint;
+    v_status      integer;
+    v_body        jsonb;
+    v_txn         bigint;
+    v_balance     bigint;
+BEGIN
+    INSERT INTO idempotency_keys (account_id, key, request_hash)
+    VALUES (p_account, p_key, p_hash)
+    ON CONFLICT (account_id, key) DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT request_hash, status_code, response INTO v_prev_hash, v_prev_status, v_prev_body
+        FROM idempotency_keys WHERE account_id = p_account AND key = p_key;
+        IF v_prev_hash IS DISTINCT FROM p_hash THEN
+            RETURN jsonb_build_object('status', 409, 'code', 'IDEMPOTENCY_CONFLICT');
+        END IF;
+        RETURN jsonb_build_object('status', v_prev_status, 'replayed', true, 'body', v_prev_body);
+    END IF;
+
+    -- lock both rows, lower id first, so that two opposite transfers cannot deadlock
+    IF p_from < p_to THEN
+        SELECT kind, balance INTO v_from_kind, v_from_bal FROM accounts WHERE id = p_from FOR UPDATE;
+        SELECT kind, balance INTO v_to_kind, v_to_bal FROM accounts WHERE id = p_to FOR UPDATE;
+    ELSE
+        SELECT kind, balance INTO v_to_kind, v_to_bal FROM accounts WHERE id = p_to FOR UPDATE;
+        SELECT kind, balance INTO v_from_kind, v_from_bal FROM accounts WHERE id = p_from FOR UPDATE;
+    END IF;
+
+    IF v_from_kind IS NULL THEN
+        v_status := 404;
+        v_body := jsonb_build_object('code', 'ACCOUNT_NOT_FOUND', 'account', p_from,
+                                     'detail', 'the paying account does not exist');
+    ELSIF v_to_kind IS NULL THEN
+        v_status := 404;
+        v_body := jsonb_build_object('code', 'ACCOUNT_NOT_FOUND', 'account', p_to,
+                                     'detail', format('account %s does not exist', p_to));
+    ELSIF p_kind = 'transfer' AND v_to_kind <> 'user' THEN
+        v_status := 422;
+        v_body := jsonb_build_object('code', 'NOT_A_USER', 'account', p_to,
+                                     'detail', format('account %s is a %s; transfers go to users'
+                                                      ' (pay merchants with /v1/payments)',
+                                                      p_to, v_to_kind));
+    ELSIF p_kind = 'payment' AND v_to_kind <> 'merchant' THEN
+        v_status := 422;
+        v_body := jsonb_build_object('code', 'NOT_A_MERCHANT', 'account', p_to,
+                                     'detail', format('account %s is a %s, not a merchant',
+                                                      p_to, v_to_kind));
+    ELSIF p_kind <> 'topup' AND v_from_kind <> 'user' THEN
+        v_status := 422;
+        v_body := jsonb_build_object('code', 'NOT_A_USER', 'account', p_from,
+                                     'detail', 'only users pay and transfer');
+    ELSIF v_from_kind <> 'external' AND v_from_bal < p_amount THEN
+        v_status := 402;
+        v_body := jsonb_build_object('code', 'INSUFFICIENT_FUNDS', 'balance', v_from_bal,
+                                     'amount', p_amount,
+                                     'detail', format('balance %s is less than %s',
+                                                      v_from_bal, p_amount));
+    END IF;
+
+    IF v_status IS NOT NULL THEN
+        UPDATE idempotency_keys SET status_code = v_status, response = v_body
+        WHERE account_id = p_account AND key = p_key;
+        RETURN jsonb_build_object('status', v_status, 'replayed', false, 'body', v_body);
+    END IF;
+
+    UPDATE accounts SET balance = balance + CASE WHEN id = p_to THEN p_amount ELSE -p_amount END
+    WHERE id IN (p_from, p_to);
+    INSERT INTO transactions (kind, idempotency_key, account_id, from_account, to_account, amount,
+                              memo, order_id)
+    VALUES (p_kind, p_key, p_account, p_from, p_to, p_amount, p_memo, p_order_id)
+    RETURNING id INTO v_txn;
+    INSERT INTO ledger_entries (transaction_id, account_id, delta)
+    VALUES (v_txn, p_from, -p_amount), (v_txn, p_to, p_amount);
+
+    v_balance := CASE WHEN p_account = p_from THEN v_from_bal - p_amount
+                      WHEN p_account = p_to THEN v_to_bal + p_amount END;
+    v_body := jsonb_build_object('transaction_id', v_txn, 'kind', p_kind,
+                                 'from_account', p_from, 'to_account', p_to,
+                                 'amount', p_amount, 'balance', v_balance);
+    IF p_memo IS NOT NULL THEN
+        v_body := v_body || jsonb_build_object('memo', p_memo);
+    END IF;
+    IF p_order_id IS NOT NULL THEN
+        v_body := v_body || jsonb_build_object('order_id', p_order_id);
+    END IF;
+    UPDATE idempotency_keys SET status_code = 201, response = v_body, transaction_id = v_txn
+    WHERE account_id = p_account AND key = p_key;
+    RETURN jsonb_build_object('status', 201, 'replayed', false, 'body', v_body);
+END;
+$$;
+
+
+-- Create the missing seeded accounts and fund each new user once from the bank, through the same
+-- ledger path as any top-up (key 'seed:<name>' in the bank's scope). Safe to run concurrently.
+CREATE OR REPLACE FUNCTION wallet_seed(
+    p_users text[], p_merchants text[], p_password_hash text, p_balance bigint
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_bank             bigint;
+    v_created_users    integer;
+    v_created_merchants integer;
+    v_funded           integer := 0;
+    v_result           jsonb;
+    r                  record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('loadkit.wallet.seed'));
+    SELECT id INTO v_bank FROM accounts WHERE name = 'bank' AND kind = 'external';
+
+    INSERT INTO accounts (kind, name, password_hash)
+    SELECT 'user', n, p_password_hash FROM unnest(p_users) AS n
+    ON CONFLICT (name) DO NOTHING;
+    GET DIAGNOSTICS v_created_users = ROW_COUNT;
+
+    INSERT INTO accounts (kind, name)
+    SELECT 'merchant', n FROM unnest(p_merchants) AS n
+    ON CONFLICT (name) DO NOTHING;
+    GET DIAGNOSTICS v_created_merchants = ROW_COUNT;
+
+    IF p_balance > 0 THEN
+        FOR r IN
+            SELECT a.id, a.name FROM accounts a
+            WHERE a.name = ANY (p_users) AND a.kind = 'user'
+              AND NOT EXISTS (SELECT 1 FROM idempotency_keys k
+                              WHERE k.account_id = v_bank AND k.key = 'seed:' || a.name)
+            ORDER BY a.id
+        LOOP
+            v_result := wallet_move('seed:' || r.name, v_bank, 'seed', 'topup',
+                                    v_bank, r.id, p_balance, NULL, NULL);
+            IF (v_result ->> 'status')::integer = 201 THEN
+                v_funded := v_funded + 1;
+            END IF;
+        END LOOP;
+    END IF;
+
+    RETURN jsonb_build_object(
+        'users', coalesce(array_length(p_users, 1), 0),
+        'merchants', coalesce(array_length(p_merchants, 1), 0),
+        'created_users', v_created_users,
+        'created_merchants', v_created_merchants,
+        'funded', v_funded,
+        'balance', p_balance);
+END;
+$$;
+
+
+-- The ledger's invariants, computed in one snapshot (call inside a REPEATABLE READ transaction).
+CREATE OR REPLACE FUNCTION wallet_invariants() RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    WITH sums AS (
+        SELECT account_id, sum(delta) AS total FROM ledger_entries GROUP BY account_id
+    )
+    SELECT jsonb_build_object(
+        'total_balance', (SELECT coalesce(sum(balance), 0) FROM accounts),
+        'negative_balances',
+            (SELECT count(*) FROM accounts WHERE kind <> 'external' AND balance < 0),
+        'accounts_mismatched',
+            (SELECT count(*) FROM accounts a LEFT JOIN sums s ON s.account_id = a.id
+             WHERE a.balance <> coalesce(s.total, 0)),
+        'unbalanced_transactions',
+            (SELECT count(*) FROM (SELECT transaction_id FROM ledger_entries
+                                   GROUP BY transaction_id
+                                   HAVING sum(delta) <> 0 OR count(*) <> 2) u),
+        'transactions_without_entries',
+            (SELECT count(*) FROM transactions t
+             WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transaction_id = t.id)),
+        'entries_mismatched',
+            (SELECT count(*) FROM ledger_entries e JOIN transactions t ON t.id = e.transaction_id
+             WHERE NOT ((e.account_id = t.from_account AND e.delta = -t.amount)
+                        OR (e.account_id = t.to_account AND e.delta = t.amount))),
+        'duplicate_applications',
+            (SELECT count(*) FROM (SELECT 1 FROM transactions
+                                   GROUP BY account_id, idempotency_key
+                                   HAVING count(*) > 1) d),
+        'pending_keys', (SELECT count(*) FROM idempotency_keys WHERE response IS NULL),
+        'transactions', (SELECT count(*) FROM transactions),
+        'accounts', (SELECT count(*) FROM accounts),
+        'idempotency_keys', (SELECT count(*) FROM idempotency_keys),
+        'bank_balance', (SELECT balance FROM accounts WHERE name = 'bank')
+    )
+$$;
+
+INSERT INTO wallet_meta (key, value) VALUES ('schema_version', '1')
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
