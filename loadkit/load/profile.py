@@ -93,7 +93,8 @@ class Stage:
     """One phase of the load. Durations are profile seconds; levels are per the profile's model.
 
     ``start`` is the resolved level at the stage's start (for ``step`` and ``sine`` it equals
-    ``target``); ``mix`` overrides journey weights by journey name while the stage lasts.
+    ``target``). ``mix``, when not empty, replaces the journeys' weights while the stage lasts
+    (by journey name; journeys it leaves out are not chosen).
     """
 
     name: str
@@ -142,20 +143,12 @@ class Stage:
         if self.curve is Curve.LINEAR:
             return self.start * (b - a) + (self.target - self.start) * (b * b - a * a) / (2 * d)
         if self.curve is Curve.EXPONENTIAL and self.target != self.start:
-            log_ratio = math.log(self.target / self.start)
-            return (
-                self.start
-                * d
-                / log_ratio
-                * (math.exp(log_ratio * b / d) - math.exp(log_ratio * a / d))
-            )
+            k = math.log(self.target / self.start) / d  # level = start · e^(kτ)
+            return self.start / k * (math.exp(k * b) - math.exp(k * a))
         if self.curve is Curve.SINE:
-            omega = 2 * math.pi / self.period_s
-            swing = self.target * self.amplitude / omega
-            p = self.peak_at_s
-            return self.target * (b - a) + swing * (
-                math.sin(omega * (b - p)) - math.sin(omega * (a - p))
-            )
+            w, p = 2 * math.pi / self.period_s, self.peak_at_s
+            swing = math.sin(w * (b - p)) - math.sin(w * (a - p))
+            return self.target * ((b - a) + self.amplitude / w * swing)
         return self.target * (b - a)
 
 
@@ -183,13 +176,15 @@ class WalletJourney:
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    """Which statuses mean what for one HTTP step; unlisted statuses follow DESIGN.md's taxonomy."""
+    """Which statuses mean what for one HTTP step: ``statuses`` by code, ``classes`` by hundreds
+    (``4`` for ``4xx``). A code wins over its class; unlisted ones follow DESIGN.md's taxonomy."""
 
     statuses: Mapping[int, Outcome] = field(default_factory=dict)
+    classes: Mapping[int, Outcome] = field(default_factory=dict)
 
     def outcome_of(self, status: int) -> Outcome | None:
         """The outcome this step assigns to ``status``, or ``None`` for the default taxonomy."""
-        return self.statuses.get(status)
+        return self.statuses.get(status) or self.classes.get(status // 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +310,12 @@ class Profile:
         :class:`~loadkit.errors.ConfigError` if a stage would last under :data:`MIN_STAGE_RUN_S`."""
         if not (math.isfinite(time_scale) and time_scale > 0):
             raise ConfigError(f"time scale must be a number above 0, got {time_scale}")
-        if short := too_short(self.stages, time_scale):
-            raise ConfigError(f"with time scale {time_scale}, {short}")
+        for stage in self.stages:
+            if (run := stage.duration_s * time_scale) < MIN_STAGE_RUN_S:
+                raise ConfigError(
+                    f"with time scale {time_scale:g}, stage '{stage.name}' would last {run:g}s of "
+                    f"run time; stages must last at least {MIN_STAGE_RUN_S:g}s"
+                )
         return replace(self, time_scale=time_scale)
 
     def stage_at(self, t: float) -> Stage | None:
@@ -327,6 +326,12 @@ class Profile:
         """The name of the stage running at run second ``t`` (the phase in reports)."""
         stage = self.stage_at(t)
         return None if stage is None else stage.name
+
+    def journey_weights(self, stage: Stage) -> tuple[float, ...]:
+        """The weights of :attr:`journeys`, in order, while ``stage`` runs (its ``mix`` applied)."""
+        if not stage.mix:
+            return tuple(journey.weight for journey in self.journeys)
+        return tuple(stage.mix.get(journey.name, 0.0) for journey in self.journeys)
 
     def level_at(self, t: float) -> float:
         """Arrivals per second (open) or users (closed) at run second ``t``; 0 outside the run."""
@@ -389,18 +394,6 @@ def load_profile(path: str | Path) -> Profile:
     from loadkit.spec.profile import load_profile as load
 
     return load(path)
-
-
-def too_short(stages: tuple[Stage, ...], time_scale: float) -> str | None:
-    """Why the first stage shorter than :data:`MIN_STAGE_RUN_S` on the run clock is, or ``None``."""
-    for stage in stages:
-        if stage.duration_s * time_scale < MIN_STAGE_RUN_S:
-            run = stage.duration_s * time_scale
-            return (
-                f"stage '{stage.name}' would last {run:g}s of run time; stages must last at least "
-                f"{MIN_STAGE_RUN_S:g}s so that the per-second recorder sees them"
-            )
-    return None
 
 
 def _splitmix64(x: int) -> int:

@@ -62,16 +62,20 @@ TemplateReader = Callable[[Node, Callable[[object], str]], Template]
 
 
 def read_journeys(ctx: Context, node: Node) -> tuple[Journey, ...]:
-    """Every valid journey of the list; problems for the rest, for empty lists and duplicates."""
+    """A journey for every entry whose kind is clear (problems recorded for the rest, for an empty
+    list and for duplicate names); its name is ``""`` when it cannot be told."""
     journeys: list[Journey] = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(items_of(ctx, node, "journeys")):
+    for index, item in enumerate(items_of(ctx, node, "journeys", "journey")):
         journey = _journey(ctx, item)
         if journey is None:
             continue
-        if journey.name in seen:
+        if journey.name and journey.name in seen:
             where = f"journeys[{seen[journey.name]}]"
-            ctx.error(item, f"duplicate journey name '{journey.name}' (also {where}); set 'name'")
+            message = (
+                f"duplicate journey name '{journey.name}' (also {where}); give each its own 'name'"
+            )
+            ctx.error(item, message)
             continue
         seen[journey.name] = index
         journeys.append(journey)
@@ -90,19 +94,17 @@ def _journey(ctx: Context, node: Node) -> Journey | None:
         if len(ctx.problems) == before:
             ctx.error(node, "a journey needs one of 'wallet', 'http' or 'locust'")
         return None
-    before = len(ctx.problems)
-    journey: Journey | None
+    # from here on a journey comes back even with problems (they are recorded, and no profile
+    # is built), so that its name still counts when stages' 'mix' blocks are checked
     if present[0] == "wallet":
-        journey = _wallet(ctx, node)
-    elif present[0] == "http":
+        return _wallet(ctx, node)
+    if present[0] == "http":
         fields = Fields(ctx, node, Keys(("http", "name"), ("weight",)), "journey")
         steps = fields.sub("http", lambda n: _steps(ctx, n)) or ()
-        journey = HttpJourney(_name(fields, ""), _weight(fields), steps)
-    else:
-        fields = Fields(ctx, node, Keys(("locust",), _COMMON), "journey")
-        module, cls = fields.get("locust", _class_ref, ("", ""))
-        journey = LocustClassJourney(_name(fields, cls), _weight(fields), module, cls)
-    return journey if len(ctx.problems) == before else None
+        return HttpJourney(_name(fields, ""), _weight(fields), steps)
+    fields = Fields(ctx, node, Keys(("locust",), _COMMON), "journey")
+    module, cls = fields.get("locust", _class_ref, ("", ""))
+    return LocustClassJourney(_name(fields, cls), _weight(fields), module, cls)
 
 
 def _wallet(ctx: Context, node: Node) -> WalletJourney:
@@ -174,7 +176,7 @@ def _class_ref(value: object) -> tuple[str, str]:
 def _steps(ctx: Context, node: Node) -> tuple[HttpStep, ...]:
     steps: list[HttpStep] = []
     extracted: list[str] = []  # the vars.* that earlier steps provide
-    for item in items_of(ctx, node, "HTTP steps"):
+    for item in items_of(ctx, node, "HTTP steps", "step"):
         step = _step(ctx, item, _template_reader(ctx, tuple(extracted)))
         extracted.extend(step.extract)
         steps.append(step)
@@ -262,9 +264,11 @@ def _expect(ctx: Context, node: Node) -> Expect:
     fields = Fields(ctx, node, Keys(optional=tuple(o.value for o in Outcome)), "expect block")
     exact: dict[int, Outcome] = {}
     classes: dict[int, Outcome] = {}
-    for outcome in Outcome:
-        child = fields.child(outcome.value)
-        entries = child.items if isinstance(child, Seq) else (child,) if child else ()
+    for key, child in fields.items.items():  # in file order: the later listing is the mistake
+        if key not in Outcome.__members__.values():
+            continue
+        outcome = Outcome(key)
+        entries = child.items if isinstance(child, Seq) else (child,)
         for entry in entries:
             status = ctx.read(entry, _status, None)
             if status is None:
@@ -272,17 +276,16 @@ def _expect(ctx: Context, node: Node) -> Expect:
             code, is_class = status
             table = classes if is_class else exact
             if code in table:
-                shown = f"{code // 100}xx" if is_class else str(code)
+                shown = f"{code}xx" if is_class else str(code)
                 ctx.error(entry, f"status {shown} is already listed under '{table[code]}'")
             table[code] = outcome
-    statuses = {s: o for c, o in classes.items() for s in range(c, c + 100)}
-    return Expect({**statuses, **exact})  # a listed status wins over its class
+    return Expect(exact, classes)
 
 
 def _status(value: object) -> tuple[int, bool]:
-    """``(code, False)`` for a status, ``(first code, True)`` for a class like ``4xx``."""
+    """``(code, False)`` for a status like ``404``, ``(4, True)`` for a class like ``4xx``."""
     if isinstance(value, str) and (match := _STATUS_CLASS.match(value.strip())):
-        return int(match[1]) * 100, True
+        return int(match[1]), True
     if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
         return value, False
     raise Invalid(

@@ -20,7 +20,7 @@ import yaml
 from loadkit.spec.errors import Problem, SpecError
 
 #: composed nodes one file may expand to; guards against "billion laughs" alias bombs
-MAX_NODES = 200_000
+MAX_NODES = 50_000
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -151,7 +151,7 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     if "'\\t'" in problem:
         message = "a tab character; YAML is indented with spaces and needs a space after ':'"
     else:
-        message = f"invalid YAML: {problem}"
+        message = "invalid YAML: " + problem.replace("'<stream end>'", "the end of the file")
         if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
             where = _mark(exc.context_mark)
             message += f" ({exc.context} at line {where.line}, column {where.column})"

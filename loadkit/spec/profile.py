@@ -67,9 +67,10 @@ def read_profile(doc: Document) -> Profile:
     users = fields.sub("users", lambda n: _users(ctx, n)) or UserPool()
     client = fields.sub("client", lambda n: _client(ctx, n)) or ClientBehaviour()
     network = fields.sub("network", lambda n: _network(ctx, n)) or ()
-    before = len(ctx.problems)
-    journeys = fields.sub("journeys", lambda n: read_journeys(ctx, n)) or ()
-    names = [j.name for j in journeys] if len(ctx.problems) == before else None
+    journeys_node = fields.child("journeys")
+    journeys = read_journeys(ctx, journeys_node) if journeys_node is not None else ()
+    complete = isinstance(journeys_node, Seq) and len(journeys) == len(journeys_node.items)
+    names = [j.name for j in journeys] if complete and all(j.name for j in journeys) else None
     stages_node = fields.child("stages")
     stages, model = (
         read_stages(
@@ -148,7 +149,7 @@ def _network(ctx: Context, node: Node) -> tuple[NetworkClass, ...]:
     classes: list[NetworkClass] = []
     forms: set[bool] = set()  # True: written as a percent
     names: dict[str, str] = {}
-    for item in items_of(ctx, node, "network classes"):
+    for item in items_of(ctx, node, "network classes", "network class"):
         fields = Fields(ctx, item, NETWORK_KEYS, "network class")
         if not fields.ok:
             continue

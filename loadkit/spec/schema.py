@@ -121,11 +121,12 @@ class Fields:
             self.ctx.error(self.node, message)
 
 
-def items_of(ctx: Context, node: Node, what: str, *, allow_empty: bool = False) -> tuple[Node, ...]:
-    """The items of a list node; a problem (and no items) when it is not a list or is empty."""
+def items_of(ctx: Context, node: Node, what: str, one: str) -> tuple[Node, ...]:
+    """The items of a list of ``what`` (``one`` of them: its singular); a problem, and no items,
+    when the node is not a list or the list is empty."""
     if not isinstance(node, Seq):
         ctx.error(node, f"expected a list of {what} ('- ' lines), got {describe(node.plain())}")
         return ()
-    if not node.items and not allow_empty:
-        ctx.error(node, f"expected at least one of {what}, got an empty list")
+    if not node.items:
+        ctx.error(node, f"expected at least one {one}, got an empty list")
     return node.items

@@ -82,7 +82,7 @@ def read_stages(
     """The expanded stages and the profile's model (open: ``rate``, closed: ``users``)."""
     env = _Env(journeys, time_scale, accounts)
     sequence: list[tuple[_Draft, int | None]] = []  # (draft, repetition or None)
-    for item in items_of(ctx, node, "stages"):
+    for item in items_of(ctx, node, "stages", "stage"):
         if isinstance(item, Map) and "repeat" in item.items:
             sequence.extend(_group(ctx, item, env))
         elif (draft := _draft(ctx, item, env)) is not None:
@@ -103,7 +103,7 @@ def _group(ctx: Context, node: Map, env: _Env) -> list[tuple[_Draft, int | None]
     times = fields.get("repeat", lambda v: parse_int(v, minimum=1, maximum=MAX_REPEAT), 0)
     inner = fields.child("stages")
     drafts = []
-    for item in items_of(ctx, inner, "stages") if inner is not None else ():
+    for item in items_of(ctx, inner, "stages", "stage") if inner is not None else ():
         if isinstance(item, Map) and "repeat" in item.items:
             ctx.error(item.items["repeat"], "repeat groups cannot be nested")
         elif (draft := _draft(ctx, item, env)) is not None:

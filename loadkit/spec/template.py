@@ -110,20 +110,19 @@ def render_json(value: object, values: Mapping[str, object]) -> object:
 
 def _check_name(name: str, text: str, extracted: Collection[str]) -> None:
     known = [*BUILTIN_VARIABLES, *(f"vars.{v}" for v in extracted)]
+    hint = did_you_mean(f"{{{name}}}", [f"{{{k}}}" for k in known])
     if not _NAME.match(name):
-        hint = did_you_mean(name, known) or " (variables look like {user.id} or {env.NAME})"
+        hint = hint or " (variables look like {user.id} or {env.NAME})"
         raise Invalid(f"'{{{name}}}' in {text!r} is not a variable{hint}")
     namespace = name.split(".", 1)[0]
     if namespace == "env" or name in known:
         return
     if namespace == "vars":
         available = ", ".join(sorted(extracted)) or "none"
-        hint = did_you_mean(name, known)
         raise Invalid(
             f"unknown variable '{{{name}}}'{hint} (an earlier step must 'extract' it; "
             f"extracted so far: {available})"
         )
-    hint = did_you_mean(name, known)
     listing = ", ".join(BUILTIN_VARIABLES)
     raise Invalid(
         f"unknown variable '{{{name}}}'{hint} (expected one of: {listing}, env.*, vars.*)"

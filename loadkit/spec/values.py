@@ -40,9 +40,9 @@ _BANDWIDTH = re.compile(rf"({_NUMBER})\s*([a-z]+)", re.IGNORECASE)
 DURATION_EXAMPLES = "a duration like '90s', '2m', '1h30m' or '500ms'"
 RATE_EXAMPLES = "an arrival rate like '120/s', '7200/min' or '1.5k/s'"
 PERCENT_EXAMPLES = "a percentage like '10%' (or a fraction from 0 to 1)"
-E = TypeVar("E", bound=StrEnum)
-
 BANDWIDTH_EXAMPLES = "a bandwidth like '512kbps' or '10mbps'"
+
+E = TypeVar("E", bound=StrEnum)
 
 
 def describe(value: object) -> str:

@@ -24,6 +24,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -197,6 +198,8 @@ class Postgres:
                 self.data_dir = SHARED_ROOT / "pgdata" / key
         self.bin_dir = found
         self.process: ManagedProcess | None = None
+        #: called with this server right after a postmaster is spawned (the stack records it)
+        self.on_started: Callable[[Postgres], None] | None = None
 
     # -- manifest -------------------------------------------------------------------------------
 
@@ -220,7 +223,27 @@ class Postgres:
         pg.bin_dir = Path(info.bin_dir)
         pg.os_user = info.os_user
         pg.process = ManagedProcess.from_info(info.process) if info.process else None
+        pg.on_started = None
+        if not pg.alive():
+            pg.process = pg._find_postmaster()
         return pg
+
+    def _find_postmaster(self) -> ManagedProcess | None:
+        """The postmaster running on our data directory, whoever started it: a manifest may hold
+        the pid of a postmaster that was crashed and started again by another process."""
+        pidfile = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split("\n", 1)[0])
+            proc = psutil.Process(pid)
+            argv = proc.cmdline()
+        except (OSError, ValueError, psutil.Error):
+            return None
+        if not argv or Path(argv[0]).name != "postgres" or str(self.data_dir) not in argv:
+            return None
+        info = ProcessInfo(
+            "postgres", pid, proc.create_time(), argv, str(self.log_path), self.os_user
+        )
+        return ManagedProcess.from_info(info)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -307,6 +330,8 @@ class Postgres:
         if port_open(self.port):
             raise ComponentFailed("postgres", f"port {self.port} on 127.0.0.1 is already in use")
         self.process = ManagedProcess.spawn("postgres", argv, self.log_path, user=self.os_user)
+        if self.on_started:
+            self.on_started(self)  # recorded before waiting: a failed start can still be stopped
         # pg_isready alone could be answered by another server on the port: check it is ours
         self.process.wait_ready(
             lambda: self._pidfile_status() == "ready" and self.ready(),

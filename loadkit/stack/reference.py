@@ -248,11 +248,10 @@ class ReferenceStack:
         else:
             pg = Postgres(self.stack_dir / "postgres", port=free_port())
             pg.log_path = logs / "postgres.log"
+            pg.on_started = self._postgres_started
             m.postgres = pg.info()
             self.save()
             pg.start(timeout=opts.ready_timeout)
-            m.postgres = pg.info()
-            self.save()
             base_dsn = pg.create_database(m.database)
         db_port = urlsplit(base_dsn).port or 5432
 
@@ -355,8 +354,17 @@ class ReferenceStack:
 
     @property
     def postgres(self) -> Postgres | None:
-        """The embedded PostgreSQL (None when the stack uses an external server)."""
-        return Postgres.from_info(self.manifest.postgres) if self.manifest.postgres else None
+        """The embedded PostgreSQL (None when the stack uses an external server). Its
+        :meth:`~Postgres.start` records the new postmaster in the manifest."""
+        if self.manifest.postgres is None:
+            return None
+        pg = Postgres.from_info(self.manifest.postgres)
+        pg.on_started = self._postgres_started
+        return pg
+
+    def _postgres_started(self, pg: Postgres) -> None:
+        self.manifest.postgres = pg.info()
+        self.save()
 
     @property
     def toxiproxy(self) -> ToxiproxyClient:

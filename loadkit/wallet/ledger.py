@@ -193,20 +193,15 @@ class Ledger:
         memo: str | None,
         order_id: str | None,
     ) -> dict[str, Any]:
-        """Apply one money movement through ``wallet_move`` (see schema.sql for the result)."""
-        result: dict[str, Any] = await self._fetch(
-            _MOVE_SQL,
-            key,
-            account_id,
-            request_hash,
-            kind,
-            from_account,
-            to_account,
-            amount,
-            memo,
-            order_id,
-            single=True,
-        )
+        """Apply one money movement through ``wallet_move`` (see schema.sql for the result).
+
+        A unique violation means a concurrent request with the same key won the race and
+        nothing of this one was applied; calling again finds its stored answer."""
+        args = (key, account_id, request_hash, kind, from_account, to_account, amount, memo)
+        try:
+            result: dict[str, Any] = await self._fetch(_MOVE_SQL, *args, order_id, single=True)
+        except asyncpg.UniqueViolationError:
+            result = await self._fetch(_MOVE_SQL, *args, order_id, single=True)
         return result
 
     async def history(

@@ -42,18 +42,17 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
     PRIMARY KEY (account_id, transaction_id)
 );
 
--- One row per (caller, key). The primary key is what serialises concurrent requests with the same
--- key: the second INSERT waits for the first transaction and then sees its stored answer.
+-- One row per (caller, key), written with the final answer in the movement's own transaction.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     account_id     bigint NOT NULL,
     key            text NOT NULL,
     request_hash   text NOT NULL,
-    status_code    integer,
-    response       jsonb,
+    status_code    integer NOT NULL,
+    response       jsonb NOT NULL,
     transaction_id bigint,
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account_id, key)
-) WITH (fillfactor = 70);  -- the row is updated with its answer in the same transaction
+);
 
 INSERT INTO accounts (kind, name) VALUES ('external', 'bank') ON CONFLICT (name) DO NOTHING;
 
@@ -62,6 +61,13 @@ INSERT INTO accounts (kind, name) VALUES ('external', 'bank') ON CONFLICT (name)
 -- or {"status": 409, "code": "IDEMPOTENCY_CONFLICT"} when the key was used for another request.
 -- Refusals (unknown account, wrong kind, insufficient funds) are stored under the key like
 -- successes, so a retry gets the same answer and never a different one.
+--
+-- Concurrency: the account rows are locked first (lower id first, so two opposite transfers
+-- cannot deadlock). Requests with the same key and payload lock the same rows, so they run one
+-- after the other and the later one finds the earlier one's stored answer. In the rare race the
+-- locks do not serialise (same key, different accounts; or accounts that do not exist) the
+-- second INSERT into idempotency_keys fails with unique_violation, the whole transaction rolls
+-- back, and the caller simply calls again (it then finds the stored answer).
 CREATE OR REPLACE FUNCTION wallet_move(
     p_key text, p_account bigint, p_hash text, p_kind text,
     p_from bigint, p_to bigint, p_amount bigint, p_memo text, p_order_id text
@@ -80,25 +86,21 @@ DECLARE
     v_txn         bigint;
     v_balance     bigint;
 BEGIN
-    INSERT INTO idempotency_keys (account_id, key, request_hash)
-    VALUES (p_account, p_key, p_hash)
-    ON CONFLICT (account_id, key) DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT request_hash, status_code, response INTO v_prev_hash, v_prev_status, v_prev_body
-        FROM idempotency_keys WHERE account_id = p_account AND key = p_key;
-        IF v_prev_hash IS DISTINCT FROM p_hash THEN
-            RETURN jsonb_build_object('status', 409, 'code', 'IDEMPOTENCY_CONFLICT');
-        END IF;
-        RETURN jsonb_build_object('status', v_prev_status, 'replayed', true, 'body', v_prev_body);
-    END IF;
-
-    -- lock both rows, lower id first, so that two opposite transfers cannot deadlock
     IF p_from < p_to THEN
         SELECT kind, balance INTO v_from_kind, v_from_bal FROM accounts WHERE id = p_from FOR UPDATE;
         SELECT kind, balance INTO v_to_kind, v_to_bal FROM accounts WHERE id = p_to FOR UPDATE;
     ELSE
         SELECT kind, balance INTO v_to_kind, v_to_bal FROM accounts WHERE id = p_to FOR UPDATE;
         SELECT kind, balance INTO v_from_kind, v_from_bal FROM accounts WHERE id = p_from FOR UPDATE;
+    END IF;
+
+    SELECT request_hash, status_code, response INTO v_prev_hash, v_prev_status, v_prev_body
+    FROM idempotency_keys WHERE account_id = p_account AND key = p_key;
+    IF FOUND THEN
+        IF v_prev_hash <> p_hash THEN
+            RETURN jsonb_build_object('status', 409, 'code', 'IDEMPOTENCY_CONFLICT');
+        END IF;
+        RETURN jsonb_build_object('status', v_prev_status, 'replayed', true, 'body', v_prev_body);
     END IF;
 
     IF v_from_kind IS NULL THEN
@@ -133,8 +135,8 @@ BEGIN
     END IF;
 
     IF v_status IS NOT NULL THEN
-        UPDATE idempotency_keys SET status_code = v_status, response = v_body
-        WHERE account_id = p_account AND key = p_key;
+        INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, response)
+        VALUES (p_account, p_key, p_hash, v_status, v_body);
         RETURN jsonb_build_object('status', v_status, 'replayed', false, 'body', v_body);
     END IF;
 
@@ -158,8 +160,9 @@ BEGIN
     IF p_order_id IS NOT NULL THEN
         v_body := v_body || jsonb_build_object('order_id', p_order_id);
     END IF;
-    UPDATE idempotency_keys SET status_code = 201, response = v_body, transaction_id = v_txn
-    WHERE account_id = p_account AND key = p_key;
+    INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, response,
+                                  transaction_id)
+    VALUES (p_account, p_key, p_hash, 201, v_body, v_txn);
     RETURN jsonb_build_object('status', 201, 'replayed', false, 'body', v_body);
 END;
 $$;
@@ -247,7 +250,6 @@ LANGUAGE sql STABLE AS $$
             (SELECT count(*) FROM (SELECT 1 FROM transactions
                                    GROUP BY account_id, idempotency_key
                                    HAVING count(*) > 1) d),
-        'pending_keys', (SELECT count(*) FROM idempotency_keys WHERE response IS NULL),
         'transactions', (SELECT count(*) FROM transactions),
         'accounts', (SELECT count(*) FROM accounts),
         'idempotency_keys', (SELECT count(*) FROM idempotency_keys),

@@ -105,3 +105,12 @@ def test_port_in_use_fails_with_log_tail(own_pg: Postgres, scratch_root: Path) -
 def test_missing_binaries_are_reported(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentProblem, match="PostgreSQL binaries not found"):
         Postgres(tmp_path / "pg", port=free_port(), bin_dir=tmp_path)
+
+
+def test_a_stale_manifest_finds_the_running_postmaster(own_pg: Postgres) -> None:
+    stale = own_pg.info()
+    own_pg.crash()
+    own_pg.start()  # started again by someone else: the old info names a dead pid
+    found = Postgres.from_info(stale)
+    assert found.process is not None and own_pg.process is not None
+    assert found.process.pid == own_pg.process.pid and found.alive()

@@ -191,6 +191,10 @@ def test_database_crash_under_load_busy_then_recovery_nothing_lost(stack: Refere
     first_ok = min(a[0] for a in ok_after)
     assert first_ok - back_at < 3.0, "recovered within seconds of the database coming back"
 
+    recorded = ReferenceStack.attach(stack.stack_dir).postgres
+    assert recorded is not None and recorded.process is not None and pg.process is not None
+    assert recorded.process.pid == pg.process.pid, "the restarted postmaster is in the manifest"
+
     after = stack.admin.invariants()
     assert after["ok"], after
     assert after["transactions"] >= before["transactions"] + len(acknowledged)

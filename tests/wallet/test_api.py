@@ -1,0 +1,171 @@
+"""The public API end to end on a real wallet process and real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from loadkit.wallet import schema
+from tests.wallet.conftest import ADMIN, SEED_BALANCE, User, balance, invariants, problem
+
+
+def test_login_balance_topup_transfer_payment_history(
+    client: httpx.Client, users: Callable[[], User], merchant_id: int
+) -> None:
+    alice, bob = users(), users()
+    assert balance(client, alice) == SEED_BALANCE
+    r = client.get("/v1/balance", headers=alice.headers)
+    assert r.json() == {"account_id": alice.account_id, "balance": SEED_BALANCE, "currency": "CNY"}
+
+    r = client.post("/v1/topup", json={"amount": 5_000}, headers=alice.with_key())
+    assert r.status_code == 201, r.text
+    topup = r.json()
+    assert topup["kind"] == "topup" and topup["to_account"] == alice.account_id
+    assert topup["balance"] == SEED_BALANCE + 5_000 and topup["replayed"] is False
+
+    r = client.post(
+        "/v1/transfers",
+        json={"to_account": bob.account_id, "amount": 1_234, "memo": "lunch"},
+        headers=alice.with_key(),
+    )
+    assert r.status_code == 201, r.text
+    transfer = r.json()
+    assert transfer["from_account"] == alice.account_id
+    assert transfer["to_account"] == bob.account_id
+    assert transfer["amount"] == 1_234 and transfer["memo"] == "lunch"
+    assert transfer["balance"] == SEED_BALANCE + 5_000 - 1_234
+    assert "idempotency-replayed" not in r.headers
+
+    r = client.post(
+        "/v1/payments",
+        json={"merchant_account": merchant_id, "amount": 766, "order_id": "A-1"},
+        headers=alice.with_key(),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["kind"] == "payment" and r.json()["order_id"] == "A-1"
+
+    assert balance(client, alice) == SEED_BALANCE + 5_000 - 1_234 - 766
+    assert balance(client, bob) == SEED_BALANCE + 1_234
+
+    # history pages, newest first, signed deltas for the caller
+    page1 = client.get("/v1/transactions?limit=2", headers=alice.headers).json()
+    kinds = [item["kind"] for item in page1["items"]]
+    assert kinds == ["payment", "transfer"]
+    assert [item["delta"] for item in page1["items"]] == [-766, -1_234]
+    assert page1["next_before"] == page1["items"][-1]["transaction_id"]
+    page2 = client.get(
+        f"/v1/transactions?limit=2&before={page1['next_before']}", headers=alice.headers
+    ).json()
+    assert [item["kind"] for item in page2["items"]] == ["topup", "topup"]  # and the seed money
+    assert [item["delta"] for item in page2["items"]] == [5_000, SEED_BALANCE]
+    assert page2["next_before"] is None
+    ids = [i["transaction_id"] for i in page1["items"] + page2["items"]]
+    assert ids == sorted(ids, reverse=True)
+    # the payee sees the incoming transfer too
+    bob_items = client.get("/v1/transactions", headers=bob.headers).json()["items"]
+    assert bob_items[0]["transaction_id"] == transfer["transaction_id"]
+    assert bob_items[0]["delta"] == 1_234
+    assert invariants(client)["ok"]
+
+
+def test_login_refuses_bad_credentials(client: httpx.Client) -> None:
+    for body in (
+        {"username": "user00001", "password": "wrong"},
+        {"username": "nobody", "password": "wallet-pass"},
+        {"username": schema.merchant_name(1), "password": "wallet-pass"},  # merchants cannot
+    ):
+        r = client.post("/v1/login", json=body)
+        assert r.status_code == 401
+        assert problem(r)["code"] == "INVALID_CREDENTIALS"
+
+
+def test_directory_finds_users_and_merchants(
+    client: httpx.Client, users: Callable[[], User]
+) -> None:
+    me, other = users(), users()
+    r = client.get(f"/v1/directory/{other.name}", headers=me.headers)
+    assert r.json() == {"account_id": other.account_id, "name": other.name, "kind": "user"}
+    r = client.get(f"/v1/directory/{schema.merchant_name(2)}", headers=me.headers)
+    assert r.json()["kind"] == "merchant"
+    for name in ("bank", "no-such-user"):
+        r = client.get(f"/v1/directory/{name}", headers=me.headers)
+        assert r.status_code == 404 and problem(r)["code"] == "ACCOUNT_NOT_FOUND"
+
+
+def _otp_transfer(
+    client: httpx.Client, sender: User, to: User, amount: int, key: str, otp: str | None = None
+) -> httpx.Response:
+    headers = sender.with_key(key)
+    if otp is not None:
+        headers["X-OTP"] = otp
+    return client.post(
+        "/v1/transfers", json={"to_account": to.account_id, "amount": amount}, headers=headers
+    )
+
+
+def test_large_transfer_needs_an_otp_and_succeeds_with_it(
+    client: httpx.Client, users: Callable[[], User]
+) -> None:
+    alice, bob = users(), users()
+    key = uuid.uuid4().hex
+    r = client.post("/v1/topup", json={"amount": SEED_BALANCE}, headers=alice.with_key())
+    assert r.status_code == 201  # top-ups need no OTP
+    # at the threshold: no OTP needed
+    assert _otp_transfer(client, alice, bob, 500_000, uuid.uuid4().hex).status_code == 201
+
+    r = _otp_transfer(client, alice, bob, 500_001, key)
+    assert r.status_code == 403
+    body = problem(r)
+    assert body["code"] == "OTP_REQUIRED" and body["otp_threshold"] == 500_000
+    challenge = body["otp_challenge"]
+
+    assert _otp_transfer(client, alice, bob, 500_001, key, otp="000000").status_code == 403
+    wrong = _otp_transfer(client, alice, bob, 500_001, key, otp="12345x")
+    assert problem(wrong)["code"] == "OTP_INVALID"
+    # another user cannot read alice's code
+    assert client.get(f"/v1/otp/{challenge}", headers=bob.headers).status_code == 404
+    code = client.get(f"/v1/otp/{challenge}", headers=alice.headers).json()["code"]
+    assert len(code) == 6 and code.isdigit()
+    # the code is bound to the request: not valid for another amount with the same key
+    r = _otp_transfer(client, alice, bob, 500_002, key, otp=code)
+    assert problem(r)["code"] == "OTP_INVALID"
+
+    r = _otp_transfer(client, alice, bob, 500_001, key, otp=code)
+    assert r.status_code == 201, r.text
+    assert balance(client, alice) == 2 * SEED_BALANCE - 1_000_001
+    # a retry with the same key and OTP is a replay, not a second movement
+    r = _otp_transfer(client, alice, bob, 500_001, key, otp=code)
+    assert r.status_code == 201 and r.json()["replayed"] is True
+    assert balance(client, bob) == SEED_BALANCE + 1_000_001
+
+
+@pytest.mark.usefixtures("admin_reset")
+def test_peak_policy_lowers_the_otp_threshold_at_run_time(
+    client: httpx.Client, users: Callable[[], User], merchant_id: int
+) -> None:
+    alice, bob = users(), users()
+    assert _otp_transfer(client, alice, bob, 300_000, uuid.uuid4().hex).status_code == 201
+
+    r = client.post("/admin/policy", json={"policy": "peak"}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["otp_threshold"] == 200_000
+    assert client.get("/admin/state", headers=ADMIN).json()["policy"] == "peak"
+
+    r = _otp_transfer(client, alice, bob, 300_000, uuid.uuid4().hex)
+    assert r.status_code == 403 and problem(r)["otp_threshold"] == 200_000
+    r = client.post(
+        "/v1/payments",
+        json={"merchant_account": merchant_id, "amount": 200_001},
+        headers=alice.with_key(),
+    )
+    assert problem(r)["code"] == "OTP_REQUIRED"
+    assert _otp_transfer(client, alice, bob, 200_000, uuid.uuid4().hex).status_code == 201
+    # peak also caps single movements lower
+    r = _otp_transfer(client, alice, bob, 20_000_001, uuid.uuid4().hex)
+    assert r.status_code == 422 and problem(r)["code"] == "AMOUNT_OVER_LIMIT"
+
+    client.post("/admin/policy", json={"policy": "normal"}, headers=ADMIN)
+    assert _otp_transfer(client, alice, bob, 300_000, uuid.uuid4().hex).status_code == 201
+    assert balance(client, alice) == SEED_BALANCE - 800_000

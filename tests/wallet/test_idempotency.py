@@ -1,0 +1,154 @@
+"""Idempotency keys: replays move money once, reuse for another request is a 409, and
+concurrent duplicates apply exactly once."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import random
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+import httpx
+
+from loadkit.stack.postgres import Postgres
+from tests.wallet.conftest import (
+    ADMIN,
+    SEED_BALANCE,
+    User,
+    WalletProcess,
+    balance,
+    invariants,
+    problem,
+    sql,
+)
+
+
+def test_same_key_same_payload_replays_the_stored_answer(
+    client: httpx.Client, users: Callable[[], User]
+) -> None:
+    alice, bob = users(), users()
+    headers = alice.with_key()
+    body = {"to_account": bob.account_id, "amount": 700}
+    first = client.post("/v1/transfers", json=body, headers=headers)
+    second = client.post("/v1/transfers", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.headers["idempotency-replayed"] == "true"
+    assert second.json() == {**first.json(), "replayed": True}
+    assert balance(client, alice) == SEED_BALANCE - 700
+    assert balance(client, bob) == SEED_BALANCE + 700
+
+
+def test_same_key_other_payload_is_a_conflict(
+    client: httpx.Client, users: Callable[[], User]
+) -> None:
+    alice, bob, carol = users(), users(), users()
+    headers = alice.with_key()
+    assert (
+        client.post(
+            "/v1/transfers", json={"to_account": bob.account_id, "amount": 10}, headers=headers
+        ).status_code
+        == 201
+    )
+    before = invariants(client)["transactions"]
+    for body in (
+        {"to_account": bob.account_id, "amount": 11},
+        {"to_account": carol.account_id, "amount": 10},
+        {"to_account": bob.account_id, "amount": 10, "memo": "other"},
+    ):
+        r = client.post("/v1/transfers", json=body, headers=headers)
+        assert r.status_code == 409
+        assert problem(r)["code"] == "IDEMPOTENCY_CONFLICT"
+    # the same key used for another kind of movement conflicts too
+    r = client.post("/v1/topup", json={"amount": 10}, headers=headers)
+    assert r.status_code == 409
+    assert invariants(client)["transactions"] == before
+    assert balance(client, alice) == SEED_BALANCE - 10
+
+
+def test_keys_are_scoped_to_the_caller(client: httpx.Client, users: Callable[[], User]) -> None:
+    alice, bob = users(), users()
+    key = uuid.uuid4().hex
+    r1 = client.post(
+        "/v1/transfers",
+        json={"to_account": bob.account_id, "amount": 5},
+        headers=alice.with_key(key),
+    )
+    r2 = client.post(
+        "/v1/transfers",
+        json={"to_account": alice.account_id, "amount": 7},
+        headers=bob.with_key(key),
+    )
+    assert r1.status_code == r2.status_code == 201
+    assert r2.json()["replayed"] is False
+    assert balance(client, alice) == SEED_BALANCE + 2
+
+
+def test_refusals_are_stored_under_the_key(client: httpx.Client, users: Callable[[], User]) -> None:
+    alice = users()
+    headers = alice.with_key()
+    body = {"to_account": 999_999_999, "amount": 5}
+    first = client.post("/v1/transfers", json=body, headers=headers)
+    assert first.status_code == 404 and problem(first)["code"] == "ACCOUNT_NOT_FOUND"
+    again = client.post("/v1/transfers", json=body, headers=headers)
+    assert again.status_code == 404
+    assert again.headers["idempotency-replayed"] == "true"
+    assert problem(again)["replayed"] is True
+    assert balance(client, alice) == SEED_BALANCE
+
+
+def test_concurrent_duplicates_apply_exactly_once(
+    wallet: WalletProcess, wallet_dsn: str, pg: Postgres, users: Callable[[], User]
+) -> None:
+    """50 transfers among 10 accounts, each key sent 2-3 times at once."""
+    accounts = [users() for _ in range(10)]
+    rng = random.Random(42)
+    transfers = []
+    for n in range(50):
+        sender, receiver = rng.sample(accounts, 2)
+        transfers.append((f"conc-{uuid.uuid4().hex}-{n}", sender, receiver, rng.randint(1, 5_000)))
+    sends = [t for t in transfers for _ in range(rng.choice((2, 3)))]
+    rng.shuffle(sends)
+
+    def send(item: tuple[str, User, User, int]) -> tuple[str, httpx.Response]:
+        key, sender, receiver, amount = item
+        r = httpx.post(
+            f"{wallet.url}/v1/transfers",
+            json={"to_account": receiver.account_id, "amount": amount},
+            headers=sender.with_key(key),
+            timeout=10,
+        )
+        return key, r
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(send, sends))
+
+    by_key: dict[str, list[httpx.Response]] = defaultdict(list)
+    for key, r in results:
+        assert r.status_code == 201, r.text
+        by_key[key].append(r)
+    for responses in by_key.values():
+        assert len({r.json()["transaction_id"] for r in responses}) == 1
+        assert sum(1 for r in responses if not r.json()["replayed"]) == 1
+
+    keys = ",".join(f"'{t[0]}'" for t in transfers)
+    rows = sql(
+        pg,
+        wallet_dsn,
+        f"SELECT idempotency_key, count(*) FROM transactions WHERE idempotency_key IN ({keys}) "
+        "GROUP BY 1",
+    )
+    counts = Counter(dict(line.split("|") for line in rows.splitlines()))
+    assert len(counts) == 50 and set(counts.values()) == {"1"}
+
+    expected = {u.account_id: SEED_BALANCE for u in accounts}
+    for _, sender, receiver, amount in transfers:
+        expected[sender.account_id] -= amount
+        expected[receiver.account_id] += amount
+    with httpx.Client(base_url=wallet.url) as client:
+        actual = {u.account_id: balance(client, u) for u in accounts}
+        assert actual == expected
+        assert sum(actual.values()) == 10 * SEED_BALANCE
+        report = client.get("/admin/invariants", headers=ADMIN).json()
+    assert report["ok"], report
+    assert report["duplicate_applications"] == 0
