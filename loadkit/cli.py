@@ -150,6 +150,46 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return ExitCode.ENVIRONMENT if missing_required else ExitCode.OK
 
 
+# -- run ------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from loadkit.load.progress import LiveProgress, summary_table
+    from loadkit.load.rundir import RunStatus
+    from loadkit.load.runner import RunOptions, Runner
+
+    options = RunOptions(
+        profile=Path(args.profile),
+        target=args.target,
+        workers=args.workers,
+        out=Path(args.out),
+        time_scale=args.time_scale,
+        stack_dir=Path(args.stack_dir) if args.stack_dir else None,
+        command=["loadkit", *sys.argv[1:]],
+    )
+    runner = Runner(options, None)  # validates the profile and the target: nothing started yet
+    with LiveProgress(console, runner.profile.name) as live:
+        runner.on_progress = live.update
+        result = runner.run()
+    console.print(summary_table(result))
+    console.print(f"run directory: {result.run_dir}", soft_wrap=True, highlight=False)
+    if result.status != RunStatus.COMPLETED:
+        err_console.print(
+            Text.assemble(("run " + result.status + ": ", "bold red"), result.record.reason or ""),
+            soft_wrap=True,
+        )
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from loadkit.load.runner import worker_argv
+
+    return subprocess.call(list(worker_argv(args.master)))
+
+
 # -- validate ------------------------------------------------------------------------------------
 
 
@@ -213,6 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     with_dir(
         stack_sub.add_parser("status", help="what runs where; exit 3 if unhealthy")
     ).set_defaults(func=cmd_stack_status)
+
+    run = sub.add_parser("run", help="run a load profile against the reference stack or --target")
+    run.add_argument("profile", metavar="PROFILE", help="a profile file, e.g. profiles/smoke.yaml")
+    run.add_argument("--target", help="URL(s) of your own service (loopback), comma-separated")
+    run.add_argument(
+        "--workers", type=int, default=0, help="Locust worker processes (0 = one process)"
+    )
+    run.add_argument("--out", default="reports", help="where run directories go (default reports/)")
+    run.add_argument("--time-scale", type=float, help="override the profile's time_scale")
+    run.add_argument("--stack-dir", help="use the reference stack running in this directory")
+    run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")
+    worker.add_argument("--master", required=True, metavar="HOST:PORT")
+    worker.set_defaults(func=cmd_worker)
 
     validate = sub.add_parser("validate", help="check profile files without starting anything")
     validate.add_argument("files", nargs="+", metavar="FILE")

@@ -139,6 +139,15 @@ class ToxiproxyClient:
         with self._bound() as tp:
             return tp.create(upstream=up, name=name, listen=f"127.0.0.1:{listen}", enabled=True)
 
+    def delete_proxy(self, name: str) -> bool:
+        """Delete a proxy (its connections drop); False when it was not there."""
+        with self._bound() as tp:
+            proxy = tp.get_proxy(name)
+            if proxy is None:
+                return False
+            proxy.destroy()
+            return True
+
     def _proxy(self, tp: Toxiproxy, name: str) -> Proxy:
         proxy = tp.get_proxy(name)
         if proxy is None:

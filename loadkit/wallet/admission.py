@@ -21,6 +21,9 @@ import asyncpg
 
 from loadkit.wallet.problems import Busy, BusyCause
 
+#: one token, less float rounding (0.1 s at 10/s must buy a token)
+_ONE = 1.0 - 1e-9
+
 
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up; one token per request."""
@@ -37,7 +40,7 @@ class TokenBucket:
         """0.0 when a token was taken, else the seconds until one will be there."""
         tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if tokens >= 1.0:
+        if tokens >= _ONE:
             self.tokens = tokens - 1.0
             return 0.0
         self.tokens = tokens
@@ -73,7 +76,7 @@ class UserRateLimiter:
             return
         tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
         bucket[1] = now
-        if tokens >= 1.0:
+        if tokens >= _ONE:
             bucket[0] = tokens - 1.0
             return
         bucket[0] = tokens
@@ -139,7 +142,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,  # 57P01
     asyncpg.CrashShutdownError,  # 57P02: another backend crashed, all were reset
     asyncpg.IdleSessionTimeoutError,
-    asyncpg.InterfaceError,  # "connection is closed", "pool is closing", ...
+    asyncpg.InterfaceError,  # "connection is closed", ...
+    # a connection the server dropped mid-protocol (e.g. the FATAL it sends when it crashes)
+    asyncpg.InternalClientError,
     OSError,  # refused, reset, unreachable (ConnectionError is an OSError)
     EOFError,
 )

@@ -105,23 +105,27 @@ class TokenSigner:
             if cached[1] > now:
                 return cached[0]
             del self._cache[token]
-            raise Problem(401, "TOKEN_EXPIRED", "the token has expired; log in again")
+            raise _invalid("TOKEN_EXPIRED", "the token has expired; log in again")
         parts = token.split(".")
         if len(parts) != 4 or parts[0] != "v1":
-            raise Problem(401, "INVALID_TOKEN", "the bearer token is malformed")
+            raise _invalid("INVALID_TOKEN", "the bearer token is malformed")
         payload = ".".join(parts[:3])
         if not hmac.compare_digest(self._sign(payload), parts[3]):
-            raise Problem(401, "INVALID_TOKEN", "the bearer token's signature is not valid")
+            raise _invalid("INVALID_TOKEN", "the bearer token's signature is not valid")
         try:
             account_id, expires = int(parts[1]), int(parts[2])
         except ValueError:  # pragma: no cover - a validly signed token always has numbers
-            raise Problem(401, "INVALID_TOKEN", "the bearer token is malformed") from None
+            raise _invalid("INVALID_TOKEN", "the bearer token is malformed") from None
         if expires <= now:
-            raise Problem(401, "TOKEN_EXPIRED", "the token has expired; log in again")
+            raise _invalid("TOKEN_EXPIRED", "the token has expired; log in again")
         if len(self._cache) >= _TOKEN_CACHE_MAX:
             self._cache.clear()  # crude, but bounded and O(1) amortised
         self._cache[token] = (account_id, float(expires))
         return account_id
+
+
+def _invalid(code: str, detail: str) -> Problem:
+    return Problem(401, code, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 def bearer(authorization: str | None) -> str:
@@ -136,12 +140,7 @@ def bearer(authorization: str | None) -> str:
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Problem(
-            401,
-            "INVALID_TOKEN",
-            "the Authorization header must be 'Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _invalid("INVALID_TOKEN", "the Authorization header must be 'Bearer <token>'")
     return token
 
 

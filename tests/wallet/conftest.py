@@ -8,6 +8,7 @@ takes fresh seeded users from ``users`` so that balances never leak between test
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -146,10 +147,9 @@ def login(url: str, index: int, client: httpx.Client | None = None) -> User:
 
 
 @pytest.fixture(scope="session")
-def wallet_logs(scratch_root: Path) -> Path:
-    path = scratch_root / "wallet-logs"
-    path.mkdir(exist_ok=True)
-    return path
+def wallet_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Wallet logs, kept after the session (pytest keeps its last few base temp dirs)."""
+    return tmp_path_factory.mktemp("wallet-logs")
 
 
 @pytest.fixture(scope="session")
@@ -254,3 +254,33 @@ def invariants(client: httpx.Client) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+@contextlib.contextmanager
+def row_locked(pg: Postgres, dsn: str, account_id: int, seconds: float = 30) -> Iterator[None]:
+    """Hold ``FOR UPDATE`` on one account row from another session (psql), so that money
+    movements of that account wait inside the database; released on exit."""
+    app = f"lock-holder-{uuid.uuid4().hex[:8]}"
+    database = dsn.rsplit("/", 1)[1]
+    script = (
+        f"BEGIN; SELECT 1 FROM accounts WHERE id = {account_id} FOR UPDATE; "
+        f"SELECT pg_sleep({seconds}); COMMIT;"
+    )
+    argv = [str(pg.bin_dir / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port)]
+    argv += ["-U", "loadkit", "-d", database, "-c", script]
+    holder = subprocess.Popen(
+        argv,
+        env={**os.environ, "PGAPPNAME": app},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    activity = f"FROM pg_stat_activity WHERE application_name = '{app}'"
+    try:
+        deadline = time.monotonic() + 10
+        while sql(pg, dsn, f"SELECT count(*) {activity} AND wait_event = 'PgSleep'") != "1":
+            assert time.monotonic() < deadline, "the lock holder did not start"
+            time.sleep(0.02)
+        yield
+    finally:
+        sql(pg, dsn, f"SELECT pg_terminate_backend(pid) {activity}")
+        holder.wait(10)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from loadkit.wallet.auth import TokenSigner
@@ -59,7 +59,6 @@ _BAD_AMOUNTS = [
     ("negative", -5),
     ("fraction", 1.5),
     ("float-integral", 100.0),
-    ("exponent", 1e2),
     ("over-max", 1_000_000_001),
     ("bigint", 2**63),
     ("beyond-u64", 10**30),
@@ -70,6 +69,8 @@ CASES: list[Case] = [
     Case("malformed-json", 400, "MALFORMED_JSON", raw=b'{"to_account": 1,'),
     Case("empty-body", 400, "MALFORMED_JSON", raw=b""),
     Case("nan", 400, "MALFORMED_JSON", raw=b'{"to_account": 2, "amount": NaN}'),
+    Case("amount-exponent", 422, "INVALID_AMOUNT", raw=b'{"to_account": 2, "amount": 1e2}'),
+    Case("amount-infinite", 422, "INVALID_AMOUNT", raw=b'{"to_account": 2, "amount": 1e999}'),
     Case("not-an-object", 422, "INVALID_BODY", body=[1, 2]),
     Case("missing-amount", 422, "INVALID_AMOUNT", body={"to_account": "$to"}),
     Case("missing-to", 422, "INVALID_ACCOUNT", body={"amount": 100}),
@@ -296,15 +297,15 @@ def test_bad_input_is_refused_with_its_code(
             headers["Idempotency-Key"] = f"bad-{case.id}-{me.account_id}"
         elif case.key is not _MISSING:
             headers["Idempotency-Key"] = case.key
-    content = case.raw if case.raw is not None else orjson.dumps(_resolve(case.body, target))
+    content = case.raw if case.raw is not None else json.dumps(_resolve(case.body, target)).encode()
     if case.method == "GET":
         content = None
     r = client.request(case.method, case.path, content=content, headers=headers)
     assert r.status_code == case.status, r.text
     body = problem(r)
     assert body["code"] == case.code, body
-    if case.status == 401 and case.auth != "none" or case.code == "UNAUTHENTICATED":
-        assert r.headers.get("www-authenticate", "Bearer").startswith("Bearer")
+    if case.status == 401:
+        assert r.headers["www-authenticate"].startswith("Bearer")
     assert balance(client, me) == SEED_BALANCE
     assert balance(client, other) == SEED_BALANCE
 

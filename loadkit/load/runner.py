@@ -1,0 +1,438 @@
+"""The run orchestrator behind ``loadkit run``: target, Locust processes, run clock, run directory.
+
+This process never imports gevent: Locust runs as separate processes (one standalone process, or a
+master and N workers) that read ``run-config.json`` and write ``timeline.jsonl``, ``acks.jsonl``
+and ``clock.json`` into the run directory (docs/run-directory.md). The orchestrator starts the
+reference stack when no target is given, routes network classes through Toxiproxy, watches the
+timeline for live progress, and always leaves a readable run directory::
+
+    result = run_profile(RunOptions(profile=Path("profiles/smoke.yaml")))
+    print(result.status, result.run_dir)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadkit.errors import ConfigError, Interrupted, LoadkitError
+from loadkit.load.network import NetworkRouting, has_toxics
+from loadkit.load.profile import Profile, WalletJourney, load_profile
+from loadkit.load.rundir import (
+    CONFIG_SCHEMA,
+    RunRecord,
+    RunStatus,
+    new_run_dir,
+    read_json,
+    write_json,
+)
+from loadkit.report.timeline import Timeline
+from loadkit.stack.ports import free_port
+from loadkit.stack.process import ManagedProcess
+from loadkit.stack.reference import DEFAULT_STACK_DIR, ReferenceStack, StackOptions
+from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+#: a run with more unsent arrivals than this share is invalid (DESIGN.md)
+MAX_UNSENT = 0.01
+
+
+@dataclass
+class RunOptions:
+    """What ``loadkit run`` was asked to do."""
+
+    profile: Path
+    target: str | None = None  # comma-separated URLs of the user's service; None = reference stack
+    workers: int = 0
+    out: Path = Path("reports")
+    time_scale: float | None = None
+    stack_dir: Path | None = None  # use the stack running here instead of starting one
+    instances: int = 2  # wallet instances of a stack this run starts
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class Progress:
+    """A snapshot for the live display."""
+
+    elapsed: float
+    duration: float
+    phase: str | None
+    target_rate: float
+    achieved_rate: float
+    busy_rate: float
+    p95_ms: float | None
+    unsent: int
+    answered: int
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str
+    record: RunRecord
+    timeline: Timeline
+    profile: Profile
+
+
+def parse_targets(target: str) -> list[str]:
+    """``--target`` URLs; only loopback hosts are allowed."""
+    urls = [u.strip().rstrip("/") for u in target.split(",") if u.strip()]
+    if not urls:
+        raise ConfigError("--target: expected a URL like http://127.0.0.1:8080")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"--target: {url!r} is not an http(s) URL like http://127.0.0.1:8080")
+        host = parts.hostname
+        if not (host == "localhost" or host == "::1" or host.startswith("127.")):
+            raise ConfigError(
+                f"--target: {host} is not on loopback; loadkit only sends load to allowlisted "
+                "targets (127.0.0.0/8, ::1, localhost)"
+            )
+    return urls
+
+
+def _wallet_accounts(dsn: str) -> tuple[list[list[Any]], list[list[Any]]]:
+    import asyncpg
+
+    async def fetch() -> tuple[list[list[Any]], list[list[Any]]]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            rows = await conn.fetch(
+                "SELECT id, name, kind FROM accounts WHERE kind IN ('user', 'merchant') ORDER BY id"
+            )
+        finally:
+            await conn.close()
+        users = [[r["id"], r["name"]] for r in rows if r["kind"] == "user"]
+        merchants = [[r["id"], r["name"]] for r in rows if r["kind"] == "merchant"]
+        return users, merchants
+
+    return asyncio.run(fetch())
+
+
+class Runner:
+    def __init__(self, options: RunOptions, on_progress: Callable[[Progress], None] | None) -> None:
+        self.options = options
+        self.on_progress = on_progress
+        self.profile = load_profile(options.profile)  # the whole file is validated first
+        if options.time_scale is not None:
+            self.profile = self.profile.with_time_scale(options.time_scale)
+        self.target_urls = parse_targets(options.target) if options.target else None
+        uses_wallet = any(isinstance(j, WalletJourney) for j in self.profile.journeys)
+        if self.target_urls and uses_wallet and options.stack_dir is None:
+            raise ConfigError(
+                f"{options.profile}: the profile uses reference-wallet journeys, which need the "
+                "reference stack; drop --target (loadkit starts the stack) or use http journeys"
+            )
+        if options.workers < 0 or options.workers > 64:
+            raise ConfigError(f"--workers: expected 0 to 64, got {options.workers}")
+        self.timeline = Timeline()
+        self.procs: list[ManagedProcess] = []
+
+    # -- target -----------------------------------------------------------------------------
+
+    def _target(self, cleanup: contextlib.ExitStack, run_dir: Path) -> dict[str, Any]:
+        profile = self.profile
+        needs_net = any(has_toxics(c) for c in profile.network)
+        toxiproxy: ToxiproxyClient | None = None
+        if self.target_urls is None or self.options.stack_dir is not None:
+            stack = self._stack(cleanup, run_dir)
+            users, merchants = _wallet_accounts(stack.dsn)
+            target: dict[str, Any] = {
+                "kind": "reference",
+                # through each instance's client-side proxy, where client network faults go
+                "urls": self.target_urls or [w.client_url for w in stack.manifest.wallets],
+                "stack_dir": str(stack.stack_dir),
+                "wallet": {"password": stack.password, "users": users, "merchants": merchants},
+            }
+            toxiproxy = stack.toxiproxy
+        else:
+            target = {"kind": "http", "urls": self.target_urls}
+            if needs_net:
+                toxiproxy = self._own_toxiproxy(cleanup, run_dir)
+        target["network"] = {}
+        if needs_net and toxiproxy is not None:
+            # user -> class proxy (its toxics) -> target (for the stack: the client-side proxy)
+            routing = NetworkRouting(
+                toxiproxy, profile.network, target["urls"], prefix=f"net-{run_dir.name}"
+            )
+            target["network"] = cleanup.enter_context(routing).urls
+        return target
+
+    def _stack(self, cleanup: contextlib.ExitStack, run_dir: Path) -> ReferenceStack:
+        stack_dir = self.options.stack_dir
+        if stack_dir is None and (DEFAULT_STACK_DIR / "manifest.json").exists():
+            stack_dir = DEFAULT_STACK_DIR  # a stack the user brought up with `loadkit stack up`
+        if stack_dir is not None:
+            return ReferenceStack.attach(stack_dir)
+        stack = ReferenceStack.up(
+            run_dir / "stack",
+            StackOptions(instances=self.options.instances, users=self.profile.users.accounts),
+        )
+        cleanup.callback(stack.down)
+        return stack
+
+    def _own_toxiproxy(self, cleanup: contextlib.ExitStack, run_dir: Path) -> ToxiproxyClient:
+        port = free_port()
+        proc = start_server(port, run_dir / "logs" / "toxiproxy.log")
+        cleanup.callback(proc.terminate, 5.0)
+        return ToxiproxyClient(port=port)
+
+    # -- locust -----------------------------------------------------------------------------
+
+    def _spawn_locust(
+        self, cleanup: contextlib.ExitStack, run_dir: Path, config: Path
+    ) -> ManagedProcess:
+        workers = self.options.workers
+        base = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--loadkit-config",
+            str(config),
+        ]
+        run_time = int(self.profile.duration_s + 60)
+        common = [
+            "--headless",
+            "--csv",
+            str(run_dir / "locust"),
+            "--run-time",
+            f"{run_time}s",
+            "--stop-timeout",
+            "30",
+            "--loglevel",
+            "WARNING",
+            "--exit-code-on-error",
+            "0",
+        ]
+        env = {
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
+        }
+        logs = run_dir / "logs"
+        cleanup.callback(self._stop_locust)
+        if workers == 0:
+            master = ManagedProcess.spawn(
+                "locust", [*base, *common, "-u", "1", "-r", "1"], logs / "locust.log", env=env
+            )
+            self.procs.append(master)
+            return master
+        port = free_port()
+        master = ManagedProcess.spawn(
+            "locust-master",
+            [
+                *base,
+                *common,
+                "--master",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(port),
+                "--expect-workers",
+                str(workers),
+                "-u",
+                str(workers),
+                "-r",
+                str(workers),
+            ],
+            logs / "locust-master.log",
+            env=env,
+        )
+        self.procs.append(master)
+        for i in range(workers):
+            self.procs.append(
+                ManagedProcess.spawn(
+                    f"locust-worker-{i + 1}",
+                    [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                    logs / f"locust-worker-{i + 1}.log",
+                    env=env,
+                )
+            )
+        return master
+
+    def _stop_locust(self) -> None:
+        # SIGTERM: Locust stops its users, reports, writes its CSV files and exits
+        for proc in self.procs:
+            if proc.alive():
+                proc.signal(signal.SIGTERM)
+        for proc in self.procs:
+            proc.terminate(timeout=30)
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def _progress(self, run_dir: Path, t0: float | None) -> None:
+        self.timeline.tail(run_dir / "timeline.jsonl")
+        if self.on_progress is None or t0 is None:
+            return
+        elapsed = max(0.0, time.time() - t0)
+        lag = 3  # seconds whose answers are still arriving
+        window_end = int(elapsed) - lag
+        recent = self.timeline.select("action", t_from=window_end - 10, t_to=window_end)
+        rate_win = self.timeline.select("action", t_from=window_end - 3, t_to=window_end)
+        total = self.timeline.totals("action")
+        self.on_progress(
+            Progress(
+                elapsed=elapsed,
+                duration=self.profile.duration_s,
+                phase=self.profile.phase_at(min(elapsed, self.profile.duration_s - 1e-9)),
+                target_rate=self.profile.rate_at(min(elapsed, self.profile.duration_s - 1e-9))
+                if self.profile.model.value == "open"
+                else 0.0,
+                achieved_rate=(rate_win.answered + rate_win.count("unsent")) / 3.0
+                if window_end > 0
+                else 0.0,
+                busy_rate=recent.busy_rate,
+                p95_ms=recent.percentile_ms(95),
+                unsent=total.count("unsent"),
+                answered=total.answered,
+            )
+        )
+
+    def run(self) -> RunResult:
+        opts = self.options
+        run_dir = new_run_dir(opts.out, self.profile.name)
+        (run_dir / "logs").mkdir()
+        record = RunRecord(
+            run_id=run_dir.name,
+            command=list(opts.command),
+            profile={
+                "path": str(Path(opts.profile).absolute()),
+                "name": self.profile.name,
+                "duration_s": self.profile.duration_s,
+                "time_scale": self.profile.time_scale,
+            },
+            target={
+                "kind": "reference" if self.target_urls is None else "http",
+                "urls": self.target_urls,
+            },
+            workers=opts.workers,
+        )
+        write_json(run_dir / "run.json", record.to_dict())
+        interrupted = False
+        try:
+            with contextlib.ExitStack() as cleanup:
+                target = self._target(cleanup, run_dir)
+                record.target = {k: v for k, v in target.items() if k != "wallet"}
+                write_json(run_dir / "run.json", record.to_dict())
+                config = run_dir / "run-config.json"
+                write_json(
+                    config,
+                    {
+                        "schema": CONFIG_SCHEMA,
+                        "run_id": run_dir.name,
+                        "run_dir": str(run_dir),
+                        "profile_path": str(Path(opts.profile).absolute()),
+                        "time_scale": opts.time_scale,
+                        "workers": opts.workers,
+                        "target": target,
+                        "drain_s": self.profile.client.timeout_s,
+                    },
+                )
+                master = self._spawn_locust(cleanup, run_dir, config)
+                t0: float | None = None
+                while master.alive():
+                    if t0 is None and (run_dir / "clock.json").exists():
+                        with contextlib.suppress(OSError, ValueError, KeyError):
+                            t0 = float(read_json(run_dir / "clock.json")["t0"])
+                            record.clock_t0 = t0
+                            write_json(run_dir / "run.json", record.to_dict())
+                    self._progress(run_dir, t0)
+                    time.sleep(0.5)
+                code = master.returncode()
+                if code not in (0, None):
+                    record.status = RunStatus.FAILED
+                    record.reason = f"Locust exited with code {code}; see {master.info.log}"
+        except KeyboardInterrupt:
+            interrupted = True
+            record.status = RunStatus.INTERRUPTED
+            record.reason = "interrupted (Ctrl-C or SIGTERM)"
+        except LoadkitError as exc:
+            record.status = RunStatus.FAILED
+            record.reason = exc.message
+            raise
+        finally:
+            self._finish(run_dir, record)
+        if interrupted:
+            raise Interrupted(f"run interrupted; what was recorded is in {run_dir}")
+        return RunResult(run_dir, record.status, record, self.timeline, self.profile)
+
+    def _finish(self, run_dir: Path, record: RunRecord) -> None:
+        record.ended_at = time.time()
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            record.clock_t0 = float(read_json(run_dir / "clock.json")["t0"])
+        self.timeline.tail(run_dir / "timeline.jsonl")
+        actions, requests = self.timeline.totals("action"), self.timeline.totals("request")
+        scheduled = actions.answered + actions.count("unsent")
+        record.totals = {
+            "actions": dict(actions.n),
+            "requests": dict(requests.n),
+            "busy_causes": dict(requests.busy),
+            "scheduled": scheduled,
+        }
+        record.locust_totals = read_locust_totals(run_dir / "locust_stats.csv")
+        if record.status == RunStatus.RUNNING:
+            if scheduled and actions.count("unsent") / scheduled > MAX_UNSENT:
+                record.status = RunStatus.INVALID
+                record.reason = (
+                    f"{actions.count('unsent')} of {scheduled} arrivals unsent "
+                    f"(> {MAX_UNSENT:.0%}): the generator could not keep the schedule"
+                )
+            else:
+                record.status = RunStatus.COMPLETED
+        write_json(run_dir / "run.json", record.to_dict())
+
+
+def read_locust_totals(path: Path) -> dict[str, Any]:
+    """The ``Aggregated`` row of Locust's ``*_stats.csv``."""
+    import csv
+
+    try:
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("Name") == "Aggregated":
+                    return {
+                        "requests": int(row["Request Count"]),
+                        "failures": int(row["Failure Count"]),
+                    }
+    except (OSError, KeyError, ValueError):
+        pass
+    return {}
+
+
+def run_profile(
+    options: RunOptions, on_progress: Callable[[Progress], None] | None = None
+) -> RunResult:
+    """Run one profile end to end. Raises ConfigError (before anything starts) on bad input,
+    Interrupted after a clean stop on Ctrl-C; otherwise returns with the run's status."""
+    return Runner(options, on_progress).run()
+
+
+def worker_argv(master: str) -> Sequence[str]:
+    """``loadkit worker --master HOST:PORT``: a Locust worker for a master on another machine."""
+    host, _, port = master.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--master: expected HOST:PORT, got {master!r}")
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--worker",
+        "--master-host",
+        host,
+        "--master-port",
+        port,
+    ]

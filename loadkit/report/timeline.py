@@ -1,0 +1,186 @@
+"""Reading ``timeline.jsonl``: additive deltas summed per key (docs/run-directory.md).
+
+:class:`Timeline` can be fed incrementally (the live progress display tails the file while a run
+goes) or read whole (reports)::
+
+    tl = Timeline.read(run_dir / "timeline.jsonl")
+    tl.totals("action").busy_rate
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+SCHEMA = "loadkit.timeline/v1"
+OUTCOMES = ("ok", "rejected", "busy", "unsent")
+#: HDR range: 1 us to 10 minutes, 2 significant digits (what the recorder uses)
+HIST_ARGS = (1, 600_000_000, 2)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(*HIST_ARGS)
+
+
+@dataclass
+class Bucket:
+    """Summed outcomes, busy causes and latency of one key or window."""
+
+    n: dict[str, int] = field(default_factory=dict)
+    busy: dict[str, int] = field(default_factory=dict)
+    lat: HdrHistogram | None = None
+    svc: HdrHistogram | None = None
+
+    def add_delta(self, delta: dict[str, Any]) -> None:
+        for k, v in delta.get("n", {}).items():
+            self.n[k] = self.n.get(k, 0) + int(v)
+        for k, v in delta.get("busy", {}).items():
+            self.busy[k] = self.busy.get(k, 0) + int(v)
+        for attr in ("lat", "svc"):
+            encoded = delta.get(attr)
+            if encoded:
+                hist = getattr(self, attr)
+                if hist is None:
+                    hist = new_histogram()
+                    setattr(self, attr, hist)
+                hist.decode_and_add(encoded)
+
+    def merge(self, other: Bucket) -> None:
+        for k, v in other.n.items():
+            self.n[k] = self.n.get(k, 0) + v
+        for k, v in other.busy.items():
+            self.busy[k] = self.busy.get(k, 0) + v
+        for attr in ("lat", "svc"):
+            theirs = getattr(other, attr)
+            if theirs is not None:
+                mine = getattr(self, attr)
+                if mine is None:
+                    mine = new_histogram()
+                    setattr(self, attr, mine)
+                mine.add(theirs)
+
+    def count(self, outcome: str) -> int:
+        return self.n.get(outcome, 0)
+
+    @property
+    def answered(self) -> int:
+        """ok + rejected + busy: the denominator of the busy rate."""
+        return self.count("ok") + self.count("rejected") + self.count("busy")
+
+    @property
+    def sent(self) -> int:
+        return self.answered
+
+    @property
+    def busy_rate(self) -> float:
+        return self.count("busy") / self.answered if self.answered else 0.0
+
+    def percentile_ms(self, p: float, *, service: bool = False) -> float | None:
+        hist = self.svc if service else self.lat
+        if hist is None or hist.get_total_count() == 0:
+            return None
+        return float(hist.get_value_at_percentile(p)) / 1000.0
+
+
+Key = tuple[int, str, str, str, str]  # t, phase, journey, endpoint, level
+
+
+class Timeline:
+    """All deltas of a timeline, summed per (t, phase, journey, endpoint, level)."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[Key, Bucket] = {}
+        self._partial = ""
+        self._offset = 0
+
+    @classmethod
+    def read(cls, path: Path) -> Timeline:
+        tl = cls()
+        tl.tail(path)
+        return tl
+
+    def feed(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                delta = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a killed writer
+            if "schema" in delta:
+                continue
+            key = (
+                int(delta["t"]),
+                str(delta.get("phase") or ""),
+                str(delta.get("journey") or ""),
+                str(delta.get("endpoint") or ""),
+                str(delta.get("level") or "request"),
+            )
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self.buckets[key] = Bucket()
+            bucket.add_delta(delta)
+
+    def tail(self, path: Path) -> bool:
+        """Read what was appended to ``path`` since the last call; True if anything was."""
+        try:
+            with path.open("r", encoding="utf-8") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+                self._offset = fh.tell()
+        except FileNotFoundError:
+            return False
+        if not chunk:
+            return False
+        text = self._partial + chunk
+        lines = text.split("\n")
+        self._partial = lines.pop()  # an unfinished last line waits for the next read
+        self.feed(lines)
+        return True
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def select(
+        self,
+        level: str,
+        *,
+        t_from: float | None = None,
+        t_to: float | None = None,
+        phase: str | None = None,
+    ) -> Bucket:
+        """Sum of every bucket at ``level`` in [t_from, t_to) and/or in ``phase``."""
+        out = Bucket()
+        for (t, ph, _j, _e, lv), bucket in self.buckets.items():
+            if lv != level or (phase is not None and ph != phase):
+                continue
+            if (t_from is not None and t < t_from) or (t_to is not None and t >= t_to):
+                continue
+            out.merge(bucket)
+        return out
+
+    def totals(self, level: str = "action") -> Bucket:
+        return self.select(level)
+
+    def per_second(self, level: str = "action") -> dict[int, Bucket]:
+        out: dict[int, Bucket] = {}
+        for (t, _p, _j, _e, lv), bucket in self.buckets.items():
+            if lv == level:
+                out.setdefault(t, Bucket()).merge(bucket)
+        return out
+
+    def phases(self) -> list[str]:
+        """Phases in order of their first second."""
+        first: dict[str, int] = {}
+        for t, ph, *_ in self.buckets:
+            if ph and (ph not in first or t < first[ph]):
+                first[ph] = t
+        return sorted(first, key=lambda p: first[p])
+
+    def last_second(self) -> int | None:
+        return max((k[0] for k in self.buckets), default=None)
