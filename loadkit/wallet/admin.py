@@ -143,6 +143,7 @@ class AdminApi:
             and report["unbalanced_transactions"] == 0
             and report["transactions_without_entries"] == 0
             and report["entries_mismatched"] == 0
+            and report["orphan_entries"] == 0
             and report["duplicate_applications"] == 0
         )
         return JSONResponse(report)

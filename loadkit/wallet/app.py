@@ -23,7 +23,7 @@ from loadkit.wallet.admin import AdminApi
 from loadkit.wallet.api import PublicApi
 from loadkit.wallet.config import WalletConfig
 from loadkit.wallet.problems import Problem
-from loadkit.wallet.runtime import WalletRuntime
+from loadkit.wallet.runtime import Handler, WalletRuntime
 
 _CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BODY_TOO_LARGE"}
 
@@ -35,49 +35,31 @@ def create_app(config: WalletConfig) -> Starlette:
     admin = AdminApi(rt)
     g = rt.guard
 
+    def admin_route(path: str, name: str, handler: Handler, method: str) -> Route:
+        return Route(path, g(f"admin_{name}", handler, public=False, admin=True), methods=[method])
+
+    def probe(path: str, name: str, handler: Handler) -> Route:
+        return Route(path, g(name, handler, public=False), methods=["GET"])
+
     routes = [
         Route("/v1/login", g("login", api.login), methods=["POST"]),
         Route("/v1/balance", g("balance", api.balance), methods=["GET"]),
-        Route("/v1/topup", g("topup", api.topup, movement=True), methods=["POST"]),
-        Route("/v1/payments", g("payments", api.payment, movement=True), methods=["POST"]),
-        Route("/v1/transfers", g("transfers", api.transfer, movement=True), methods=["POST"]),
+        Route("/v1/topup", g("topup", api.topup, movement="topup"), methods=["POST"]),
+        Route("/v1/payments", g("payments", api.payment, movement="payment"), methods=["POST"]),
+        Route("/v1/transfers", g("transfers", api.transfer, movement="transfer"), methods=["POST"]),
         Route("/v1/transactions", g("transactions", api.transactions), methods=["GET"]),
         Route("/v1/otp/{challenge}", g("otp", api.otp), methods=["GET"]),
         Route("/v1/directory/{name}", g("directory", api.directory), methods=["GET"]),
-        Route(
-            "/admin/maintenance",
-            g("admin_maintenance", admin.maintenance, public=False, admin=True),
-            methods=["POST"],
-        ),
-        Route(
-            "/admin/policy",
-            g("admin_policy", admin.policy, public=False, admin=True),
-            methods=["POST"],
-        ),
-        Route(
-            "/admin/limits",
-            g("admin_limits", admin.limits, public=False, admin=True),
-            methods=["POST"],
-        ),
-        Route(
-            "/admin/state", g("admin_state", admin.state, public=False, admin=True), methods=["GET"]
-        ),
-        Route(
-            "/admin/seed", g("admin_seed", admin.seed, public=False, admin=True), methods=["POST"]
-        ),
-        Route(
-            "/admin/invariants",
-            g("admin_invariants", admin.invariants, public=False, admin=True),
-            methods=["GET"],
-        ),
-        Route(
-            "/admin/accounts/{account_id:int}",
-            g("admin_account", admin.account, public=False, admin=True),
-            methods=["GET"],
-        ),
-        Route("/healthz", g("healthz", admin.healthz, public=False), methods=["GET"]),
-        Route("/readyz", g("readyz", admin.readyz, public=False), methods=["GET"]),
-        Route("/metrics", g("metrics", admin.metrics, public=False), methods=["GET"]),
+        admin_route("/admin/maintenance", "maintenance", admin.maintenance, "POST"),
+        admin_route("/admin/policy", "policy", admin.policy, "POST"),
+        admin_route("/admin/limits", "limits", admin.limits, "POST"),
+        admin_route("/admin/state", "state", admin.state, "GET"),
+        admin_route("/admin/seed", "seed", admin.seed, "POST"),
+        admin_route("/admin/invariants", "invariants", admin.invariants, "GET"),
+        admin_route("/admin/accounts/{account_id:int}", "account", admin.account, "GET"),
+        probe("/healthz", "healthz", admin.healthz),
+        probe("/readyz", "readyz", admin.readyz),
+        probe("/metrics", "metrics", admin.metrics),
     ]
 
     @contextlib.asynccontextmanager
@@ -90,8 +72,11 @@ def create_app(config: WalletConfig) -> Starlette:
             await rt.ledger.close()
 
     async def unrouted(request: Request, exc: Exception) -> Response:
+        """404/405 from the router; and, as a last resort, anything that escaped a guard."""
         start = time.perf_counter()
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 500:
+            rt.metrics.unhandled.inc()
         headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
         detail = f"{request.method} {request.url.path}: " + (
             exc.detail if isinstance(exc, HTTPException) else "internal error"
@@ -105,7 +90,7 @@ def create_app(config: WalletConfig) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: unrouted},
+        exception_handlers={HTTPException: unrouted, Exception: unrouted},
     )
     app.router.redirect_slashes = False
     app.state.wallet = rt

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from loadkit.wallet.admission import db_busy
 from loadkit.wallet.config import BIGINT_MAX, WalletConfig
 from loadkit.wallet.metrics import WalletMetrics
 from loadkit.wallet.pool import ConnectionPool, ConnectTimeout, PoolClosed, PoolTimeout
@@ -51,6 +52,7 @@ class Ledger:
             self._connect, config.pool_size, connect_timeout=config.connect_timeout
         )
         self._bank_id: int | None = None
+        self._degraded = False  # in a database outage (logged when it starts and ends)
         self._probe: asyncpg.Connection | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._server_settings = {
@@ -129,7 +131,11 @@ class Ledger:
         )
 
     async def _fetch(self, sql: str, *args: Any, single: bool = False) -> Any:
-        conn = await self._acquire(self.config.pool_timeout)
+        try:
+            conn = await self._acquire(self.config.pool_timeout)
+        except Exception as exc:
+            self._trouble(exc)
+            raise
         try:
             async with asyncio.timeout(self.config.query_timeout):
                 if single:
@@ -138,15 +144,29 @@ class Ledger:
                     value = await conn.fetch(sql, *args)
         except TimeoutError as exc:
             self._release(conn, exc)
-            raise Busy(
+            busy = Busy(
                 BusyCause.DB_TIMEOUT,
                 f"the database did not answer within {self.config.query_timeout:g}s",
-            ) from None
+            )
+            self._trouble(busy)
+            raise busy from None
         except BaseException as exc:
             self._release(conn, exc)
+            self._trouble(exc)
             raise
         self._release(conn)
+        if self._degraded:
+            self._degraded = False
+            log.warning("the database answers again")
         return value
+
+    def _trouble(self, exc: BaseException) -> None:
+        """Log the start of a database outage once, not once per failed request."""
+        if self._degraded:
+            return
+        if isinstance(exc, Busy) or db_busy(exc) is not None:
+            self._degraded = True
+            log.warning("database trouble, answering busy: %s: %s", type(exc).__name__, exc)
 
     # -- public operations ----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ deadline, then every way a handler can fail turned into exactly one answer — a
 ``WALLET_BUSY`` with its cause, or (never expected) a counted 500::
 
     runtime = WalletRuntime(config)
-    endpoint = runtime.guard("transfers", api.transfer, movement=True)
+    endpoint = runtime.guard("transfers", api.transfer, movement="transfer")
 """
 
 from __future__ import annotations
@@ -160,13 +160,14 @@ class WalletRuntime:
         *,
         public: bool = True,
         admin: bool = False,
-        movement: bool = False,
+        movement: str | None = None,
     ) -> Handler:
         """Wrap ``handler`` as the endpoint of ``route`` (its metrics label).
 
         ``public``: maintenance, admission and the request deadline apply. ``admin``: the admin
-        token is required and the (longer) admin deadline applies. ``movement``: a database
-        failure answer says the outcome is unknown (retry with the same Idempotency-Key).
+        token is required and the (longer) admin deadline applies. ``movement``: the kind of money
+        movement the route makes; its database failure answers say the outcome is unknown
+        (retry with the same Idempotency-Key).
         """
         metrics = self.metrics
         admission = self.admission
@@ -206,7 +207,7 @@ class WalletRuntime:
         return endpoint
 
     async def _run(
-        self, handler: Handler, request: Request, deadline: float, movement: bool
+        self, handler: Handler, request: Request, deadline: float, movement: str | None
     ) -> Response:
         timeout = asyncio.timeout(deadline)
         try:
@@ -214,7 +215,7 @@ class WalletRuntime:
                 return await handler(request)
         except Busy as busy:
             if movement and busy.cause in _UNKNOWN_OUTCOME:
-                self._unknown_outcome(busy)
+                self._unknown_outcome(busy, movement)
             return self._busy(busy)
         except Problem as problem:
             return problem.response()
@@ -234,14 +235,14 @@ class WalletRuntime:
                     500, "INTERNAL_ERROR", "an unexpected error occurred; it has been logged"
                 ).response()
             if movement and answer.cause in _UNKNOWN_OUTCOME:
-                self._unknown_outcome(answer)
+                self._unknown_outcome(answer, movement)
             return self._busy(answer)
 
-    def _unknown_outcome(self, busy: Busy) -> None:
+    def _unknown_outcome(self, busy: Busy, kind: str) -> None:
         busy.extra["outcome"] = "unknown"
         busy.detail += "; the movement may or may not have been applied: retry with the same "
         busy.detail += "Idempotency-Key to find out"
-        self.metrics.movements.labels("any", "unknown").inc()
+        self.metrics.movements.labels(kind, "unknown").inc()
 
     def _busy(self, busy: Busy) -> Response:
         self.metrics.busy_answer(busy.cause.value)

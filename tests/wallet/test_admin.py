@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import httpx
@@ -132,7 +133,7 @@ def test_invariants_hold_and_catch_a_tampered_ledger(
 def test_seed_through_admin_is_idempotent_and_funds_through_the_ledger(
     pg: Postgres, start_wallet: Callable[..., WalletProcess]
 ) -> None:
-    dsn = pg.create_database("wallet_admin_seed", drop_existing=True)
+    dsn = pg.create_database(f"wallet_admin_seed_{os.getpid()}", drop_existing=True)
     schema.migrate(dsn)
     w = start_wallet(dsn, name="w-seed")
     with httpx.Client(base_url=w.url, timeout=30) as client:

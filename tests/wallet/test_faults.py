@@ -288,3 +288,25 @@ def test_starts_without_postgres_and_reports_not_ready(
         assert time.monotonic() - t0 < 1.0
         assert_busy(r, 503, "db_unavailable")
         assert client.get("/admin/state", headers=ADMIN).status_code == 200
+
+
+def test_an_unexpected_error_is_a_counted_500_problem(
+    pg: Postgres, start_wallet: Callable[..., WalletProcess]
+) -> None:
+    """A broken deployment (the money function is missing) is no busy answer: it is a 500
+    problem+json, logged and counted — and moves no money."""
+    dsn = make_wallet_db(pg, users=2)
+    w = start_wallet(dsn, name="w-broken")
+    with httpx.Client(base_url=w.url, timeout=10) as client:
+        alice, bob = login(w.url, 1, client), login(w.url, 2, client)
+        sql(pg, dsn, "DROP FUNCTION wallet_move")
+        r = client.post(
+            "/v1/transfers",
+            json={"to_account": bob.account_id, "amount": 1},
+            headers=alice.with_key(),
+        )
+        assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "INTERNAL_ERROR"
+        assert "wallet_unhandled_exceptions_total 1.0" in client.get("/metrics").text
+        assert client.get("/v1/balance", headers=alice.headers).json()["balance"] == SEED_BALANCE
+    assert "UndefinedFunctionError" in w.log()

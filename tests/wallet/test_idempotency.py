@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import random
+import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 
 import httpx
@@ -110,18 +111,20 @@ def test_concurrent_duplicates_apply_exactly_once(
     sends = [t for t in transfers for _ in range(rng.choice((2, 3)))]
     rng.shuffle(sends)
 
-    def send(item: tuple[str, User, User, int]) -> tuple[str, httpx.Response]:
-        key, sender, receiver, amount = item
-        r = httpx.post(
-            f"{wallet.url}/v1/transfers",
-            json={"to_account": receiver.account_id, "amount": amount},
-            headers=sender.with_key(key),
-            timeout=10,
-        )
-        return key, r
+    limits = httpx.Limits(max_connections=40)
+    with httpx.Client(base_url=wallet.url, timeout=10, limits=limits) as shared:
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
-        results = list(pool.map(send, sends))
+        def send(item: tuple[str, User, User, int]) -> tuple[str, httpx.Response]:
+            key, sender, receiver, amount = item
+            r = shared.post(
+                "/v1/transfers",
+                json={"to_account": receiver.account_id, "amount": amount},
+                headers=sender.with_key(key),
+            )
+            return key, r
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
+            results = list(pool.map(send, sends))
 
     by_key: dict[str, list[httpx.Response]] = defaultdict(list)
     for key, r in results:
@@ -138,8 +141,8 @@ def test_concurrent_duplicates_apply_exactly_once(
         f"SELECT idempotency_key, count(*) FROM transactions WHERE idempotency_key IN ({keys}) "
         "GROUP BY 1",
     )
-    counts = Counter(dict(line.split("|") for line in rows.splitlines()))
-    assert len(counts) == 50 and set(counts.values()) == {"1"}
+    counts = {key: int(n) for key, n in (line.split("|") for line in rows.splitlines())}
+    assert len(counts) == 50 and set(counts.values()) == {1}
 
     expected = {u.account_id: SEED_BALANCE for u in accounts}
     for _, sender, receiver, amount in transfers:
@@ -152,3 +155,36 @@ def test_concurrent_duplicates_apply_exactly_once(
         report = client.get("/admin/invariants", headers=ADMIN).json()
     assert report["ok"], report
     assert report["duplicate_applications"] == 0
+
+
+def test_simultaneous_same_key_with_different_payloads(
+    wallet: WalletProcess, users: Callable[[], User]
+) -> None:
+    """Same key, different payees, released at once: exactly one applies, and every other
+    answer is a 409 or a replay of it (they queue on the caller's row, then see the key)."""
+    alice, bob, carol = users(), users(), users()
+    key = f"race-{uuid.uuid4().hex}"
+    payees = [bob, carol] * 4
+    barrier = threading.Barrier(len(payees))
+    with httpx.Client(base_url=wallet.url, timeout=10) as shared:
+
+        def send(payee: User) -> httpx.Response:
+            barrier.wait()
+            return shared.post(
+                "/v1/transfers",
+                json={"to_account": payee.account_id, "amount": 50},
+                headers=alice.with_key(key),
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(len(payees)) as pool:
+            answers = list(pool.map(send, payees))
+        applied = [a for a in answers if a.status_code == 201 and not a.json()["replayed"]]
+        assert len(applied) == 1
+        winner = applied[0].json()["to_account"]
+        for a in answers:
+            if a.status_code == 201:
+                assert a.json()["to_account"] == winner
+            else:
+                assert a.status_code == 409, a.text
+        assert balance(shared, alice) == SEED_BALANCE - 50
+        assert balance(shared, bob) + balance(shared, carol) == 2 * SEED_BALANCE + 50

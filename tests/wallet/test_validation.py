@@ -297,9 +297,11 @@ def test_bad_input_is_refused_with_its_code(
             headers["Idempotency-Key"] = f"bad-{case.id}-{me.account_id}"
         elif case.key is not _MISSING:
             headers["Idempotency-Key"] = case.key
-    content = case.raw if case.raw is not None else json.dumps(_resolve(case.body, target)).encode()
-    if case.method == "GET":
-        content = None
+    content: bytes | None = None
+    if case.method != "GET":
+        content = (
+            case.raw if case.raw is not None else json.dumps(_resolve(case.body, target)).encode()
+        )
     r = client.request(case.method, case.path, content=content, headers=headers)
     assert r.status_code == case.status, r.text
     body = problem(r)
