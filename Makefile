@@ -21,7 +21,7 @@ lint:
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python bench/wallet_vs_pgbench.py
+	$(BIN)/python bench/wallet_vs_pgbench.py --rounds 3
 
 clean:
 	-$(BIN)/loadkit stack down
