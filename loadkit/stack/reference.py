@@ -24,7 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from loadkit.errors import ComponentFailed, ConfigError, EnvironmentProblem, StackNotRunning
+from loadkit.errors import ComponentFailed, ConfigError, StackNotRunning
+from loadkit.stack.admin import WalletAdmin
 from loadkit.stack.manifest import ProxyInfo, StackManifest, WalletInfo
 from loadkit.stack.ports import free_port
 from loadkit.stack.postgres import Postgres, StopMode
@@ -131,55 +132,6 @@ class WalletHandle:
     def restart(self, timeout: float = 30.0) -> None:
         self.stop()
         self.start(timeout)
-
-
-class WalletAdmin:
-    """The wallet's admin API, broadcast to every instance (admin state is per instance)."""
-
-    def __init__(self, stack: ReferenceStack, timeout: float = 5.0) -> None:
-        self._stack = stack
-        self._headers = {"Authorization": f"Bearer {stack.manifest.admin_token}"}
-        self._timeout = timeout
-
-    def _call(self, method: str, path: str, body: Any = None, *, one: bool = False) -> list[Any]:
-        results = []
-        targets = self._stack.manifest.wallets[:1] if one else self._stack.manifest.wallets
-        for w in targets:
-            try:
-                r = httpx.request(
-                    method,
-                    f"{w.url}{path}",
-                    json=body,
-                    headers=self._headers,
-                    timeout=self._timeout,
-                )
-            except httpx.HTTPError as exc:
-                raise EnvironmentProblem(f"{w.name}: admin API did not answer: {exc}") from exc
-            if r.status_code >= 400:
-                raise EnvironmentProblem(
-                    f"{w.name}: admin {path} answered {r.status_code}: {r.text}"
-                )
-            results.append(r.json())
-        return results
-
-    def maintenance(self, enabled: bool, retry_after: int = 30, message: str | None = None) -> None:
-        body: dict[str, Any] = {"enabled": enabled, "retry_after": retry_after}
-        if message:
-            body["message"] = message
-        self._call("POST", "/admin/maintenance", body)
-
-    def policy(self, name: str) -> None:
-        self._call("POST", "/admin/policy", {"policy": name})
-
-    def limits(self, **limits: Any) -> None:
-        self._call("POST", "/admin/limits", limits)
-
-    def state(self) -> list[Any]:
-        return self._call("GET", "/admin/state")
-
-    def invariants(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/admin/invariants", one=True)[0]
-        return result
 
 
 class ReferenceStack:
@@ -292,9 +244,8 @@ class ReferenceStack:
         self.save()
 
         # 3. wallet instances, all started before waiting on any
-        self._wallet_opts = opts
         for w in m.wallets:
-            self._spawn_wallet(w)
+            self._spawn_wallet(w, opts)
             self.save()
         self._wait_wallets_ready(m.wallets, opts.ready_timeout)
 
@@ -311,8 +262,9 @@ class ReferenceStack:
         m.status = "running"
         self.save()
 
-    def _spawn_wallet(self, w: WalletInfo) -> None:
-        opts: StackOptions = getattr(self, "_wallet_opts", None) or StackOptions()
+    def _spawn_wallet(self, w: WalletInfo, opts: StackOptions | None = None) -> None:
+        """Start ``w``: the first time from ``opts``; again (a restart) with its recorded argv."""
+        opts = opts or StackOptions()
         old = w.process.argv if w.process else None
         argv = old or [
             sys.executable,
@@ -385,7 +337,8 @@ class ReferenceStack:
 
     @property
     def admin(self) -> WalletAdmin:
-        return WalletAdmin(self)
+        """The wallet admin API of every instance."""
+        return WalletAdmin([w.url for w in self.manifest.wallets], self.manifest.admin_token)
 
     @property
     def dsn(self) -> str:

@@ -1,0 +1,60 @@
+"""The reference wallet's admin API, broadcast to every instance (admin state is per instance)::
+
+    admin = WalletAdmin(["http://127.0.0.1:8001", "http://127.0.0.1:8002"], token)
+    admin.maintenance(True, retry_after=30)
+    assert admin.invariants()["ok"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from loadkit.errors import EnvironmentProblem
+
+
+class WalletAdmin:
+    """Calls every instance's admin API (or the first, for database-wide reads)."""
+
+    def __init__(self, urls: list[str], token: str, timeout: float = 5.0) -> None:
+        self.urls = urls
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None, *, one: bool = False) -> list[Any]:
+        results = []
+        for url in self.urls[:1] if one else self.urls:
+            try:
+                r = httpx.request(
+                    method, f"{url}{path}", json=body, headers=self._headers, timeout=self._timeout
+                )
+            except httpx.HTTPError as exc:
+                raise EnvironmentProblem(f"{url}: admin API did not answer: {exc}") from exc
+            if r.status_code >= 400:
+                raise EnvironmentProblem(f"{url}: admin {path} answered {r.status_code}: {r.text}")
+            results.append(r.json())
+        return results
+
+    def maintenance(self, enabled: bool, retry_after: int = 30, message: str | None = None) -> None:
+        """Maintenance mode on or off: 503 with a maintenance marker and ``Retry-After``."""
+        body: dict[str, Any] = {"enabled": enabled, "retry_after": retry_after}
+        if message:
+            body["message"] = message
+        self._call("POST", "/admin/maintenance", body)
+
+    def policy(self, name: str) -> None:
+        """Risk policy ``normal`` or ``peak``."""
+        self._call("POST", "/admin/policy", {"policy": name})
+
+    def limits(self, **limits: Any) -> None:
+        """``max_inflight``, ``rate_limit`` (+``rate_burst``), ``per_user_rate`` (+burst)."""
+        self._call("POST", "/admin/limits", limits)
+
+    def state(self) -> list[Any]:
+        return self._call("GET", "/admin/state")
+
+    def invariants(self) -> dict[str, Any]:
+        """Ledger invariants (one database, so one instance answers)."""
+        result: dict[str, Any] = self._call("GET", "/admin/invariants", one=True)[0]
+        return result
