@@ -156,7 +156,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from loadkit.load.progress import LiveProgress, summary_table
     from loadkit.load.rundir import RunStatus
-    from loadkit.load.runner import RunOptions, Runner
+    from loadkit.load.runner import Runner, RunOptions
 
     options = RunOptions(
         profile=Path(args.profile),
