@@ -1,8 +1,8 @@
 """The reference wallet's admin API, broadcast to every instance (admin state is per instance)::
 
-    admin = WalletAdmin(["http://127.0.0.1:8001", "http://127.0.0.1:8002"], token)
-    admin.maintenance(True, retry_after=30)
-    assert admin.invariants()["ok"]
+admin = WalletAdmin(["http://127.0.0.1:8001", "http://127.0.0.1:8002"], token)
+admin.maintenance(True, retry_after=30)
+assert admin.invariants()["ok"]
 """
 
 from __future__ import annotations
