@@ -329,9 +329,16 @@ class Postgres:
         ]
         if port_open(self.port):
             raise ComponentFailed("postgres", f"port {self.port} on 127.0.0.1 is already in use")
-        self.process = ManagedProcess.spawn("postgres", argv, self.log_path, user=self.os_user)
-        if self.on_started:
-            self.on_started(self)  # recorded before waiting: a failed start can still be stopped
+
+        def record(info: ProcessInfo) -> None:
+            # recorded before anything can interrupt: a failed or interrupted start is stoppable
+            self.process = ManagedProcess.from_info(info)
+            if self.on_started:
+                self.on_started(self)
+
+        self.process = ManagedProcess.spawn(
+            "postgres", argv, self.log_path, user=self.os_user, on_spawn=record
+        )
         # pg_isready alone could be answered by another server on the port: check it is ours
         self.process.wait_ready(
             lambda: self._pidfile_status() == "ready" and self.ready(),

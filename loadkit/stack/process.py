@@ -14,10 +14,12 @@ import contextlib
 import os
 import signal as _signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import psutil
@@ -88,13 +90,18 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
+        on_spawn: Callable[[ProcessInfo], None] | None = None,
     ) -> ManagedProcess:
-        """Start ``argv`` detached (own session), stdout and stderr appended to ``log_path``."""
+        """Start ``argv`` detached (own session), stdout and stderr appended to ``log_path``.
+
+        ``on_spawn`` is called with the new process's info before Ctrl-C or SIGTERM can
+        interrupt: a caller that records it there (e.g. in a manifest) never loses a process
+        to an interrupt that lands between the fork and the bookkeeping."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
-        with open(log_path, "ab") as log:
+        with _deferred_interrupts(), open(log_path, "ab") as log:
             try:
                 popen = subprocess.Popen(
                     list(argv),
@@ -110,12 +117,14 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise ComponentFailed(name, f"could not execute {argv[0]}: {exc}") from exc
-        try:
-            create_time = psutil.Process(popen.pid).create_time()
-        except psutil.NoSuchProcess:
-            create_time = 0.0
-        info = ProcessInfo(name, popen.pid, create_time, list(argv), str(log_path), user)
-        _CHILDREN[popen.pid] = popen
+            try:
+                create_time = psutil.Process(popen.pid).create_time()
+            except psutil.NoSuchProcess:
+                create_time = 0.0
+            info = ProcessInfo(name, popen.pid, create_time, list(argv), str(log_path), user)
+            _CHILDREN[popen.pid] = popen
+            if on_spawn is not None:
+                on_spawn(info)
         return cls(info, popen)
 
     @classmethod
@@ -251,6 +260,34 @@ class ManagedProcess:
                     self.name, f"not {what} after {timeout:g}s", log_tail=self.log_tail()
                 )
             time.sleep(interval)
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then act on them as before. Only the main
+    thread can set signal handlers; elsewhere signals are not delivered to Python anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    previous: dict[int, Any] = {
+        sig: _signal.signal(sig, hold) for sig in (_signal.SIGINT, _signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            _signal.signal(sig, handler)
+        if pending:
+            handler = previous[pending[0]]
+            if callable(handler):
+                handler(pending[0], None)  # e.g. raises KeyboardInterrupt
+            elif handler == _signal.SIG_DFL:
+                _signal.raise_signal(pending[0])
 
 
 def _kill_all(procs: list[psutil.Process]) -> None:

@@ -126,7 +126,6 @@ class WalletHandle:
         if self.alive():
             return
         self._stack._spawn_wallet(self.info)
-        self._stack.save()
         self._stack._wait_wallets_ready([self.info], timeout)
 
     def restart(self, timeout: float = 30.0) -> None:
@@ -215,9 +214,12 @@ class ReferenceStack:
         # 2. Toxiproxy and a proxy on every link
         m.toxiproxy_port = free_port()
         self.save()
-        proc = start_server(m.toxiproxy_port, logs / "toxiproxy.log")
-        m.toxiproxy = proc.info
-        self.save()
+
+        def record_toxiproxy(info: ProcessInfo) -> None:
+            m.toxiproxy = info
+            self.save()
+
+        start_server(m.toxiproxy_port, logs / "toxiproxy.log", on_spawn=record_toxiproxy)
         tp = self.toxiproxy
         for i in range(1, opts.instances + 1):
             name = f"wallet-{i}"
@@ -246,7 +248,6 @@ class ReferenceStack:
         # 3. wallet instances, all started before waiting on any
         for w in m.wallets:
             self._spawn_wallet(w, opts)
-            self.save()
         self._wait_wallets_ready(m.wallets, opts.ready_timeout)
 
         # 4. seed data through the real ledger
@@ -289,7 +290,12 @@ class ReferenceStack:
             "LOADKIT_WALLET_ADMIN_TOKEN": self.manifest.admin_token,
         }
         log = self.stack_dir / "logs" / f"{w.name}.log"
-        w.process = ManagedProcess.spawn(w.name, argv, log, env=env).info
+
+        def record(info: ProcessInfo) -> None:
+            w.process = info
+            self.save()
+
+        ManagedProcess.spawn(w.name, argv, log, env=env, on_spawn=record)
 
     def _wait_wallets_ready(self, wallets: Iterable[WalletInfo], timeout: float) -> None:
         for w in wallets:

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from loadkit.errors import ComponentFailed, ConfigError, EnvironmentProblem
 from loadkit.stack.ports import port_open
-from loadkit.stack.process import ManagedProcess
+from loadkit.stack.process import ManagedProcess, ProcessInfo
 
 INSTALL_HINT = (
     "install toxiproxy-server: `make setup` (runs `go install "
@@ -263,7 +263,13 @@ def server_version(binary: Path) -> str:
     return (done.stdout or done.stderr).strip()
 
 
-def start_server(port: int, log_path: Path, *, binary: Path | None = None) -> ManagedProcess:
+def start_server(
+    port: int,
+    log_path: Path,
+    *,
+    binary: Path | None = None,
+    on_spawn: Callable[[ProcessInfo], None] | None = None,
+) -> ManagedProcess:
     """Start ``toxiproxy-server`` on 127.0.0.1:``port`` and wait until its API answers."""
     found = binary or find_server_binary()
     if found is None:
@@ -271,12 +277,15 @@ def start_server(port: int, log_path: Path, *, binary: Path | None = None) -> Ma
     if port_open(port):
         raise ComponentFailed("toxiproxy", f"port {port} on 127.0.0.1 is already in use")
     proc = ManagedProcess.spawn(
-        "toxiproxy", [str(found), "-host", "127.0.0.1", "-port", str(port)], log_path
+        "toxiproxy",
+        [str(found), "-host", "127.0.0.1", "-port", str(port)],
+        log_path,
+        on_spawn=on_spawn,
     )
     client = ToxiproxyClient(port=port, timeout=1.0)
     try:
         proc.wait_ready(client.ping, timeout=20, what="answering on its API")
-    except ComponentFailed:
+    except BaseException:  # not ready, or interrupted while waiting: leave nothing behind
         proc.terminate(timeout=2)
         raise
     return proc
