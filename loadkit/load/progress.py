@@ -29,7 +29,9 @@ class LiveProgress:
     def __init__(self, console: Console, title: str) -> None:
         self.console = console
         self.title = title
-        self.live = Live(Text(f"{title}: starting…"), console=console, refresh_per_second=4)
+        self.live = Live(
+            Text(f"{title}: starting…"), console=console, refresh_per_second=4, transient=True
+        )
 
     def __enter__(self) -> LiveProgress:
         self.live.__enter__()
@@ -51,7 +53,7 @@ class LiveProgress:
             (f"{self.title} ", "bold"),
             (f"{p.phase or '-'}  ", "cyan"),
             f"{done:,.0f}/{p.duration:,.0f}s  ",
-            f"rate {p.achieved_rate:,.0f}/{p.target_rate:,.0f} per s  ",
+            f"rate {p.achieved_rate:,.0f}/s of {p.target_rate:,.0f}/s  ",
             ("busy ", ""),
             (f"{p.busy_rate:.1%}", busy_style),
             f"  p95 {_ms(p.p95_ms)}  ",
@@ -63,12 +65,12 @@ class LiveProgress:
 
 def _row(name: str, b: Bucket, seconds: float) -> list[str]:
     scheduled = b.answered + b.count("unsent")
-    causes = ", ".join(f"{c} {n:,}" for c, n in sorted(b.busy.items(), key=lambda kv: -kv[1])[:3])
+    top = sorted(b.busy.items(), key=lambda kv: -kv[1])[:2]
+    causes = ", ".join(f"{c} {n:,}" for c, n in top)
     return [
         name,
         f"{scheduled:,}",
-        f"{scheduled / seconds:,.1f}/s" if seconds > 0 else "-",
-        f"{b.count('ok'):,}",
+        f"{scheduled / seconds:,.0f}" if seconds > 0 else "-",
         f"{b.count('rejected'):,}",
         f"{b.busy_rate:.2%}",
         causes or "-",
@@ -79,25 +81,21 @@ def _row(name: str, b: Bucket, seconds: float) -> list[str]:
 
 
 def summary_table(result: RunResult) -> Table:
-    """Per phase (user actions after retries): offered, ok, rejected, busy, latency, unsent."""
+    """Per phase (user actions after retries): arrivals, rate, rejected, busy, latency, unsent."""
     tl, profile = result.timeline, result.profile
-    table = Table(title=f"{profile.name} — {result.status}", title_justify="left")
-    for col in (
-        "phase",
-        "arrivals",
-        "rate",
-        "ok",
-        "rejected",
-        "busy",
-        "busy causes",
-        "p95",
-        "p99",
-        "unsent",
-    ):
-        table.add_column(col, justify="left" if col in ("phase", "busy causes") else "right")
+    table = Table(
+        title=f"{profile.name} — {result.status} — user actions per phase",
+        title_justify="left",
+    )
+    columns = ("phase", "actions", "/s", "rejected", "busy", "busy causes", "p95", "p99", "unsent")
+    for col in columns:
+        left = col in ("phase", "busy causes")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col != "busy causes")
     lengths: dict[str, float] = {}
     for stage in profile.stages:
-        lengths[stage.name] = lengths.get(stage.name, 0.0) + stage.duration_s
+        # stage durations are profile time; rates are per run second
+        run_s = stage.duration_s * profile.time_scale
+        lengths[stage.name] = lengths.get(stage.name, 0.0) + run_s
     for phase in tl.phases():
         table.add_row(*_row(phase, tl.select("action", phase=phase), lengths.get(phase, 0.0)))
     table.add_section()

@@ -22,13 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from loadkit.errors import ConfigError, Interrupted, LoadkitError
 from loadkit.load.network import NetworkRouting, has_toxics
 from loadkit.load.profile import Profile, WalletJourney, load_profile
+from loadkit.load.runconfig import RunConfig, Target, WalletTarget, locust_argv
 from loadkit.load.rundir import (
-    CONFIG_SCHEMA,
     RunRecord,
     RunStatus,
     new_run_dir,
@@ -36,6 +35,7 @@ from loadkit.load.rundir import (
     write_json,
 )
 from loadkit.report.timeline import Timeline
+from loadkit.safety import check_loopback_url
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import DEFAULT_STACK_DIR, ReferenceStack, StackOptions
@@ -90,22 +90,18 @@ def parse_targets(target: str) -> list[str]:
     if not urls:
         raise ConfigError("--target: expected a URL like http://127.0.0.1:8080")
     for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"--target: {url!r} is not an http(s) URL like http://127.0.0.1:8080")
-        host = parts.hostname
-        if not (host == "localhost" or host == "::1" or host.startswith("127.")):
-            raise ConfigError(
-                f"--target: {host} is not on loopback; loadkit only sends load to allowlisted "
-                "targets (127.0.0.0/8, ::1, localhost)"
-            )
+        check_loopback_url(url, what="--target")
     return urls
 
 
-def _wallet_accounts(dsn: str) -> tuple[list[list[Any]], list[list[Any]]]:
+Accounts = list[tuple[int, str]]
+
+
+def _wallet_accounts(dsn: str) -> tuple[Accounts, Accounts]:
+    """Seeded users and merchants as ``(account_id, name)``, read from the wallet database."""
     import asyncpg
 
-    async def fetch() -> tuple[list[list[Any]], list[list[Any]]]:
+    async def fetch() -> tuple[Accounts, Accounts]:
         conn = await asyncpg.connect(dsn, timeout=10)
         try:
             rows = await conn.fetch(
@@ -113,8 +109,8 @@ def _wallet_accounts(dsn: str) -> tuple[list[list[Any]], list[list[Any]]]:
             )
         finally:
             await conn.close()
-        users = [[r["id"], r["name"]] for r in rows if r["kind"] == "user"]
-        merchants = [[r["id"], r["name"]] for r in rows if r["kind"] == "merchant"]
+        users = [(int(r["id"]), str(r["name"])) for r in rows if r["kind"] == "user"]
+        merchants = [(int(r["id"]), str(r["name"])) for r in rows if r["kind"] == "merchant"]
         return users, merchants
 
     return asyncio.run(fetch())
@@ -141,33 +137,41 @@ class Runner:
 
     # -- target -----------------------------------------------------------------------------
 
-    def _target(self, cleanup: contextlib.ExitStack, run_dir: Path) -> dict[str, Any]:
+    def _target(
+        self, cleanup: contextlib.ExitStack, run_dir: Path
+    ) -> tuple[Target, dict[str, Any]]:
+        """Where load goes, and what run.json says about it."""
         profile = self.profile
         needs_net = any(has_toxics(c) for c in profile.network)
         toxiproxy: ToxiproxyClient | None = None
+        wallet: WalletTarget | None = None
+        about: dict[str, Any] = {}
         if self.target_urls is None or self.options.stack_dir is not None:
             stack = self._stack(cleanup, run_dir)
             users, merchants = _wallet_accounts(stack.dsn)
-            target: dict[str, Any] = {
-                "kind": "reference",
-                # through each instance's client-side proxy, where client network faults go
-                "urls": self.target_urls or [w.client_url for w in stack.manifest.wallets],
-                "stack_dir": str(stack.stack_dir),
-                "wallet": {"password": stack.password, "users": users, "merchants": merchants},
-            }
+            wallet = WalletTarget(stack.password, tuple(users), tuple(merchants))
+            # through each instance's client-side proxy, where client network faults go
+            urls = self.target_urls or [w.client_url for w in stack.manifest.wallets]
+            about = {"kind": "reference", "stack_dir": str(stack.stack_dir)}
             toxiproxy = stack.toxiproxy
         else:
-            target = {"kind": "http", "urls": self.target_urls}
+            urls = self.target_urls
+            about = {"kind": "http"}
             if needs_net:
                 toxiproxy = self._own_toxiproxy(cleanup, run_dir)
-        target["network"] = {}
+        network: dict[str, tuple[str, ...]] = {}
         if needs_net and toxiproxy is not None:
             # user -> class proxy (its toxics) -> target (for the stack: the client-side proxy)
-            routing = NetworkRouting(
-                toxiproxy, profile.network, target["urls"], prefix=f"net-{run_dir.name}"
-            )
-            target["network"] = cleanup.enter_context(routing).urls
-        return target
+            routing = NetworkRouting(toxiproxy, profile.network, urls, prefix=f"net-{run_dir.name}")
+            network = {k: tuple(v) for k, v in cleanup.enter_context(routing).urls.items()}
+        target = Target(
+            urls=tuple(urls),
+            kind="reference" if wallet is not None else "http",
+            network=network,
+            wallet=wallet,
+        )
+        about.update(urls=list(urls), network={k: list(v) for k, v in network.items()})
+        return target, about
 
     def _stack(self, cleanup: contextlib.ExitStack, run_dir: Path) -> ReferenceStack:
         stack_dir = self.options.stack_dir
@@ -194,73 +198,46 @@ class Runner:
         self, cleanup: contextlib.ExitStack, run_dir: Path, config: Path
     ) -> ManagedProcess:
         workers = self.options.workers
-        base = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
-            "--loadkit-config",
-            str(config),
-        ]
-        run_time = int(self.profile.duration_s + 60)
-        common = [
-            "--headless",
-            "--csv",
-            str(run_dir / "locust"),
-            "--run-time",
-            f"{run_time}s",
-            "--stop-timeout",
-            "30",
-            "--loglevel",
-            "WARNING",
-            "--exit-code-on-error",
-            "0",
-        ]
+        # the master quits by itself after the profile and its drain; --run-time is a safety net
+        run_time = int(self.profile.duration_s + self._drain_s() + 60)
+        extra = ["--run-time", f"{run_time}s", "--stop-timeout", "30", "--exit-code-on-error", "0"]
         env = {
             "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
+            # `locust: module:Class` journeys import from the user's working directory
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])
+            ),
         }
         logs = run_dir / "logs"
         cleanup.callback(self._stop_locust)
+        python = [sys.executable, "-m", "locust"]
+
+        def spawn(name: str, argv: list[str]) -> ManagedProcess:
+            proc = ManagedProcess.spawn(name, [*python, *argv], logs / f"{name}.log", env=env)
+            self.procs.append(proc)
+            return proc
+
         if workers == 0:
-            master = ManagedProcess.spawn(
-                "locust", [*base, *common, "-u", "1", "-r", "1"], logs / "locust.log", env=env
-            )
-            self.procs.append(master)
-            return master
+            return spawn("locust", locust_argv(config, role="standalone", extra=extra))
         port = free_port()
-        master = ManagedProcess.spawn(
+        master = spawn(
             "locust-master",
-            [
-                *base,
-                *common,
-                "--master",
-                "--master-bind-host",
-                "127.0.0.1",
-                "--master-bind-port",
-                str(port),
-                "--expect-workers",
-                str(workers),
-                "-u",
-                str(workers),
-                "-r",
-                str(workers),
-            ],
-            logs / "locust-master.log",
-            env=env,
+            locust_argv(config, role="master", workers=workers, master_port=port, extra=extra),
         )
-        self.procs.append(master)
-        for i in range(workers):
-            self.procs.append(
-                ManagedProcess.spawn(
-                    f"locust-worker-{i + 1}",
-                    [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                    logs / f"locust-worker-{i + 1}.log",
-                    env=env,
-                )
-            )
+        for i in range(1, workers + 1):
+            spawn(f"locust-worker-{i}", locust_argv(config, role="worker", master_port=port))
         return master
+
+    def _drain_s(self) -> float:
+        """How long answers may keep coming after the last arrival: every attempt's timeout and
+        the backoffs between them."""
+        client = self.profile.client
+        attempts = client.retries.attempts
+        backoff = sum(
+            min(client.retries.backoff_s * 2**i, client.retries.max_backoff_s)
+            for i in range(attempts - 1)
+        )
+        return float(attempts * client.timeout_s + backoff + 1.0)
 
     def _stop_locust(self) -> None:
         # SIGTERM: Locust stops its users, reports, writes its CSV files and exits
@@ -287,8 +264,12 @@ class Runner:
                 elapsed=elapsed,
                 duration=self.profile.duration_s,
                 phase=self.profile.phase_at(min(elapsed, self.profile.duration_s - 1e-9)),
-                target_rate=self.profile.rate_at(min(elapsed, self.profile.duration_s - 1e-9))
-                if self.profile.model.value == "open"
+                # offered over the same (lagged) window as the achieved rate
+                target_rate=self.profile.arrivals_between(
+                    max(0.0, window_end - 3.0), max(0.0, float(window_end))
+                )
+                / 3.0
+                if self.profile.model.value == "open" and window_end > 0
                 else 0.0,
                 achieved_rate=(rate_win.answered + rate_win.count("unsent")) / 3.0
                 if window_end > 0
@@ -323,23 +304,19 @@ class Runner:
         interrupted = False
         try:
             with contextlib.ExitStack() as cleanup:
-                target = self._target(cleanup, run_dir)
-                record.target = {k: v for k, v in target.items() if k != "wallet"}
+                target, record.target = self._target(cleanup, run_dir)
                 write_json(run_dir / "run.json", record.to_dict())
-                config = run_dir / "run-config.json"
-                write_json(
-                    config,
-                    {
-                        "schema": CONFIG_SCHEMA,
-                        "run_id": run_dir.name,
-                        "run_dir": str(run_dir),
-                        "profile_path": str(Path(opts.profile).absolute()),
-                        "time_scale": opts.time_scale,
-                        "workers": opts.workers,
-                        "target": target,
-                        "drain_s": self.profile.client.timeout_s,
-                    },
+                run_config = RunConfig(
+                    run_id=run_dir.name,
+                    run_dir=str(run_dir),
+                    profile_path=str(Path(opts.profile).absolute()),
+                    target=target,
+                    time_scale=opts.time_scale,
+                    workers=opts.workers,
+                    drain_s=self._drain_s(),
                 )
+                run_config.validate()
+                config = run_config.write()
                 master = self._spawn_locust(cleanup, run_dir, config)
                 t0: float | None = None
                 while master.alive():

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from loadkit.errors import ComponentFailed, ConfigError, StackNotRunning
+from loadkit.safety import is_loopback
 from loadkit.stack.admin import WalletAdmin
 from loadkit.stack.manifest import ProxyInfo, StackManifest, WalletInfo
 from loadkit.stack.ports import free_port
@@ -59,15 +60,11 @@ class StackOptions:
             raise ConfigError(f"--balance: expected a non-negative amount, got {self.balance}")
         if self.pg_dsn:
             host = urlsplit(self.pg_dsn).hostname or ""
-            if not _is_loopback(host):
+            if not is_loopback(host):
                 raise ConfigError(
                     f"--pg-dsn: host {host!r} is not on loopback; loadkit only puts faults on "
                     "allowlisted targets (127.0.0.0/8, ::1, localhost)"
                 )
-
-
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _replace_hostport(dsn: str, port: int) -> str:

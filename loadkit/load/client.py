@@ -1,0 +1,449 @@
+"""HTTP on the hot path: keep-alive connections per target URL, one request with the client's
+retries, classification, recording, and Locust's ``request`` event for every attempt.
+
+Plain geventhttpclient underneath (its C response parser), without the per-request machinery of
+Locust's ``FastHttpSession``: request heads are formatted in one f-string (or built once for a
+static request), a sender's deadline is one reusable :class:`Deadline`, and the results land on
+the caller's :class:`Action` instead of new objects::
+
+    client = HttpClient(recorder=recorder, fire=env.events.request.fire, clock=time.perf_counter,
+                        retries=Retries(attempts=3), run_end=base + 55.0, new_key=KeyMaker(0))
+    client.call(action, endpoint, target, "/v1/balance", "Authorization: Bearer t\\r\\n")
+    action.status, action.outcome        # 200, OK
+
+Every attempt is one request in the timeline (``request`` level, with its own outcome) and one
+Locust request event (``ok`` and ``rejected`` are Locust successes, ``busy`` a failure named by its
+cause), so Locust's totals and loadkit's agree exactly. Only ``busy`` attempts are retried, after
+the backoff (doubling from ``backoff``, at most ``max_backoff``) or the ``Retry-After`` the answer
+carries (when ``honour_retry_after``), never beyond the run's end.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import gevent
+import orjson
+from gevent import socket as gsocket
+from gevent.monkey import get_original
+from geventhttpclient.response import HTTPParseError, HTTPSocketResponse
+
+from loadkit.load.outcome import (
+    BUSY,
+    CAUSES,
+    CONNECTION_LOST,
+    NO_CAUSE,
+    OK,
+    TIMED_OUT,
+    StatusTable,
+)
+from loadkit.load.profile import Retries
+from loadkit.load.recorder import Recorder
+from loadkit.load.schedule import Piece
+
+#: idle keep-alive connections older than this are closed, not reused (uvicorn closes at 5 s)
+IDLE_MAX_S: Final = 4.0
+#: idle connections older than this are checked for a close from the server before reuse
+IDLE_CHECK_S: Final = 0.2
+#: the ``context`` of the request events loadkit fires itself (listeners can tell them apart)
+OWN_EVENT: Final[dict[str, Any]] = {"loadkit": True}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_select = get_original("select", "select")
+
+
+class RunOver(BaseException):
+    """Thrown into senders still busy when the run's drain time is over."""
+
+
+class DeadlinePassed(BaseException):
+    """Thrown into a greenlet whose :class:`Deadline` passed (like ``gevent.Timeout``)."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__(f"no answer within {deadline.seconds:g}s")
+        self.deadline = deadline
+
+
+class Deadline:
+    """The client timeout of one greenlet's requests, armed and disarmed request after request.
+
+    Not a ``gevent.Timeout``: libev keeps a stopped timer's *remaining* time, so a cancelled and
+    restarted Timeout fires earlier and earlier; ``again`` on a repeating timer restarts the
+    full period every time, for well under a microsecond::
+
+        deadline = Deadline(5.0)
+        deadline.arm()      # DeadlinePassed is thrown into this greenlet in 5 s, unless
+        deadline.disarm()   # ... the request ended first
+    """
+
+    __slots__ = ("_loop", "_timer", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._loop = gevent.get_hub().loop
+        self._timer = self._loop.timer(seconds, seconds)
+
+    def arm(self) -> None:
+        self._loop.update_now()  # the loop's cached time may be a while old
+        self._timer.again(self._expired, gevent.getcurrent())
+
+    def disarm(self) -> None:
+        self._timer.stop()
+
+    def _expired(self, greenlet: gevent.Greenlet) -> None:
+        self._timer.stop()  # once: the repeat only serves ``again``
+        greenlet.throw(DeadlinePassed(self))
+
+
+class Target:
+    """One base URL and its idle keep-alive connections (last in, first out)."""
+
+    __slots__ = ("_idle", "authority", "host", "port", "url")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"expected an http://HOST:PORT URL, got {url!r}")
+        self.url = url.rstrip("/")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.authority = parts.netloc
+        self._idle: list[tuple[gsocket.socket, float]] = []
+
+    def take(self, now: float) -> gsocket.socket | None:
+        """A live idle connection, or ``None``."""
+        idle = self._idle
+        while idle:
+            sock, since = idle.pop()
+            age = now - since
+            if age < IDLE_CHECK_S or (age < IDLE_MAX_S and _quiet(sock)):
+                return sock
+            sock.close()
+        return None
+
+    def connect(self) -> gsocket.socket:
+        sock = gsocket.create_connection((self.host, self.port))
+        sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+        return sock
+
+    def give(self, sock: gsocket.socket, now: float) -> None:
+        self._idle.append((sock, now))
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop()[0].close()
+
+
+def _quiet(sock: gsocket.socket) -> bool:
+    """True when an idle connection has nothing to read (no close, no stray bytes)."""
+    try:
+        readable, _, _ = _select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+@dataclass(slots=True, eq=False)
+class Endpoint:
+    """One request of one journey: its timeline label, method and series, its Locust name and
+    the statuses' meanings (``expect``)."""
+
+    label: str
+    method: str
+    sid: int
+    locust_name: str
+    table: StatusTable
+
+
+class Action:
+    """What one sender knows about the arrival it is serving; reused arrival after arrival.
+
+    ``t`` is the intended start (run clock), ``due`` when the next request is due (``t`` for the
+    first, the end of the previous one or its backoff after), ``end`` when the last one ended.
+    After each request: ``status`` (0 without an answer), ``body``, ``response`` and its
+    ``outcome``/``cause`` indexes, which a journey leaves as the action's own when it ends;
+    ``key`` is the idempotency key the last request carried, ``superseded`` the keys retries
+    replaced (``reuse_idempotency_key: false``).
+    """
+
+    __slots__ = (
+        "body",
+        "cause",
+        "due",
+        "end",
+        "first_send",
+        "key",
+        "outcome",
+        "piece",
+        "response",
+        "status",
+        "superseded",
+        "t",
+        "timeout",
+        "user",
+        "vars",
+    )
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout = Deadline(timeout_s)
+        self.t = 0.0
+        self.due = 0.0
+        self.end = 0.0
+        self.first_send = -1.0
+        self.piece: Piece | None = None
+        self.user: Any = None
+        self.vars: dict[str, object] = {}
+        self.status = 0
+        self.body = b""
+        self.response: HTTPSocketResponse | None = None
+        self.outcome = OK
+        self.cause = NO_CAUSE
+        self.key: str | None = None
+        self.superseded: list[str] = []
+
+    def begin(self, t: float, piece: Piece, user: Any) -> None:
+        self.t = self.due = self.end = t
+        self.first_send = -1.0
+        self.piece = piece
+        self.user = user
+        self.outcome = OK
+        self.cause = NO_CAUSE
+        self.status = 0
+        self.body = b""
+        self.response = None
+        self.key = None
+        if self.superseded:
+            self.superseded = []
+
+    def json(self) -> Any:
+        """The last answer's body as JSON (``None`` when it is not JSON)."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return None
+
+
+#: renders a request again with a new idempotency key: (path, header lines, body)
+Renew = Callable[[Action, str], tuple[str, str, bytes | None]]
+
+
+class HttpClient:
+    """Sends requests for actions, with retries; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        recorder: Recorder,
+        fire: Callable[..., Any] | None,
+        clock: Callable[[], float],
+        retries: Retries,
+        run_end: float,
+        new_key: Callable[[], str],
+    ) -> None:
+        self.recorder = recorder
+        self.retries = retries
+        self.run_end = run_end
+        self.new_key = new_key
+        self._fire = fire
+        self._clock = clock
+        self._errors: dict[tuple[int, int], str] = {}
+        self.requests = 0
+
+    @staticmethod
+    def head(
+        method: str, target: Target, path: str, headers: str = "", body: bytes | None = None
+    ) -> bytes:
+        """The bytes of a request (head and body); ``headers`` are ``Name: value\\r\\n`` lines."""
+        if body is None:
+            length = "Content-Length: 0\r\n" if method in _BODY_METHODS else ""
+            text = (
+                f"{method} {path} HTTP/1.1\r\nHost: {target.authority}\r\n"
+                f"User-Agent: loadkit\r\n{headers}{length}\r\n"
+            )
+            return text.encode("latin-1", "replace")
+        text = (
+            f"{method} {path} HTTP/1.1\r\nHost: {target.authority}\r\nUser-Agent: loadkit\r\n"
+            f"{headers}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return text.encode("latin-1", "replace") + body
+
+    def call(
+        self,
+        a: Action,
+        ep: Endpoint,
+        target: Target,
+        path: str,
+        headers: str = "",
+        body: bytes | None = None,
+        key: str | None = None,
+        *,
+        head: bytes | None = None,
+        renew: Renew | None = None,
+        new_key: Callable[[], str] | None = None,
+    ) -> None:
+        """Send one request (``head`` when prebuilt) with the client's retries; the last
+        attempt's answer and outcome are left on ``a``. ``key`` is sent as ``Idempotency-Key``;
+        ``renew`` re-renders a templated request when a retry needs a fresh key (made by
+        ``new_key``, default the client's)."""
+        retries = self.retries
+        attempt = 1
+        if key is not None:
+            a.key = key
+        while True:
+            if head is None:
+                lines = headers if key is None else f"{headers}Idempotency-Key: {key}\r\n"
+                request = self.head(ep.method, target, path, lines, body)
+            else:
+                request = head
+            self._attempt(a, ep, target, request)
+            if a.outcome != BUSY or attempt >= retries.attempts:
+                return
+            delay = self._delay(a, attempt)
+            if a.end + delay >= self.run_end:
+                return
+            gevent.sleep(delay)
+            a.due = a.end + delay
+            attempt += 1
+            if not retries.reuse_idempotency_key and (renew is not None or key is not None):
+                if a.key is not None:
+                    a.superseded.append(a.key)
+                a.key = (new_key or self.new_key)()
+                head = None
+                if renew is not None:
+                    path, headers, body = renew(a, a.key)
+                else:
+                    key = a.key
+
+    def _delay(self, a: Action, attempt: int) -> float:
+        retries = self.retries
+        delay = min(retries.backoff_s * 2.0 ** (attempt - 1), retries.max_backoff_s)
+        if retries.honour_retry_after and a.response is not None:
+            value = a.response.get("retry-after")
+            if isinstance(value, str):
+                after = retry_after_s(value)
+                if after is not None:
+                    return after
+        return delay
+
+    def _attempt(self, a: Action, ep: Endpoint, target: Target, head: bytes) -> None:
+        clock = self._clock
+        start = clock()
+        if a.first_send < 0:
+            a.first_send = start
+        response = None
+        body = b""
+        sock = None
+        failed: tuple[int, int] | None = None
+        over = False
+        deadline = a.timeout
+        deadline.arm()
+        try:
+            sock = target.take(start) or target.connect()
+            sock.sendall(head)
+            response = HTTPSocketResponse(sock, method=ep.method)
+            body = response.read()
+        except DeadlinePassed as exc:
+            if exc.deadline is not deadline:
+                raise
+            failed = TIMED_OUT
+        except RunOver:
+            failed, over = TIMED_OUT, True
+        except (OSError, HTTPParseError):
+            failed = CONNECTION_LOST
+        finally:
+            deadline.disarm()
+        end = clock()
+        if failed is None:
+            assert response is not None and sock is not None
+            status = response.status_code
+            if response.should_close():
+                sock.close()
+            else:
+                target.give(sock, end)
+            maintenance = status == 503 and _maintenance(response, body)
+            outcome, cause = ep.table.lookup(status, maintenance)
+        else:
+            if sock is not None:
+                sock.close()
+            status = 0
+            outcome, cause = failed
+            response = None
+        a.status = status
+        a.body = body
+        a.response = response
+        a.outcome = outcome
+        a.cause = cause
+        a.end = end
+        self.requests += 1
+        assert a.piece is not None
+        self.recorder.record(
+            a.piece, ep.sid, outcome, cause, int((end - a.due) * 1e6), int((end - start) * 1e6)
+        )
+        a.due = end
+        if self._fire is not None:
+            self._fire(
+                request_type=ep.method,
+                name=ep.locust_name,
+                response_time=(end - start) * 1000.0,
+                response_length=len(body),
+                exception=self._error(outcome, cause, status),
+                context=OWN_EVENT,
+            )
+        if over:
+            raise RunOver
+
+    def _error(self, outcome: int, cause: int, status: int) -> str | None:
+        if outcome != BUSY:
+            return None
+        key = (cause, status)
+        text = self._errors.get(key)
+        if text is None:
+            text = self._errors[key] = f"busy {CAUSES[cause]}" + (
+                f" (HTTP {status})" if status else ""
+            )
+        return text
+
+
+def _maintenance(response: HTTPSocketResponse, body: bytes) -> bool:
+    """A 503 marked as maintenance: ``X-Wallet-Maintenance: true`` or ``"maintenance": true``."""
+    header = response.get("x-wallet-maintenance")
+    if isinstance(header, str) and header.strip().lower() == "true":
+        return True
+    if b"maintenance" not in body:
+        return False
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and data.get("maintenance") is True
+
+
+def retry_after_s(value: str) -> float | None:
+    """Seconds a ``Retry-After`` value asks for (delta-seconds or an HTTP date)."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class KeyMaker:
+    """Idempotency keys unique across processes and runs: ``lk-<random>-<share>-<n>``."""
+
+    __slots__ = ("_n", "_prefix")
+
+    def __init__(self, share: int) -> None:
+        self._prefix = f"lk-{os.urandom(4).hex()}-{share}-"
+        self._n = 0
+
+    def __call__(self) -> str:
+        self._n += 1
+        return f"{self._prefix}{self._n}"

@@ -1,0 +1,155 @@
+"""What every journey kind shares: virtual users, the setup journeys are built from, endpoints.
+
+A *virtual user* is one identity of the profile's user pool (``user.index`` 0…accounts-1), bound
+to one target URL: users are assigned a network class by weight (an even, deterministic spread)
+and spread evenly over their class's URLs (``target.network[class]``, else ``target.urls``).
+Each Locust process serves its own share of them (index ``i`` belongs to share ``i % count``)::
+
+    users = make_users(profile, config, targets, share=0, count=2)
+    users[0].index, users[0].target.url       # 0, 'http://127.0.0.1:41001'
+
+A journey is built once per process and runs one action per call of :meth:`Journey.run`, leaving
+the action's final outcome on the :class:`~loadkit.load.client.Action`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from loadkit.errors import ConfigError
+from loadkit.load.client import Action, Endpoint, HttpClient, Target
+from loadkit.load.outcome import StatusTable
+from loadkit.load.profile import Expect, Profile
+from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
+from loadkit.load.runconfig import RunConfig
+
+#: the golden ratio's fraction: user i's point (i × φ) mod 1 spreads classes evenly
+_PHI = 0.6180339887498949
+
+
+class VirtualUser:
+    """One identity of the user pool, with what its journeys keep between actions."""
+
+    __slots__ = (
+        "account",
+        "auth",
+        "custom",
+        "index",
+        "login_body",
+        "network",
+        "target",
+        "token",
+        "uid",
+        "username",
+    )
+
+    def __init__(self, index: int, uid: int, target: Target, network: str | None) -> None:
+        self.index = index
+        self.uid = uid
+        self.target = target
+        self.network = network
+        self.account = 0
+        self.username = ""
+        self.token: str | None = None
+        self.auth = ""
+        self.login_body = b""
+        self.custom: dict[str, Any] = {}
+
+
+class Journey(Protocol):
+    """One journey of the profile, ready to run actions."""
+
+    name: str
+    action_sid: int
+
+    def run(self, a: Action) -> None:
+        """Run one action for ``a.user``; leave its final outcome and cause on ``a``."""
+        ...
+
+
+@dataclass
+class Setup:
+    """What journeys are built from, in one Locust process."""
+
+    profile: Profile
+    config: RunConfig
+    client: HttpClient
+    recorder: Recorder
+    rng: random.Random
+    #: all virtual users of the run (every share), by index
+    all_users: int
+    environment: Any = None
+    #: the clock actions are timed with (``time.perf_counter``) and its reading at run second 0
+    clock: Callable[[], float] = time.perf_counter
+    base: float = 0.0
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _tables: dict[int, StatusTable] = field(default_factory=dict)
+
+    def endpoint(
+        self, journey: str, label: str, method: str, expect: Expect | None = None
+    ) -> Endpoint:
+        """A request of ``journey`` labelled ``label`` in the timeline (``METHOD /path``);
+        Locust's name is the label without the method."""
+        key = id(expect) if expect is not None else 0
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = StatusTable(expect)
+        prefix = f"{method} "
+        locust_name = label[len(prefix) :] if label.startswith(prefix) else label
+        sid = self.recorder.series(journey, label, REQUEST)
+        return Endpoint(label, method, sid, locust_name, table)
+
+    def action_series(self, journey: str) -> int:
+        return self.recorder.series(journey, ANY_ENDPOINT, ACTION)
+
+
+def network_class(profile: Profile, index: int) -> str | None:
+    """The network class of user ``index`` (``None`` when the profile has none)."""
+    if not profile.network:
+        return None
+    point = (index * _PHI) % 1.0
+    cumulative = 0.0
+    for cls in profile.network:
+        cumulative += cls.weight
+        if point < cumulative:
+            return cls.name
+    return profile.network[-1].name
+
+
+def pool_size(profile: Profile, config: RunConfig) -> int:
+    """How many virtual users the run has: the profile's accounts (for the reference wallet, at
+    most as many as were seeded)."""
+    accounts = profile.users.accounts
+    if config.target.kind == "reference":
+        wallet = config.target.wallet
+        if wallet is None or not wallet.users:
+            raise ConfigError("run config: a reference target needs target.wallet.users")
+        accounts = min(accounts, len(wallet.users))
+    return accounts
+
+
+def make_user(
+    profile: Profile, config: RunConfig, targets: dict[str, Target], index: int
+) -> VirtualUser:
+    """Virtual user ``index``, bound to its target (``targets`` caches one per URL)."""
+    network = network_class(profile, index)
+    urls = config.target.network.get(network or "", ()) or config.target.urls
+    url = urls[index % len(urls)]
+    target = targets.get(url)
+    if target is None:
+        target = targets[url] = Target(url)
+    return VirtualUser(index, profile.users.first_id + index, target, network)
+
+
+def make_users(
+    profile: Profile, config: RunConfig, targets: dict[str, Target], share: int, count: int
+) -> list[VirtualUser]:
+    """This share's virtual users (all of them when there are fewer users than shares)."""
+    total = pool_size(profile, config)
+    indexes = list(range(share, total, count)) or list(range(total))
+    return [make_user(profile, config, targets, index) for index in indexes]

@@ -1,0 +1,209 @@
+"""Declarative HTTP journeys: the steps a profile describes, against any HTTP service.
+
+Steps run in order; the first step whose final outcome (after retries) is not ``ok`` ends the
+action with that outcome. ``extract`` pulls values out of a step's JSON answer for later steps'
+``{vars.NAME}``; an ``ok`` answer without the value ends the action as busy ``server_error`` (the
+service answered, but not what the journey needs: the user sees an error). Templates render per
+request; a step without placeholders is built once per target URL and sent as bytes.
+
+Rendering rules: a placeholder's value is percent-encoded in a path (``/`` too); CR and LF are
+dropped from header values; in a JSON body a string that is exactly one placeholder keeps its
+value's type. ``{step.idempotency_key}`` is one key per step of an action, replaced on a retry
+only when ``reuse_idempotency_key`` is false; ``{env.NAME}`` must be set when the run starts::
+
+    journey = HttpJourneyRunner(spec, setup)
+    journey.run(action)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Iterator, Mapping
+from urllib.parse import quote
+
+import orjson
+
+from loadkit.errors import ConfigError
+from loadkit.load.client import Action, Target
+from loadkit.load.journeys.base import Setup, VirtualUser
+from loadkit.load.outcome import BUSY, CAUSES, OK, Cause
+from loadkit.load.profile import HttpJourney, HttpStep
+from loadkit.spec.template import Template, render_json
+
+log = logging.getLogger("loadkit.load")
+_SERVER_ERROR = CAUSES.index(Cause.SERVER_ERROR)
+_KEY_VAR = "step.idempotency_key"
+_PATH_SAFE = "-._~!$&'()*+,;=:@"
+
+
+def template_env_names(spec: HttpJourney) -> set[str]:
+    """The ``env.*`` variables the journey's templates use."""
+    names: set[str] = set()
+    for step in spec.steps:
+        for template in _templates(step):
+            names.update(v[4:] for v in template.variables if v.startswith("env."))
+    return names
+
+
+def _templates(step: HttpStep) -> Iterator[Template]:
+    yield step.path
+    yield from step.headers.values()
+    stack: list[object] = [step.json]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Template):
+            yield value
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+class _Values(Mapping[str, object]):
+    """The variables of one rendering, resolved on demand."""
+
+    __slots__ = ("_a", "_env", "_key", "_rng")
+
+    def __init__(self, a: Action, key: str, env: Mapping[str, str], rng: random.Random) -> None:
+        self._a, self._key, self._env, self._rng = a, key, env, rng
+
+    def __getitem__(self, name: str) -> object:
+        user: VirtualUser = self._a.user
+        if name == "user.id":
+            return user.uid
+        if name == "user.index":
+            return user.index
+        if name == "random.uuid":
+            return str(uuid.uuid4())
+        if name == "random.int":
+            return self._rng.randrange(2**31)
+        if name == _KEY_VAR:
+            return self._key
+        if name.startswith("env."):
+            return self._env[name[4:]]
+        if name.startswith("vars."):
+            return self._a.vars[name[5:]]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _Step:
+    def __init__(self, journey: str, step: HttpStep, setup: Setup) -> None:
+        self.step = step
+        self.ep = setup.endpoint(journey, step.name, step.method.value, step.expect)
+        self.client = setup.client
+        self.rng = setup.rng
+        self.env = setup.env
+        self.extract = dict(step.extract)
+        templates = list(_templates(step))
+        self.static = not any(t.variables for t in templates)
+        self.keyed = any(_KEY_VAR in t.variables for t in templates)
+        self._heads: dict[str, bytes] = {}
+
+    def send(self, a: Action) -> None:
+        user: VirtualUser = a.user
+        target: Target = user.target
+        if self.static:
+            head = self._heads.get(target.url)
+            if head is None:
+                path, headers, body = self.render(a, "")
+                head = self.client.head(self.ep.method, target, path, headers, body)
+                self._heads[target.url] = head
+            self.client.call(a, self.ep, target, "", head=head)
+            return
+        key = str(uuid.uuid4()) if self.keyed else ""
+        if self.keyed:
+            a.key = key
+        path, headers, body = self.render(a, key)
+        if self.keyed:
+            self.client.call(
+                a, self.ep, target, path, headers, body, renew=self.render, new_key=_uuid
+            )
+        else:
+            self.client.call(a, self.ep, target, path, headers, body)
+
+    def render(self, a: Action, key: str) -> tuple[str, str, bytes | None]:
+        """The step's path, header lines and body for action ``a`` with idempotency ``key``."""
+        values = _Values(a, key, self.env, self.rng)
+        step = self.step
+        path = "".join(
+            p if isinstance(p, str) else quote(str(values[p.name]), safe=_PATH_SAFE)
+            for p in step.path.parts
+        )
+        headers = "".join(
+            f"{name}: {_header_value(template.render(values))}\r\n"
+            for name, template in step.headers.items()
+        )
+        body = None if step.json is None else orjson.dumps(render_json(step.json, values))
+        return path, headers, body
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _header_value(value: object) -> str:
+    return str(value).replace("\r", "").replace("\n", "")
+
+
+class HttpJourneyRunner:
+    """One declarative journey of the profile (see the module docstring)."""
+
+    def __init__(self, spec: HttpJourney, setup: Setup) -> None:
+        self.name = spec.name
+        self.action_sid = setup.action_series(spec.name)
+        missing = sorted(n for n in template_env_names(spec) if n not in setup.env)
+        if missing:
+            names = ", ".join(missing)
+            raise ConfigError(f"journey '{spec.name}' uses unset environment variable(s): {names}")
+        self.steps = [_Step(spec.name, step, setup) for step in spec.steps]
+        self.extracts = any(step.extract for step in spec.steps)
+        self._warned: set[tuple[str, str]] = set()
+
+    def run(self, a: Action) -> None:
+        if self.extracts:
+            a.vars = {}
+        for step in self.steps:
+            step.send(a)
+            if a.outcome != OK:
+                return
+            if step.extract and not self._extract(a, step):
+                a.outcome, a.cause = BUSY, _SERVER_ERROR
+                return
+
+    def _extract(self, a: Action, step: _Step) -> bool:
+        data = a.json()
+        for name, path in step.extract.items():
+            value = _walk(data, path)
+            if value is None:
+                if (step.step.name, name) not in self._warned:
+                    self._warned.add((step.step.name, name))
+                    log.warning(
+                        "journey %s, step %s: the answer has no '%s' to extract as vars.%s",
+                        self.name,
+                        step.step.name,
+                        path,
+                        name,
+                    )
+                return False
+            a.vars[name] = value
+        return True
+
+
+def _walk(data: object, path: str) -> object:
+    """``data`` at a dotted ``path`` (dict keys, list indexes); ``None`` when absent."""
+    for part in path.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data

@@ -1,0 +1,200 @@
+"""The per-second recorder: outcome counts and latency histograms of one Locust process.
+
+Every request and every action is counted in a *cell*: one piece of the run (a second × phase,
+see :mod:`loadkit.load.schedule`) × one *series* (journey × endpoint × level). A cell holds
+counts per outcome and busy cause, and two latency histograms in microseconds — from the
+intended send time (``lat``) and from the actual send (``svc``).
+
+Histograms are HDR histograms (``hdrhistogram``: 1 µs … 10 min, 2 significant digits; longer
+values count as 10 min), kept sparse on the hot path: a dict from the HDR counts index to a
+count, the index computed exactly as ``HdrHistogram`` computes it, so that :func:`encode_sparse`
+later gives the very histogram ``record_value`` would have built, at a fraction of its cost per
+value (and no counts array per cell and second).
+
+:meth:`Recorder.drain` hands over everything recorded since the last call as a compact payload
+(plain lists, msgpack-friendly: it travels in Locust's worker reports) and starts afresh, so what
+the master writes are additive deltas::
+
+    recorder = Recorder()
+    sid = recorder.series("checkout", "POST /v1/payments", "request")
+    recorder.record(piece, sid, OK, NO_CAUSE, lat_us=5200, svc_us=4100)
+    payload = recorder.drain()   # {"cells": [[t, phase, journey, endpoint, level, ...]], ...}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from hdrh.histogram import HdrHistogram
+
+from loadkit.load.outcome import CAUSES, OUTCOMES
+from loadkit.load.schedule import Piece
+
+#: the histogram's range and precision (every histogram loadkit writes has these)
+LOWEST_US: Final = 1
+HIGHEST_US: Final = 600_000_000
+SIGNIFICANT_FIGURES: Final = 2
+
+_TEMPLATE = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+_MASK: Final[int] = _TEMPLATE.sub_bucket_mask
+_UNIT: Final[int] = _TEMPLATE.unit_magnitude
+_HALF_MAG: Final[int] = _TEMPLATE.sub_bucket_half_count_magnitude
+_HALF: Final[int] = _TEMPLATE.sub_bucket_half_count
+_SHIFT: Final[int] = _UNIT + _HALF_MAG + 1
+
+REQUEST: Final = "request"
+ACTION: Final = "action"
+#: the endpoint of action-level series
+ANY_ENDPOINT: Final = "*"
+
+#: one cell on the wire: t, phase, journey, endpoint, level, counts[4], causes[7], lat, svc
+#: (histograms as flat [index, count, index, count, …] lists)
+CellRow = list[Any]
+
+
+def hdr_index(value_us: int) -> int:
+    """The HDR counts index of ``value_us`` (clamped to the histogram's range)."""
+    if value_us < 0:
+        value_us = 0
+    elif value_us > HIGHEST_US:
+        value_us = HIGHEST_US
+    bucket = (value_us | _MASK).bit_length() - _SHIFT
+    return ((bucket + 1) << _HALF_MAG) + (value_us >> (bucket + _UNIT)) - _HALF
+
+
+class Cell:
+    """Counts and sparse histograms of one piece × series since the last drain."""
+
+    __slots__ = ("causes", "lat", "n", "svc")
+
+    def __init__(self) -> None:
+        self.n = [0, 0, 0, 0]
+        self.causes = [0] * len(CAUSES)
+        self.lat: dict[int, int] = {}
+        self.svc: dict[int, int] = {}
+
+
+class Recorder:
+    """Counts of one process, drained into payloads (worker reports, or the local writer).
+
+    Not thread-safe, and need not be: gevent runs one greenlet at a time and no method yields.
+    """
+
+    def __init__(self) -> None:
+        self._series: list[tuple[str, str, str]] = []
+        self._ids: dict[tuple[str, str, str], int] = {}
+        self._dirty: set[Piece] = set()
+        self._acks: list[str] = []
+
+    def series(self, journey: str, endpoint: str, level: str) -> int:
+        """The id of a series (created on first use); ids index cells within a piece."""
+        key = (journey, endpoint, level)
+        sid = self._ids.get(key)
+        if sid is None:
+            sid = self._ids[key] = len(self._series)
+            self._series.append(key)
+        return sid
+
+    def record(
+        self, piece: Piece, sid: int, outcome: int, cause: int, lat_us: int, svc_us: int
+    ) -> None:
+        """Count one finished request or action (indexes into OUTCOMES and CAUSES; cause -1
+        when not busy) with its latency from the intended and from the actual send."""
+        cells = piece.cells
+        cell = cells.get(sid)
+        if cell is None:
+            cell = cells[sid] = Cell()
+            self._dirty.add(piece)
+        cell.n[outcome] += 1
+        if cause >= 0:
+            cell.causes[cause] += 1
+        hist = cell.lat
+        index = hdr_index(lat_us)
+        hist[index] = hist.get(index, 0) + 1
+        hist = cell.svc
+        index = hdr_index(svc_us)
+        hist[index] = hist.get(index, 0) + 1
+
+    def unsent(self, piece: Piece, sid: int) -> None:
+        """Count one arrival that could not be sent (action level: no latency)."""
+        cells = piece.cells
+        cell = cells.get(sid)
+        if cell is None:
+            cell = cells[sid] = Cell()
+            self._dirty.add(piece)
+        cell.n[3] += 1
+
+    def ack(self, line: str) -> None:
+        """Keep one ``acks.jsonl`` line (already JSON) for the next drain."""
+        self._acks.append(line)
+
+    def drain(self) -> dict[str, Any]:
+        """Everything since the last drain: ``{"cells": [CellRow…], "acks": [str…]}``."""
+        rows: list[CellRow] = []
+        series = self._series
+        for piece in self._dirty:
+            cells, piece.cells = piece.cells, {}
+            for sid, cell in cells.items():
+                journey, endpoint, level = series[sid]
+                rows.append(
+                    [
+                        piece.t,
+                        piece.phase,
+                        journey,
+                        endpoint,
+                        level,
+                        cell.n,
+                        cell.causes,
+                        _flat(cell.lat),
+                        _flat(cell.svc),
+                    ]
+                )
+        self._dirty = set()
+        acks, self._acks = self._acks, []
+        return {"cells": rows, "acks": acks}
+
+
+def _flat(hist: dict[int, int]) -> list[int]:
+    flat: list[int] = []
+    for index, count in hist.items():
+        flat.append(index)
+        flat.append(count)
+    return flat
+
+
+def encode_sparse(hist: dict[int, int]) -> str:
+    """The ``hdrhistogram`` base64 encoding of a sparse histogram (``{counts index: count}``),
+    identical to recording the same values into an ``HdrHistogram`` and calling ``encode()``."""
+    scratch = _SCRATCH
+    counts = scratch.counts
+    total = 0
+    for index, count in hist.items():
+        counts[index] += count
+        total += count
+    scratch.total_count = total
+    scratch.min_value = _TEMPLATE.get_value_from_index(min(hist))
+    scratch.max_value = _TEMPLATE.get_value_from_index(max(hist))
+    try:
+        encoded: bytes = scratch.encode()
+    finally:
+        for index in hist:
+            counts[index] = 0
+        scratch.total_count = 0
+    return encoded.decode("ascii")
+
+
+def decode(encoded: str) -> HdrHistogram:
+    """A histogram back from a timeline line's ``lat`` or ``svc``."""
+    return HdrHistogram.decode(encoded)
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty histogram with loadkit's settings (to merge decoded ones into with ``add``)."""
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+_SCRATCH = new_histogram()
+
+#: names of the count slots, for writers and readers
+OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
+CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)

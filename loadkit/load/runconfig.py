@@ -1,0 +1,204 @@
+"""``run-config.json``: what every Locust process of a run needs, and how to start them.
+
+The orchestrator writes it (:meth:`RunConfig.write`), the locustfile reads it
+(``--loadkit-config``).
+This module imports neither Locust nor gevent, so the orchestrator (which must not) can use it::
+
+    config = RunConfig(run_id="r1", run_dir="/abs/reports/r1", profile_path="/abs/smoke.yaml",
+                       target=Target(urls=("http://127.0.0.1:41001",)))
+    path = config.write()                      # RUN_DIR/run-config.json
+    argv = locust_argv(path, role="standalone")
+    subprocess.Popen([sys.executable, "-m", "locust", *argv])
+
+The format is documented in docs/run-directory.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from loadkit.errors import ConfigError
+from loadkit.safety import check_loopback_url as _check
+
+SCHEMA: Final = "loadkit.run-config/v1"
+FILENAME: Final = "run-config.json"
+#: the file to give ``locust -f`` (found without importing it: that would start gevent)
+LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
+#: the custom Locust argument naming the run config
+CONFIG_ARG: Final = "--loadkit-config"
+
+
+@dataclass(frozen=True)
+class WalletTarget:
+    """The reference wallet's seeded identities: ``users`` and ``merchants`` as
+    ``(account_id, name)`` pairs, and the password every seeded user shares."""
+
+    password: str
+    users: tuple[tuple[int, str], ...]
+    merchants: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where load goes. ``kind`` ``reference`` (the wallet stack, ``wallet`` required) or ``http``.
+    ``network`` maps a profile's network class to the URLs its users go through."""
+
+    urls: tuple[str, ...]
+    kind: Literal["reference", "http"] = "http"
+    network: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    wallet: WalletTarget | None = None
+
+    def all_urls(self) -> list[str]:
+        return [*self.urls, *(u for urls in self.network.values() for u in urls)]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The contents of ``run-config.json`` (schema ``loadkit.run-config/v1``)."""
+
+    run_id: str
+    run_dir: str
+    profile_path: str
+    target: Target
+    time_scale: float | None = None
+    workers: int = 0
+    drain_s: float = 10.0
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a config no Locust process could run."""
+        if not self.target.urls:
+            raise ConfigError("run config: target.urls is empty")
+        for url in self.target.all_urls():
+            check_loopback_url(url)
+        if self.target.kind == "reference":
+            wallet = self.target.wallet
+            if wallet is None or not wallet.users:
+                raise ConfigError("run config: a reference target needs target.wallet.users")
+        if self.workers < 0:
+            raise ConfigError(f"run config: workers must be 0 or more, got {self.workers}")
+        if self.drain_s < 0:
+            raise ConfigError(f"run config: drain_s must be 0 or more, got {self.drain_s}")
+
+    def to_dict(self) -> dict[str, Any]:
+        target: dict[str, Any] = {
+            "kind": self.target.kind,
+            "urls": list(self.target.urls),
+            "network": {k: list(v) for k, v in self.target.network.items()},
+        }
+        if self.target.wallet is not None:
+            w = self.target.wallet
+            target["wallet"] = {
+                "password": w.password,
+                "users": [list(u) for u in w.users],
+                "merchants": [list(m) for m in w.merchants],
+            }
+        return {
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "run_dir": self.run_dir,
+            "profile_path": self.profile_path,
+            "time_scale": self.time_scale,
+            "workers": self.workers,
+            "target": target,
+            "drain_s": self.drain_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """Parse (and :meth:`validate`) the JSON form; :class:`ConfigError` when malformed."""
+        if data.get("schema") != SCHEMA:
+            raise ConfigError(f"run config: expected schema {SCHEMA!r}, got {data.get('schema')!r}")
+        try:
+            t = data["target"]
+            wallet = t.get("wallet")
+            config = cls(
+                run_id=str(data["run_id"]),
+                run_dir=str(data["run_dir"]),
+                profile_path=str(data["profile_path"]),
+                time_scale=None if data.get("time_scale") is None else float(data["time_scale"]),
+                workers=int(data.get("workers", 0)),
+                drain_s=float(data.get("drain_s", 10.0)),
+                target=Target(
+                    urls=tuple(str(u) for u in t["urls"]),
+                    kind="reference" if t.get("kind") == "reference" else "http",
+                    network={str(k): tuple(map(str, v)) for k, v in t.get("network", {}).items()},
+                    wallet=None
+                    if wallet is None
+                    else WalletTarget(
+                        password=str(wallet["password"]),
+                        users=tuple((int(a), str(n)) for a, n in wallet["users"]),
+                        merchants=tuple((int(a), str(n)) for a, n in wallet.get("merchants", ())),
+                    ),
+                ),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"run config: malformed ({type(exc).__name__}: {exc})") from None
+        config.validate()
+        return config
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read run config {path}: {exc}") from None
+        return cls.from_dict(data)
+
+    def write(self, path: str | Path | None = None) -> Path:
+        """Write it (default ``RUN_DIR/run-config.json``), atomically; returns the path."""
+        target = Path(path) if path is not None else Path(self.run_dir) / FILENAME
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, target)
+        return target
+
+
+def check_loopback_url(url: str) -> None:
+    """Load only goes to loopback (127.0.0.0/8, ::1, localhost): :class:`ConfigError` otherwise."""
+    _check(url, what="target URL")
+
+
+Role = Literal["standalone", "master", "worker"]
+
+
+def locust_argv(
+    config_path: str | Path,
+    *,
+    role: Role = "standalone",
+    workers: int = 0,
+    master_host: str = "127.0.0.1",
+    master_port: int = 5557,
+    csv_prefix: str | Path | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """Arguments after ``python -m locust`` for one process of a run.
+
+    ``standalone`` and ``master`` run headless with one driver user per load process and write
+    Locust's CSV files (``csv_prefix``, default ``RUN_DIR/locust``); a ``worker`` connects to
+    ``master_host:master_port`` and needs nothing else (the master sends it the run config).
+    """
+    path = Path(config_path)
+    base = ["-f", str(LOCUSTFILE), CONFIG_ARG, str(path)]
+    if role == "worker":
+        return [*base, "--worker", "--master-host", master_host, "--master-port", str(master_port)]
+    prefix = Path(csv_prefix) if csv_prefix is not None else path.parent / "locust"
+    users = max(workers, 1) if role == "master" else 1
+    argv = [*base, "--headless", "--only-summary", "-u", str(users), "-r", str(users)]
+    argv += ["--csv", str(prefix)]
+    if role == "master":
+        argv += [
+            "--master",
+            "--master-bind-host",
+            master_host,
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(workers),
+        ]
+    return [*argv, *extra]

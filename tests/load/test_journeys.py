@@ -1,0 +1,169 @@
+"""Declarative HTTP journeys and a user-written Locust class, end to end against a plain HTTP
+service (not the wallet): templates, extract, expect, retries and outcomes, with every request
+counted the same by loadkit, by Locust and by the service itself."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from loadkit.load import load_profile
+from loadkit.load.runconfig import Target
+from loadkit.load.schedule import arrival_counts
+from tests.load.conftest import PlainService, run_locust
+
+pytestmark = pytest.mark.slow
+
+PROFILE = """
+name: shop
+users:
+  accounts: 40
+  first_id: 1001
+stages:
+  - name: ramp
+    duration: 3s
+    curve: linear
+    rate: 40/s
+  - name: hold
+    duration: 7s
+    rate: 40/s
+journeys:
+  - name: browse-and-buy
+    weight: 4
+    http:
+      - name: login
+        method: POST
+        path: /api/login
+        json: {username: "shopper-{user.index}", password: "{env.SHOP_PASSWORD}"}
+        expect: {ok: [200], rejected: [401]}
+        extract: {token: data.access_token}
+      - name: product
+        path: /api/products/{user.index}
+        headers: {Authorization: "Bearer {vars.token}"}
+        expect: {rejected: [404]}
+      - name: order
+        method: POST
+        path: /api/accounts/{user.id}/orders
+        headers:
+          Authorization: "Bearer {vars.token}"
+          Idempotency-Key: "{step.idempotency_key}"
+        json: {items: [{sku: SKU-42, quantity: 1}], buyer: "{user.id}"}
+        expect: {ok: [201], rejected: [409, 422]}
+  - name: impatient
+    weight: 1
+    http:
+      - path: /throttle
+  - name: closed-for-upgrade
+    weight: 1
+    http:
+      - path: /maintenance
+  - name: custom
+    weight: 2
+    locust: tests.load.shop_user:ShopUser
+client:
+  timeout: 3s
+  retries: {attempts: 2, backoff: 50ms, max_backoff: 100ms}
+"""
+
+#: the service's route names for the timeline's endpoints
+ROUTES = {
+    "login": "POST /api/login",
+    "product": "GET /api/products",
+    "order": "POST /api/orders",
+    "GET /throttle": "GET /throttle",
+    "GET /maintenance": "GET /maintenance",
+    "GET /healthz": "GET /healthz",
+    "GET /api/products/[id]": "GET /api/products",
+}
+
+
+def test_declarative_and_custom_journeys_against_a_plain_service(
+    plain_service: PlainService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_PASSWORD", "secret")
+    before = plain_service.stats()
+    run = run_locust(tmp_path, PROFILE, Target(urls=(plain_service.url,)), drain_s=2)
+    after = plain_service.stats()
+    assert run.codes == {"locust": 0}, run.logs
+
+    tl = run.timeline
+    profile = load_profile(tmp_path / "profile.yaml")
+    assert tl.totals("action").answered == sum(arrival_counts(profile).values())
+
+    def journey(name: str, level: str = "action") -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for (_t, _p, j, _e, lv), bucket in tl.buckets.items():
+            if j == name and lv == level:
+                counts.update(bucket.n)
+                counts.update({f"busy:{k}": v for k, v in bucket.busy.items()})
+        return counts
+
+    # login → product (odd user index: 404, an expected refusal) → order with extracted token
+    buy = journey("browse-and-buy")
+    assert buy["ok"] > 0 and buy["rejected"] > 0 and buy["busy"] == 0, buy
+    by_endpoint: Counter[str] = Counter()
+    for (_t, _p, _j, endpoint, level), bucket in tl.buckets.items():
+        if level == "request":
+            by_endpoint[endpoint] += bucket.answered
+    assert by_endpoint["order"] == buy["ok"]  # only even users got past the product step
+    assert by_endpoint["login"] == by_endpoint["product"] == buy["ok"] + buy["rejected"]
+
+    # busy answers, retried once: 429 is throttled, a 503 marked maintenance is maintenance
+    impatient = journey("impatient")
+    assert impatient["busy"] == impatient["busy:throttled"] > 0, impatient
+    assert journey("impatient", "request")["busy"] == 2 * impatient["busy"]
+    upgrade = journey("closed-for-upgrade")
+    assert upgrade["busy:maintenance"] == upgrade["busy"] > 0, upgrade
+
+    # the user-written class ran its tasks as actions; its 401s are refusals
+    custom = journey("custom", "request")
+    assert custom["ok"] > 0 and custom["rejected"] > 0 and custom["busy"] == 0, custom
+
+    # every request, counted three times over: loadkit, Locust, the service (Locust's failures
+    # are loadkit's busy answers, plus what the user-written class itself calls failures: 4xx)
+    requests = tl.totals("request")
+    assert run.locust["Aggregated"] == {
+        "requests": requests.answered,
+        "failures": requests.count("busy") + custom["rejected"],
+    }
+    served = Counter({k: after.get(k, 0) - before.get(k, 0) for k in after})
+    mine: Counter[str] = Counter()
+    for endpoint, count in by_endpoint.items():
+        mine[ROUTES[endpoint]] += count
+    assert +served == +mine
+
+
+CLOSED = """
+name: closed
+users:
+  accounts: 10
+stages:
+  - {name: few, duration: 4s, users: 3}
+  - {name: more, duration: 4s, users: 6}
+journeys:
+  - name: health
+    http:
+      - path: /healthz
+client:
+  timeout: 2s
+  think_time: 100ms
+"""
+
+
+def test_a_closed_model_loops_its_users_with_think_time(
+    plain_service: PlainService, tmp_path: Path
+) -> None:
+    run = run_locust(tmp_path, CLOSED, Target(urls=(plain_service.url,)), drain_s=1)
+    assert run.codes == {"locust": 0}, run.logs
+    tl = run.timeline
+    few = tl.select("action", phase="few", t_from=1)
+    more = tl.select("action", phase="more", t_from=5)
+    # each user: one action, then 100 ms of thinking → a bit under 10 actions/s per user (the
+    # lower bound leaves room for a busy machine: a closed loop slows down with its target)
+    assert 3 * 3 * 4 <= few.answered <= 3 * 3 * 10, few.n
+    assert 3 * 6 * 4 <= more.answered <= 3 * 6 * 10, more.n
+    assert more.answered > 1.5 * few.answered
+    assert tl.totals("action").count("unsent") == 0 and tl.totals("action").busy_rate == 0
+    assert run.locust["Aggregated"]["requests"] == tl.totals("request").answered

@@ -1,0 +1,80 @@
+"""The recorder's sparse HDR histograms and its drained payloads."""
+
+from __future__ import annotations
+
+import random
+
+from hdrh.histogram import HdrHistogram
+
+from loadkit.load.outcome import BUSY, CAUSES, NO_CAUSE, OK, REJECTED, Cause
+from loadkit.load.recorder import (
+    ACTION,
+    ANY_ENDPOINT,
+    HIGHEST_US,
+    REQUEST,
+    Recorder,
+    encode_sparse,
+    hdr_index,
+    new_histogram,
+)
+from loadkit.load.schedule import Piece
+
+THROTTLED = CAUSES.index(Cause.THROTTLED)
+
+
+def test_hdr_index_is_the_index_hdrhistogram_uses() -> None:
+    hist = new_histogram()
+    rng = random.Random(7)
+    values = [0, 1, 2, 127, 128, 255, 256, 2047, 2048, 4095, 4096, HIGHEST_US - 1, HIGHEST_US]
+    values += [int(rng.lognormvariate(9, 3)) % HIGHEST_US for _ in range(20_000)]
+    for value in values:
+        assert hdr_index(value) == hist._counts_index_for(value), value
+    assert hdr_index(HIGHEST_US * 10) == hdr_index(HIGHEST_US)
+    assert hdr_index(-5) == hdr_index(0)
+
+
+def test_a_sparse_histogram_encodes_to_what_hdrhistogram_would_write() -> None:
+    rng = random.Random(11)
+    direct, sparse = new_histogram(), {}
+    for _ in range(30_000):
+        value = int(rng.lognormvariate(8, 2)) % HIGHEST_US
+        direct.record_value(value)
+        index = hdr_index(value)
+        sparse[index] = sparse.get(index, 0) + 1
+    encoded = encode_sparse(sparse)
+    assert encoded == direct.encode().decode()
+    back = HdrHistogram.decode(encoded)
+    assert back.get_total_count() == 30_000
+    assert back.get_value_at_percentile(99) == direct.get_value_at_percentile(99)
+    assert encode_sparse({hdr_index(5000): 1}) != encoded  # the scratch histogram was reset
+
+
+def test_drain_hands_over_everything_once() -> None:
+    recorder = Recorder()
+    a, b = Piece(3, "peak", 1, 3.0, 4.0), Piece(4, "peak", 1, 4.0, 5.0)
+    pay = recorder.series("pay", "POST /v1/payments", REQUEST)
+    pay_action = recorder.series("pay", ANY_ENDPOINT, ACTION)
+    assert recorder.series("pay", "POST /v1/payments", REQUEST) == pay
+    recorder.record(a, pay, OK, NO_CAUSE, 1200, 900)
+    recorder.record(a, pay, BUSY, THROTTLED, 2500, 2000)
+    recorder.record(a, pay_action, REJECTED, NO_CAUSE, 3000, 2100)
+    recorder.unsent(b, pay_action)
+    recorder.ack('{"key": "k1"}')
+    payload = recorder.drain()
+    rows = {(row[0], row[3]): row for row in payload["cells"]}
+    assert rows[(3, "POST /v1/payments")][:7] == [
+        3,
+        "peak",
+        "pay",
+        "POST /v1/payments",
+        "request",
+        [1, 0, 1, 0],
+        [1 if i == THROTTLED else 0 for i in range(len(CAUSES))],
+    ]
+    lat = rows[(3, "POST /v1/payments")][7]
+    assert sorted(lat[0::2]) == sorted([hdr_index(1200), hdr_index(2500)]) and lat[1::2] == [1, 1]
+    assert rows[(4, "*")][5] == [0, 0, 0, 1] and rows[(4, "*")][7] == []
+    assert payload["acks"] == ['{"key": "k1"}']
+    assert recorder.drain() == {"cells": [], "acks": []}
+    recorder.record(a, pay, OK, NO_CAUSE, 10, 10)  # the same piece records again after a drain
+    assert [row[5] for row in recorder.drain()["cells"]] == [[1, 0, 0, 0]]

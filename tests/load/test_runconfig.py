@@ -1,0 +1,85 @@
+"""``run-config.json`` and the Locust command lines built from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loadkit.errors import ConfigError
+from loadkit.load.runconfig import LOCUSTFILE, RunConfig, Target, WalletTarget, locust_argv
+
+DOC_EXAMPLE = {
+    "schema": "loadkit.run-config/v1",
+    "run_id": "20261128-193000-double11",
+    "run_dir": "/abs/path/reports/20261128-193000-double11",
+    "profile_path": "/abs/path/profiles/double11.yaml",
+    "time_scale": None,
+    "workers": 2,
+    "target": {
+        "kind": "reference",
+        "urls": ["http://127.0.0.1:41001", "http://127.0.0.1:41002"],
+        "network": {"weak-4g": ["http://127.0.0.1:41101", "http://127.0.0.1:41102"]},
+        "wallet": {
+            "password": "wallet-pass",
+            "users": [[2, "user00001"], [3, "user00002"]],
+            "merchants": [[1002, "merchant00001"]],
+        },
+        "stack_dir": "/abs/.loadkit/stack",  # readers ignore keys they do not know
+    },
+    "drain_s": 10.0,
+}
+
+
+def test_the_documented_example_reads_and_writes_back(tmp_path: Path) -> None:
+    config = RunConfig.from_dict(DOC_EXAMPLE)
+    assert config.workers == 2 and config.drain_s == 10.0
+    assert config.target.network["weak-4g"][1] == "http://127.0.0.1:41102"
+    assert config.target.wallet == WalletTarget(
+        "wallet-pass", ((2, "user00001"), (3, "user00002")), ((1002, "merchant00001"),)
+    )
+    path = config.write(tmp_path / "run-config.json")
+    assert RunConfig.read(path) == config
+    written = json.loads(path.read_text())
+    assert "stack_dir" not in written["target"] and written["schema"] == DOC_EXAMPLE["schema"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema": "loadkit.run-config/v0"}, "expected schema"),
+        ({"target": {"urls": ["http://10.1.2.3:80"]}}, "is not on loopback"),
+        ({"target": {"urls": ["http://example.com"]}}, "is not on loopback"),
+        ({"target": {"urls": []}}, "target.urls is empty"),
+        ({"target": {"urls": ["http://127.0.0.1:1"], "kind": "reference"}}, "wallet.users"),
+        ({"drain_s": -1}, "drain_s"),
+        ({"run_dir": None, "run_id": None, "profile_path": None, "target": None}, "malformed"),
+    ],
+)
+def test_bad_configs_are_refused(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_dict({**DOC_EXAMPLE, **change})
+
+
+def test_loopback_names_are_accepted() -> None:
+    for url in ("http://localhost:8080", "http://127.9.9.9", "http://[::1]:81"):
+        RunConfig("r", "/d", "/p.yaml", Target(urls=(url,))).validate()
+
+
+def test_locust_command_lines(tmp_path: Path) -> None:
+    config = tmp_path / "run-config.json"
+    common = ["-f", str(LOCUSTFILE), "--loadkit-config", str(config)]
+    assert LOCUSTFILE.is_file()
+    assert locust_argv(config) == [
+        *common,
+        *("--headless", "--only-summary", "-u", "1", "-r", "1"),
+        *("--csv", str(tmp_path / "locust")),
+    ]
+    master = locust_argv(config, role="master", workers=3, master_port=6000)
+    assert master[master.index("-u") + 1] == "3" and "--expect-workers" in master
+    assert master[master.index("--master-bind-port") + 1] == "6000"
+    assert locust_argv(config, role="worker", master_port=6000) == [
+        *common,
+        *("--worker", "--master-host", "127.0.0.1", "--master-port", "6000"),
+    ]
