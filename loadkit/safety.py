@@ -1,7 +1,7 @@
 """Safe by default: load and faults only go to loopback (127.0.0.0/8, ::1, localhost).
 
-    check_loopback_url("http://127.0.0.1:8080", what="--target")   # fine
-    check_loopback_url("http://10.0.0.5", what="--target")         # ConfigError
+check_loopback_url("http://127.0.0.1:8080", what="--target")   # fine
+check_loopback_url("http://10.0.0.5", what="--target")         # ConfigError
 """
 
 from __future__ import annotations
