@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -202,6 +202,20 @@ class HttpStep:
     expect: Expect = field(default_factory=Expect)
     extract: Mapping[str, str] = field(default_factory=dict)
 
+    def templates(self) -> Iterator[Template]:
+        """Every template of the step: path, header values, and those inside the JSON body."""
+        yield self.path
+        yield from self.headers.values()
+        stack: list[object] = [self.json]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, Template):
+                yield value
+            elif isinstance(value, dict):
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+
 
 @dataclass(frozen=True, slots=True)
 class HttpJourney:
@@ -210,6 +224,17 @@ class HttpJourney:
     name: str
     weight: float
     steps: tuple[HttpStep, ...]
+
+    def env_names(self) -> list[str]:
+        """The ``env.*`` variables its templates use (checked where the run starts)."""
+        names = {
+            v[4:]
+            for step in self.steps
+            for template in step.templates()
+            for v in template.variables
+            if v.startswith("env.")
+        }
+        return sorted(names)
 
 
 @dataclass(frozen=True, slots=True)

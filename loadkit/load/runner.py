@@ -25,7 +25,7 @@ from typing import Any
 
 from loadkit.errors import ConfigError, Interrupted, LoadkitError
 from loadkit.load.network import NetworkRouting, has_toxics
-from loadkit.load.profile import Profile, WalletJourney, load_profile
+from loadkit.load.profile import HttpJourney, Profile, WalletJourney, load_profile
 from loadkit.load.runconfig import RunConfig, Target, WalletTarget, locust_argv
 from loadkit.load.rundir import (
     RunRecord,
@@ -130,6 +130,13 @@ class Runner:
                 f"{options.profile}: the profile uses reference-wallet journeys, which need the "
                 "reference stack; drop --target (loadkit starts the stack) or use http journeys"
             )
+        for journey in self.profile.journeys:
+            missing = journey.env_names() if isinstance(journey, HttpJourney) else []
+            if missing := [n for n in missing if n not in os.environ]:
+                raise ConfigError(
+                    f"{options.profile}: journey '{journey.name}' uses unset environment "
+                    f"variable(s) {', '.join(missing)}; set them before the run"
+                )
         if options.workers < 0 or options.workers > 64:
             raise ConfigError(f"--workers: expected 0 to 64, got {options.workers}")
         self.timeline = Timeline()

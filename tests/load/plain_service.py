@@ -7,6 +7,7 @@ Run it as ``python -m tests.load.plain_service PORT``. It counts every request p
     GET  /api/products/<n>       -> 200 for even n, 404 for odd (needs the bearer token)
     POST /api/accounts/<id>/orders -> 201 (needs the token and an Idempotency-Key), else 422
     GET  /healthz -> 200;  GET /throttle -> 429 Retry-After: 0;  GET /maintenance -> 503
+    GET  /slow -> 200 after 300 ms
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -66,6 +68,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/throttle":
             self._count("GET /throttle")
             self._send(429, {"code": "SLOW_DOWN"}, {"Retry-After": "0"})
+        elif path == "/slow":
+            self._count("GET /slow")
+            time.sleep(0.3)
+            self._send(200, {"ok": True})
         elif path == "/maintenance":
             self._count("GET /maintenance")
             self._send(503, {"maintenance": True})

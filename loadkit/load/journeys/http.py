@@ -30,7 +30,7 @@ from loadkit.load.client import Action, Target
 from loadkit.load.journeys.base import Setup, VirtualUser
 from loadkit.load.outcome import BUSY, CAUSES, OK, Cause
 from loadkit.load.profile import HttpJourney, HttpStep
-from loadkit.spec.template import Template, render_json
+from loadkit.spec.template import render_json
 
 log = logging.getLogger("loadkit.load")
 _SERVER_ERROR = CAUSES.index(Cause.SERVER_ERROR)
@@ -40,25 +40,7 @@ _PATH_SAFE = "-._~!$&'()*+,;=:@"
 
 def template_env_names(spec: HttpJourney) -> set[str]:
     """The ``env.*`` variables the journey's templates use."""
-    names: set[str] = set()
-    for step in spec.steps:
-        for template in _templates(step):
-            names.update(v[4:] for v in template.variables if v.startswith("env."))
-    return names
-
-
-def _templates(step: HttpStep) -> Iterator[Template]:
-    yield step.path
-    yield from step.headers.values()
-    stack: list[object] = [step.json]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, Template):
-            yield value
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
+    return set(spec.env_names())
 
 
 class _Values(Mapping[str, object]):
@@ -102,7 +84,7 @@ class _Step:
         self.rng = setup.rng
         self.env = setup.env
         self.extract = dict(step.extract)
-        templates = list(_templates(step))
+        templates = list(step.templates())
         self.static = not any(t.variables for t in templates)
         self.keyed = any(_KEY_VAR in t.variables for t in templates)
         self._heads: dict[str, bytes] = {}
