@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadkit import __version__
+from loadkit.chaos.cli import add_chaos_parser
 from loadkit.errors import ExitCode, LoadkitError
 
 console = Console()
@@ -165,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=Path(args.out),
         time_scale=args.time_scale,
         stack_dir=Path(args.stack_dir) if args.stack_dir else None,
+        chaos=Path(args.chaos) if args.chaos else None,
         command=["loadkit", *sys.argv[1:]],
     )
     runner = Runner(options, None)  # validates the profile and the target: nothing started yet
@@ -263,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="reports", help="where run directories go (default reports/)")
     run.add_argument("--time-scale", type=float, help="override the profile's time_scale")
     run.add_argument("--stack-dir", help="use the reference stack running in this directory")
+    run.add_argument("--chaos", metavar="SCENARIO", help="run a chaos scenario on the same clock")
     run.set_defaults(func=cmd_run)
+
+    add_chaos_parser(sub)
 
     worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadkit.errors import ConfigError, Interrupted, LoadkitError
+from loadkit.chaos import Controller, Scenario, load_scenario
+from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort
 from loadkit.load.network import NetworkRouting, has_toxics
 from loadkit.load.profile import HttpJourney, Profile, WalletJourney, load_profile
 from loadkit.load.runconfig import RunConfig, Target, WalletTarget, locust_argv
@@ -57,6 +58,7 @@ class RunOptions:
     time_scale: float | None = None
     stack_dir: Path | None = None  # use the stack running here instead of starting one
     instances: int = 2  # wallet instances of a stack this run starts
+    chaos: Path | None = None  # a chaos scenario run on the same clock
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -137,6 +139,17 @@ class Runner:
                     f"{options.profile}: journey '{journey.name}' uses unset environment "
                     f"variable(s) {', '.join(missing)}; set them before the run"
                 )
+        self.scenario: Scenario | None = None
+        if options.chaos is not None:
+            if self.target_urls and options.stack_dir is None:
+                raise ConfigError(
+                    "--chaos: faults go to the reference stack's components; drop --target "
+                    "(loadkit starts the stack) or add --stack-dir"
+                )
+            self.scenario = load_scenario(options.chaos)  # validated before anything starts
+        self.stack: ReferenceStack | None = None
+        self.controller: Controller | None = None
+        self.abort_reason: str | None = None
         if options.workers < 0 or options.workers > 64:
             raise ConfigError(f"--workers: expected 0 to 64, got {options.workers}")
         self.timeline = Timeline()
@@ -185,8 +198,9 @@ class Runner:
         if stack_dir is None and (DEFAULT_STACK_DIR / "manifest.json").exists():
             stack_dir = DEFAULT_STACK_DIR  # a stack the user brought up with `loadkit stack up`
         if stack_dir is not None:
-            return ReferenceStack.attach(stack_dir)
-        stack = ReferenceStack.up(
+            self.stack = ReferenceStack.attach(stack_dir)
+            return self.stack
+        stack = self.stack = ReferenceStack.up(
             run_dir / "stack",
             StackOptions(instances=self.options.instances, users=self.profile.users.accounts),
         )
@@ -324,6 +338,23 @@ class Runner:
                 )
                 run_config.validate()
                 config = run_config.write()
+                if self.scenario is not None:
+                    assert self.stack is not None
+                    # plan and allowlist are checked here, before any load or fault
+                    self.controller = Controller(
+                        self.scenario,
+                        self.stack,
+                        run_dir,
+                        self.profile,
+                        load=True,
+                        on_abort=self._abort,
+                    )
+                    record.scenario = {
+                        "path": str(Path(str(opts.chaos)).absolute()),
+                        "name": self.scenario.name,
+                        "faults": len(self.controller.plan.faults),
+                    }
+                    cleanup.callback(self._stop_chaos, record)
                 master = self._spawn_locust(cleanup, run_dir, config)
                 t0: float | None = None
                 while master.alive():
@@ -332,6 +363,8 @@ class Runner:
                             t0 = float(read_json(run_dir / "clock.json")["t0"])
                             record.clock_t0 = t0
                             write_json(run_dir / "run.json", record.to_dict())
+                            if self.controller is not None:
+                                self.controller.start(t0)
                     self._progress(run_dir, t0)
                     time.sleep(0.5)
                 code = master.returncode()
@@ -350,7 +383,32 @@ class Runner:
             self._finish(run_dir, record)
         if interrupted:
             raise Interrupted(f"run interrupted; what was recorded is in {run_dir}")
+        if self.abort_reason is not None:
+            raise SafetyAbort(
+                f"run aborted: {self.abort_reason}; faults rolled back, load stopped; "
+                f"what was recorded is in {run_dir}"
+            )
         return RunResult(run_dir, record.status, record, self.timeline, self.profile)
+
+    def _abort(self, reason: str) -> None:
+        """Called by the chaos controller (its thread) when an abort condition fires."""
+        self.abort_reason = reason
+        for proc in self.procs:
+            proc.signal(signal.SIGTERM)  # stop the load; the controller rolls the faults back
+
+    def _stop_chaos(self, record: RunRecord) -> None:
+        if self.controller is None:
+            return
+        result = self.controller.stop()
+        if record.scenario is not None:
+            record.scenario.update(
+                status=str(result.status),
+                reason=result.reason,
+                injected=result.injected,
+                reverted=result.reverted,
+                unreverted=list(result.unreverted),
+                errors=list(result.errors),
+            )
 
     def _finish(self, run_dir: Path, record: RunRecord) -> None:
         record.ended_at = time.time()
@@ -366,6 +424,9 @@ class Runner:
             "scheduled": scheduled,
         }
         record.locust_totals = read_locust_totals(run_dir / "locust_stats.csv")
+        if self.abort_reason is not None and record.status == RunStatus.RUNNING:
+            record.status = RunStatus.ABORTED
+            record.reason = self.abort_reason
         if record.status == RunStatus.RUNNING:
             if scheduled and actions.count("unsent") / scheduled > MAX_UNSENT:
                 record.status = RunStatus.INVALID

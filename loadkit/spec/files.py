@@ -1,7 +1,7 @@
 """``loadkit validate``: check spec files on their own, whatever kind they are.
 
-The kind is told by the top-level keys: a profile has ``stages``; chaos scenarios (``faults`` or
-``timeline``) and SLO files (``objectives``) get their validators later, on the same machinery::
+The kind is told by the top-level keys: a profile has ``stages``, a chaos scenario ``faults`` (or
+``timeline``); SLO files (``objectives``) get their validator later, on the same machinery::
 
     validate_file("profiles/double11.yaml")
     # "profiles/double11.yaml: profile 'double11': 6 stages, 40m …"
@@ -43,6 +43,11 @@ def validate_file(path: str | Path) -> str:
             f"peak {unit}, {_count(profile.journeys, 'journey')}, "
             f"{_count(profile.network, 'network class', 'network classes')}"
         )
+    if kind == "scenario":
+        # imported here: the chaos package imports loadkit.spec's leaf modules
+        from loadkit.chaos.spec import read_scenario, summary
+
+        return summary(read_scenario(doc), doc.file)
     mark = doc.root.mark
     message = f"{kind} files are not supported yet; 'loadkit validate' checks profiles"
     raise SpecError([Problem(doc.file, mark.line, mark.column, "", message)])

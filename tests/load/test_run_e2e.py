@@ -230,3 +230,86 @@ def test_bad_profile_exits_2_and_starts_nothing(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "bad.yaml:2:25: stages[0].duration" in run.stderr
     assert not (tmp_path / "reports").exists()
+
+
+CHAOS_PROFILE = """
+name: chaos-e2e
+stages:
+  - {name: before, duration: 4s, rate: 30/s}
+  - {name: during, duration: 4s, rate: 30/s}
+  - {name: after, duration: 6s, rate: 30/s}
+journeys:
+  - {wallet: balance, weight: 1}
+  - {wallet: p2p_transfer, weight: 1}
+client: {timeout: 2s}
+"""
+
+
+def test_run_with_chaos_on_the_same_clock(stack: ReferenceStack, tmp_path: Path) -> None:
+    """`loadkit run --chaos`: the fault lands at its phase, users see busy, everything is back."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(CHAOS_PROFILE)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: db-blip\nfaults:\n"
+        "  - {name: db-down, type: postgres.crash, target: postgres, at: during, duration: 2s}\n"
+    )
+    out = tmp_path / "reports"
+    run = _loadkit(
+        "run",
+        str(profile),
+        "--chaos",
+        str(scenario),
+        "--stack-dir",
+        str(stack.stack_dir),
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    run_dir = _only_run_dir(out)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["scenario"]["name"] == "db-blip"
+    assert record["scenario"]["injected"] == 1 and record["scenario"]["reverted"] == 1
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert any(e.get("fault") == "db-down" for e in events)
+    tl = Timeline.read(run_dir / "timeline.jsonl")
+    assert tl.select("action", phase="before").busy_rate == 0
+    during = tl.select("request", t_from=4, t_to=6)
+    assert during.busy_rate > 0.5, during.n
+    assert set(during.busy) <= {"unavailable", "timeout", "connection"}, during.busy
+    assert tl.select("action", t_from=11, t_to=14).busy_rate == 0, "recovered after the fault"
+    assert stack.status()["healthy"]
+    assert stack.admin.invariants()["ok"]
+
+
+def test_chaos_abort_stops_the_run_with_exit_4(stack: ReferenceStack, tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(CHAOS_PROFILE.replace("6s", "20s"))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: doomed\nfaults:\n"
+        "  - {name: all-down, type: wallet.maintenance, target: wallets,"
+        " at: during, duration: 20s}\n"
+        "abort:\n  - {name: too-busy, when: busy-rate, above: 50%, window: 2s, for: 1s}\n"
+    )
+    out = tmp_path / "reports"
+    t0 = time.monotonic()
+    run = _loadkit(
+        "run",
+        str(profile),
+        "--chaos",
+        str(scenario),
+        "--stack-dir",
+        str(stack.stack_dir),
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert run.returncode == 4, run.stderr + run.stdout
+    assert "aborted" in run.stderr and "too-busy" in run.stderr
+    assert time.monotonic() - t0 < 40, "the load stopped at the abort, not at the profile's end"
+    record = json.loads((_only_run_dir(out) / "run.json").read_text())
+    assert record["status"] == "aborted"
+    state = stack.admin.state()
+    assert all(not s["maintenance"]["enabled"] for s in state), "maintenance rolled back"

@@ -40,7 +40,7 @@ def test_summary_mentions_the_time_scale() -> None:
     [
         (
             "faults: []\n",
-            "1:1: scenario files are not supported yet; 'loadkit validate' checks profiles",
+            "1:9: faults: expected at least one fault, got an empty list",
         ),
         (
             "objectives: []\n",

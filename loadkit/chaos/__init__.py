@@ -1,0 +1,50 @@
+"""Chaos: fault scenarios on the run clock, a catalog of faults, a controller that always rolls
+back, and the safety that keeps faults on the stack's own components.
+
+From Python, everything ``loadkit chaos`` does is a call::
+
+    from loadkit.chaos import Controller, load_scenario
+    controller = Controller(load_scenario("chaos/db-crash.yaml"), stack, run_dir)
+    controller.start(); controller.wait(); print(controller.result().status)
+"""
+
+from loadkit.chaos.catalog import FAULTS, describe_all, fault_type, make_fault, register
+from loadkit.chaos.controller import Controller
+from loadkit.chaos.faults.base import ChaosEnv, Fault, FaultType, Param, TargetKind, Window
+from loadkit.chaos.gameday import GamedayOptions, run_gameday
+from loadkit.chaos.journal import Journal, outstanding, read_events
+from loadkit.chaos.results import ChaosResult, ChaosStatus
+from loadkit.chaos.rollback import RollbackResult, rollback_run
+from loadkit.chaos.safety import Allowlist, TargetRefused
+from loadkit.chaos.scenario import Plan, PlannedFault, Scenario, load_scenario, make_plan
+
+__all__ = [
+    "FAULTS",
+    "Allowlist",
+    "ChaosEnv",
+    "ChaosResult",
+    "ChaosStatus",
+    "Controller",
+    "Fault",
+    "FaultType",
+    "GamedayOptions",
+    "Journal",
+    "Param",
+    "Plan",
+    "PlannedFault",
+    "RollbackResult",
+    "Scenario",
+    "TargetKind",
+    "TargetRefused",
+    "Window",
+    "describe_all",
+    "fault_type",
+    "load_scenario",
+    "make_fault",
+    "make_plan",
+    "outstanding",
+    "read_events",
+    "register",
+    "rollback_run",
+    "run_gameday",
+]

@@ -1,0 +1,1 @@
+"""The fault backends, one module per thing a fault acts on (see :mod:`loadkit.chaos.catalog`)."""

@@ -1,0 +1,225 @@
+"""Safety: faults only go to allowlisted targets, checked for the whole plan before anything is
+injected.
+
+The candidates are the stack's own components on loopback: its wallet instances, its embedded
+PostgreSQL (or an external one on loopback, for the SQL-level faults only) and the proxies of its
+Toxiproxy server whose listen and upstream addresses are loopback. By default the allowlist is
+what the stack's manifest names; a scenario's ``safety.allow`` patterns (``wallet-*``) replace it
+with the candidates they match (narrowing it, or adding e.g. a run's network-class proxies)::
+
+    allowlist = Allowlist.for_stack(stack, scenario.allow)
+    allowlist.enforce(plan)   # TargetRefused (exit 4) naming every refused fault
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from loadkit.chaos.catalog import FAULTS
+from loadkit.chaos.faults.base import ALL_WALLETS, POSTGRES, TargetKind
+from loadkit.chaos.probes import check_probe
+from loadkit.chaos.scenario import AbortCondition, AbortWhen, Plan, ProbeKind
+from loadkit.errors import EnvironmentProblem, SafetyAbort
+from loadkit.spec.values import did_you_mean
+from loadkit.stack.reference import ReferenceStack
+
+if TYPE_CHECKING:
+    from loadkit.chaos.controller import Controller
+
+#: DESIGN.md: recovered = the 10 s busy rate back within the limit, and staying there 10 s
+RECOVERY_HOLD = 10.0
+#: fault types that need the PostgreSQL server loadkit itself started (they stop its processes)
+PROCESS_LEVEL_DB = ("postgres.crash", "postgres.kill-backend")
+
+
+class TargetRefused(SafetyAbort):
+    """A fault names a target outside the allowlist: nothing was injected (exit 4)."""
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class Component:
+    """Something a fault may act on."""
+
+    name: str
+    kind: str  # wallet | postgres | proxy
+    address: str
+    in_manifest: bool = True
+
+
+class Allowlist:
+    """The components faults may act on."""
+
+    def __init__(
+        self, candidates: dict[str, Component], patterns: tuple[str, ...], embedded_pg: bool
+    ) -> None:
+        self.candidates = candidates
+        self.patterns = patterns
+        self.embedded_pg = embedded_pg
+        if patterns:
+            self.allowed = {
+                n for n in candidates if any(fnmatch.fnmatchcase(n, p) for p in patterns)
+            }
+        else:
+            self.allowed = {n for n, c in candidates.items() if c.in_manifest}
+
+    @classmethod
+    def for_stack(cls, stack: ReferenceStack, patterns: tuple[str, ...] = ()) -> Allowlist:
+        m = stack.manifest
+        found: dict[str, Component] = {}
+        for w in m.wallets:
+            found[w.name] = Component(w.name, "wallet", f"127.0.0.1:{w.port}")
+        if m.postgres is not None:
+            found[POSTGRES] = Component(POSTGRES, "postgres", f"127.0.0.1:{m.postgres.port}")
+        elif m.external_dsn and is_loopback(urlsplit(m.external_dsn).hostname or ""):
+            found[POSTGRES] = Component(POSTGRES, "postgres", urlsplit(m.external_dsn).netloc)
+        listed = {p.name for p in m.proxies}
+        try:
+            proxies = stack.toxiproxy.proxies()
+        except EnvironmentProblem:
+            proxies = {}
+        for name, proxy in proxies.items():
+            listen, upstream = str(proxy.listen), str(proxy.upstream)
+            hosts = [urlsplit(f"//{a}").hostname or "" for a in (listen, upstream)]
+            if all(is_loopback(h) for h in hosts):
+                found[name] = Component(name, "proxy", f"{listen} -> {upstream}", name in listed)
+        return cls(found, patterns, m.postgres is not None)
+
+    def problems(self, plan: Plan) -> list[str]:
+        """One message per fault whose target is refused."""
+        refused = []
+        for planned in plan.faults:
+            spec = planned.spec
+            kind = FAULTS[spec.type]
+            label = f"fault '{spec.name}' ({spec.type})"
+            if (
+                kind.target in (TargetKind.WALLET, TargetKind.WALLETS)
+                and spec.target == ALL_WALLETS
+            ):
+                names = [c.name for c in self.candidates.values() if c.kind == "wallet"]
+            else:
+                names = [spec.target]
+            for name in names:
+                why = self._why_not(name, kind.target, spec.type)
+                if why:
+                    refused.append(f"{label}: {why}")
+        return refused
+
+    def _why_not(self, name: str, target: TargetKind, type_name: str) -> str | None:
+        wanted = {
+            TargetKind.WALLET: "wallet",
+            TargetKind.WALLETS: "wallet",
+            TargetKind.POSTGRES: "postgres",
+            TargetKind.PROXY: "proxy",
+        }[target]
+        component = self.candidates.get(name)
+        if component is None or component.kind != wanted:
+            same = sorted(n for n, c in self.candidates.items() if c.kind == wanted)
+            hint = did_you_mean(name, same)
+            if wanted == "postgres":
+                return "the stack has no PostgreSQL on loopback that loadkit may touch"
+            return (
+                f"no {wanted} named '{name}' among the stack's components on loopback{hint} "
+                f"(known: {', '.join(same) or 'none'})"
+            )
+        if name not in self.allowed:
+            listing = ", ".join(self.patterns) if self.patterns else "the stack's own components"
+            return f"'{name}' is not in the allowlist (safety.allow: {listing})"
+        if type_name in PROCESS_LEVEL_DB and not self.embedded_pg:
+            return (
+                "the stack's PostgreSQL is external: loadkit never stops a server it did not start"
+            )
+        return None
+
+    def enforce(self, plan: Plan) -> None:
+        """Raise :class:`TargetRefused` listing every refused fault (nothing is injected)."""
+        refused = self.problems(plan)
+        if refused:
+            raise TargetRefused(
+                "refused before injecting anything: "
+                + "\n".join(refused)
+                + f"\nallowed targets: {', '.join(sorted(self.allowed)) or 'none'}"
+            )
+
+
+class AbortWatch:
+    """Abort conditions, the busy rate and recovery, evaluated on every tick of the controller's
+    main thread. A condition fires when it has held for its ``for`` (busy rate over its window
+    above the limit, p95 above the limit, a probe failing); windows with no answers never fire."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.c = controller
+        self.since: dict[str, float | None] = {a.name: None for a in controller.scenario.abort}
+        self.next_probe: dict[str, float] = {}
+        self.states = controller.watch_states
+        self.streak: float | None = None
+        limit = next(
+            (
+                p.max
+                for p in controller.scenario.steady_state.probes
+                if p.kind is ProbeKind.BUSY_RATE
+            ),
+            None,
+        )
+        self.limit = 0.05 if limit is None else limit
+
+    def tick(self) -> None:
+        c = self.c
+        assert c.source is not None
+        now = c.now()
+        c.stats = c.source.window(now, 10.0)
+        self._recovery(now)
+        if c.halted:
+            return
+        for cond in c.scenario.abort:
+            holds, text = self._holds(cond, now)
+            if holds is None:
+                continue
+            if not holds:
+                self.since[cond.name] = None
+                self.states[cond.name] = f"ok ({text})"
+                continue
+            since = self.since[cond.name] = self.since[cond.name] or now
+            self.states[cond.name] = f"TRIPPED for {now - since:.0f}s ({text})"
+            if now - since >= cond.for_s:
+                c.abort(f"abort condition '{cond.name}': {cond.describe()} ({text})", cond.name)
+                return
+
+    def _holds(self, cond: AbortCondition, now: float) -> tuple[bool | None, str]:
+        c = self.c
+        assert c.source is not None
+        if cond.when is AbortWhen.PROBE:
+            if now < self.next_probe.get(cond.name, 0.0):
+                return None, ""
+            self.next_probe[cond.name] = now + cond.every_s
+            probe = c.scenario.probe(cond.probe or "")
+            assert probe is not None
+            result = check_probe(probe, c.env, c.source, now)
+            return not result.ok, result.detail
+        stats = c.source.window(now, cond.window_s)
+        if not stats.answered:
+            return False, "no answers yet"
+        if cond.when is AbortWhen.BUSY_RATE:
+            return stats.busy_rate > (cond.above or 0), f"busy {stats.busy_rate:.0%}"
+        p95 = stats.p95_s or 0.0
+        return p95 > (cond.above or 0), f"p95 {p95 * 1000:.0f}ms"
+
+    def _recovery(self, now: float) -> None:
+        c = self.c
+        ended = [r.reverted_t for r in c.runs if r.reverted_t is not None]
+        if not ended or any(r.injected_t and r.reverted_t is None for r in c.runs):
+            self.streak, c.recovered_in = None, None
+            return
+        ok = not c.stats.answered or c.stats.busy_rate <= self.limit
+        if not ok:
+            self.streak, c.recovered_in = None, None
+        elif self.streak is None:
+            self.streak = now
+        elif now - self.streak >= RECOVERY_HOLD:
+            c.recovered_in = max(0.0, self.streak - max(ended))
