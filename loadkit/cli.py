@@ -167,6 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         stack_dir=Path(args.stack_dir) if args.stack_dir else None,
         chaos=Path(args.chaos) if args.chaos else None,
+        remote_workers=args.remote_workers,
+        master_port=args.master_port,
         command=["loadkit", *sys.argv[1:]],
     )
     runner = Runner(options, None)  # validates the profile and the target: nothing started yet
@@ -266,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=float, help="override the profile's time_scale")
     run.add_argument("--stack-dir", help="use the reference stack running in this directory")
     run.add_argument("--chaos", metavar="SCENARIO", help="run a chaos scenario on the same clock")
+    run.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        help="also wait for N workers started elsewhere with `loadkit worker --master`",
+    )
+    run.add_argument("--master-port", type=int, help="the Locust master's port (default: free)")
     run.set_defaults(func=cmd_run)
 
     add_chaos_parser(sub)

@@ -59,6 +59,8 @@ class RunOptions:
     stack_dir: Path | None = None  # use the stack running here instead of starting one
     instances: int = 2  # wallet instances of a stack this run starts
     chaos: Path | None = None  # a chaos scenario run on the same clock
+    remote_workers: int = 0  # workers joining from elsewhere with `loadkit worker --master`
+    master_port: int | None = None  # the master's port (default: a free one)
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -152,6 +154,8 @@ class Runner:
         self.abort_reason: str | None = None
         if options.workers < 0 or options.workers > 64:
             raise ConfigError(f"--workers: expected 0 to 64, got {options.workers}")
+        if options.remote_workers < 0 or options.remote_workers > 64:
+            raise ConfigError(f"--remote-workers: expected 0 to 64, got {options.remote_workers}")
         self.timeline = Timeline()
         self.procs: list[ManagedProcess] = []
 
@@ -218,7 +222,7 @@ class Runner:
     def _spawn_locust(
         self, cleanup: contextlib.ExitStack, run_dir: Path, config: Path
     ) -> ManagedProcess:
-        workers = self.options.workers
+        workers = self.options.workers + self.options.remote_workers
         # the master quits by itself after the profile and its drain; --run-time is a safety net
         run_time = int(self.profile.duration_s + self._drain_s() + 60)
         extra = ["--run-time", f"{run_time}s", "--stop-timeout", "30", "--exit-code-on-error", "0"]
@@ -240,12 +244,12 @@ class Runner:
 
         if workers == 0:
             return spawn("locust", locust_argv(config, role="standalone", extra=extra))
-        port = free_port()
+        port = self.options.master_port or free_port()
         master = spawn(
             "locust-master",
             locust_argv(config, role="master", workers=workers, master_port=port, extra=extra),
         )
-        for i in range(1, workers + 1):
+        for i in range(1, self.options.workers + 1):
             spawn(f"locust-worker-{i}", locust_argv(config, role="worker", master_port=port))
         return master
 
@@ -333,7 +337,7 @@ class Runner:
                     profile_path=str(Path(opts.profile).absolute()),
                     target=target,
                     time_scale=opts.time_scale,
-                    workers=opts.workers,
+                    workers=opts.workers + opts.remote_workers,
                     drain_s=self._drain_s(),
                 )
                 run_config.validate()

@@ -313,3 +313,84 @@ def test_chaos_abort_stops_the_run_with_exit_4(stack: ReferenceStack, tmp_path: 
     assert record["status"] == "aborted"
     state = stack.admin.state()
     assert all(not s["maintenance"]["enabled"] for s in state), "maintenance rolled back"
+
+
+def test_a_worker_joins_with_loadkit_worker(plain_service: PlainService, tmp_path: Path) -> None:
+    """`loadkit worker --master HOST:PORT` joins a run's master (a second machine's command)."""
+    from loadkit.stack.ports import free_port
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "name: split\nstages:\n  - {name: steady, duration: 4s, rate: 40/s}\n"
+        "journeys:\n  - name: health\n    http:\n      - {name: health, path: /healthz}\n"
+    )
+    port = free_port()
+    out = tmp_path / "reports"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadkit",
+            "run",
+            str(profile),
+            "--target",
+            plain_service.url,
+            "--workers",
+            "1",
+            "--remote-workers",
+            "1",
+            "--master-port",
+            str(port),
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "loadkit", "worker", "--master", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        assert worker.wait(timeout=30) == 0
+    finally:
+        for p in (run, worker):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    record = json.loads((_only_run_dir(out) / "run.json").read_text())
+    assert record["totals"]["actions"]["ok"] == 160, "both workers' shares add up to the schedule"
+
+
+def test_network_classes_go_through_toxiproxy(plain_service: PlainService, tmp_path: Path) -> None:
+    """Half the users on a 'weak-4g' class with 300 ms latency: their answers take 300 ms more."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "name: net\nstages:\n  - {name: steady, duration: 4s, rate: 20/s}\n"
+        "users: {accounts: 100}\n"
+        "network:\n  - {name: wifi, weight: 50%}\n"
+        "  - {name: weak-4g, weight: 50%, latency: 300ms}\n"
+        "journeys:\n  - name: health\n    http:\n      - {name: health, path: /healthz}\n"
+    )
+    out = tmp_path / "reports"
+    run = _loadkit(
+        "run", str(profile), "--target", plain_service.url, "--out", str(out), cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    run_dir = _only_run_dir(out)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert list(record["target"]["network"]) == ["weak-4g"], "only classes with toxics get a proxy"
+    b = Timeline.read(run_dir / "timeline.jsonl").totals("action")
+    p25, p75 = b.percentile_ms(25), b.percentile_ms(75)
+    assert p25 is not None and p75 is not None
+    assert p25 < 100 and 300 <= p75 < 450, (p25, p75)
+    assert _logging_into(run_dir) == [], "the run's own Toxiproxy is stopped"
