@@ -20,8 +20,10 @@ lint:
 	$(BIN)/ruff format --check loadkit tests bench
 	$(BIN)/mypy
 
+# Benchmarks print ratios measured side by side; they are not part of the tests' pass/fail.
 bench: setup
 	$(BIN)/python bench/wallet_vs_pgbench.py --rounds 3
+	$(BIN)/python bench/generator_vs_fasthttp.py
 
 clean:
 	-$(BIN)/loadkit stack down
