@@ -1,20 +1,98 @@
-"""loadkit: load and chaos testing for digital-wallet services."""
+"""loadkit: load and chaos testing for digital-wallet services.
+
+Everything the CLI does is a call from Python; import it from here::
+
+    from loadkit import ReferenceStack, RunOptions, run_profile
+    result = run_profile(RunOptions(profile=Path("profiles/smoke.yaml")))
+
+Names are imported on first use, so ``import loadkit`` stays light (a wallet instance or a Locust
+worker does not pay for the orchestrator) and never imports gevent.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from loadkit.errors import (
     ComponentFailed,
     ConfigError,
     EnvironmentProblem,
     ExitCode,
+    Interrupted,
     LoadkitError,
+    SafetyAbort,
 )
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "ReferenceStack": "loadkit.stack.reference",
+    "StackOptions": "loadkit.stack.reference",
+    "Postgres": "loadkit.stack.postgres",
+    "ToxiproxyClient": "loadkit.stack.toxiproxy",
+    "WalletAdmin": "loadkit.stack.admin",
+    "Profile": "loadkit.load.profile",
+    "load_profile": "loadkit.load.profile",
+    "RunOptions": "loadkit.load.runner",
+    "RunResult": "loadkit.load.runner",
+    "Runner": "loadkit.load.runner",
+    "run_profile": "loadkit.load.runner",
+    "Timeline": "loadkit.report.timeline",
+    "Controller": "loadkit.chaos",
+    "Scenario": "loadkit.chaos",
+    "load_scenario": "loadkit.chaos",
+    "rollback_run": "loadkit.chaos",
+    "SpecError": "loadkit.spec",
+    "validate_file": "loadkit.spec",
+}
+
+if TYPE_CHECKING:
+    from loadkit.chaos import Controller, Scenario, load_scenario, rollback_run
+    from loadkit.load.profile import Profile, load_profile
+    from loadkit.load.runner import Runner, RunOptions, RunResult, run_profile
+    from loadkit.report.timeline import Timeline
+    from loadkit.spec import SpecError, validate_file
+    from loadkit.stack.admin import WalletAdmin
+    from loadkit.stack.postgres import Postgres
+    from loadkit.stack.reference import ReferenceStack, StackOptions
+    from loadkit.stack.toxiproxy import ToxiproxyClient
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loadkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "ComponentFailed",
     "ConfigError",
+    "Controller",
     "EnvironmentProblem",
     "ExitCode",
+    "Interrupted",
     "LoadkitError",
+    "Postgres",
+    "Profile",
+    "ReferenceStack",
+    "RunOptions",
+    "RunResult",
+    "Runner",
+    "SafetyAbort",
+    "Scenario",
+    "SpecError",
+    "StackOptions",
+    "Timeline",
+    "ToxiproxyClient",
+    "WalletAdmin",
     "__version__",
+    "load_profile",
+    "load_scenario",
+    "rollback_run",
+    "run_profile",
+    "validate_file",
 ]
