@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -30,7 +29,9 @@ err_console = Console(stderr=True)
 
 
 def _stack_dir(args: argparse.Namespace) -> Path:
-    return Path(args.dir or os.environ.get("LOADKIT_STACK_DIR") or ".loadkit/stack")
+    from loadkit.stack.reference import stack_dir_from
+
+    return stack_dir_from(args.dir)
 
 
 # -- stack ---------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -38,7 +37,9 @@ err_console = Console(stderr=True)
 
 
 def _stack_dir(args: argparse.Namespace) -> Path:
-    return Path(args.stack_dir or os.environ.get("LOADKIT_STACK_DIR") or ".loadkit/stack")
+    from loadkit.stack.reference import stack_dir_from
+
+    return stack_dir_from(args.stack_dir)
 
 
 def cmd_chaos_run(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from loadkit.chaos import Controller, Scenario, load_scenario
-from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort
+from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort, StackNotRunning
 from loadkit.load.network import NetworkRouting, has_toxics
 from loadkit.load.profile import HttpJourney, Profile, WalletJourney, load_profile
 from loadkit.load.runconfig import RunConfig, Target, WalletTarget, locust_argv
@@ -39,7 +39,7 @@ from loadkit.report.timeline import Timeline
 from loadkit.safety import check_loopback_url
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
-from loadkit.stack.reference import DEFAULT_STACK_DIR, ReferenceStack, StackOptions
+from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
 from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -199,8 +199,11 @@ class Runner:
 
     def _stack(self, cleanup: contextlib.ExitStack, run_dir: Path) -> ReferenceStack:
         stack_dir = self.options.stack_dir
-        if stack_dir is None and (DEFAULT_STACK_DIR / "manifest.json").exists():
-            stack_dir = DEFAULT_STACK_DIR  # a stack the user brought up with `loadkit stack up`
+        if stack_dir is None:
+            # a stack the user brought up with `loadkit stack up` (and that still runs)
+            with contextlib.suppress(StackNotRunning):
+                if ReferenceStack.attach(stack_dir_from()).any_alive():
+                    stack_dir = stack_dir_from()
         if stack_dir is not None:
             self.stack = ReferenceStack.attach(stack_dir)
             return self.stack

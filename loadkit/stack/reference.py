@@ -12,6 +12,7 @@ its own proxy (``wallet-1-postgres``), and load reaches each instance through a 
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
@@ -34,6 +35,15 @@ from loadkit.stack.process import ManagedProcess, ProcessInfo
 from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
 
 DEFAULT_STACK_DIR = Path(".loadkit") / "stack"
+
+
+def stack_dir_from(explicit: str | Path | None = None) -> Path:
+    """The stack directory a command means: the one it was given, else ``$LOADKIT_STACK_DIR``,
+    else ``.loadkit/stack`` (every command resolves it this one way)."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("LOADKIT_STACK_DIR")
+    return Path(env) if env else DEFAULT_STACK_DIR
 
 
 @dataclass
