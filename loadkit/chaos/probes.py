@@ -220,14 +220,18 @@ class ProbeResult:
     name: str
     ok: bool
     detail: str
+    unknown: bool = False  # the probe could not be evaluated (its target did not answer)
 
 
 def check_probe(probe: ProbeSpec, env: ChaosEnv, source: BusySource, now_t: float) -> ProbeResult:
     """Evaluate one steady-state probe now."""
     try:
         ok, detail = _check(probe, env, source, now_t)
-    except Exception as exc:  # a probe that cannot tell is a failing probe
-        ok, detail = False, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a probe that cannot tell is a failing probe…
+        detail = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        # …but not evidence for an abort condition: a ledger check cannot run while the
+        # database is down, and that is no sign that money was lost
+        return ProbeResult(probe.name, False, f"could not check: {detail}", unknown=True)
     return ProbeResult(probe.name, ok, detail)
 
 

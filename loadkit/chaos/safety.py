@@ -201,6 +201,8 @@ class AbortWatch:
             probe = c.scenario.probe(cond.probe or "")
             assert probe is not None
             result = check_probe(probe, c.env, c.source, now)
+            if result.unknown:
+                return None, result.detail  # cannot tell now: neither trips nor clears it
             return not result.ok, result.detail
         stats = c.source.window(now, cond.window_s)
         if not stats.answered:

@@ -171,3 +171,24 @@ def test_a_target_outside_the_allowlist_is_refused_before_anything(
     ]
     assert not (tmp_path / "run").exists(), "nothing was started, not even a journal"
     assert stack.toxiproxy.toxics("client-wallet-1") == []
+
+
+def test_a_probe_that_cannot_run_does_not_fire_an_abort(
+    stack: ReferenceStack, tmp_path: Path
+) -> None:
+    """The ledger check cannot run while PostgreSQL is down; that is not money lost."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: crash-with-ledger-guard\nduration: 6s\n"
+        "steady_state:\n  before: false\n  after: false\n"
+        "  probes:\n    - {name: ledger, type: invariants}\n"
+        "faults:\n  - {name: db, type: postgres.crash, target: postgres, at: 1s, duration: 3s}\n"
+        "abort:\n  - {name: money-lost, when: probe, probe: ledger, every: 500ms}\n"
+    )
+    from loadkit.chaos import Controller, load_scenario
+
+    controller = Controller(load_scenario(scenario), stack, tmp_path / "run")
+    controller.start()
+    result = controller.stop(reason="test over", timeout=60) if controller.wait(30) else None
+    assert result is not None and controller.abort_reason is None, controller.abort_reason
+    assert stack.admin.invariants()["ok"]
