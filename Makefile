@@ -3,12 +3,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo stack-demo test lint bench clean
 
 setup:
 	@bash scripts/setup
 
+# The whole tool in about three minutes: stack, compressed Double 11, faults, report.
 demo: setup
+	$(BIN)/loadkit demo
+
+# Ten seconds: the stack, one real transfer (and its idempotent retry), the ledger check.
+stack-demo: setup
 	@bash scripts/demo
 
 # The one test command: lint, types, then the whole suite against real services.

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,6 +23,9 @@ from rich.text import Text
 from loadkit import __version__
 from loadkit.chaos.cli import add_chaos_parser
 from loadkit.errors import ExitCode, LoadkitError
+
+if TYPE_CHECKING:
+    from loadkit.load.runner import RunOptions
 
 console = Console()
 err_console = Console(stderr=True)
@@ -156,9 +159,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from loadkit.load.progress import LiveProgress, summary_table
-    from loadkit.load.rundir import RunStatus
-    from loadkit.load.runner import Runner, RunOptions
+    from loadkit.load.runner import RunOptions
 
     options = RunOptions(
         profile=Path(args.profile),
@@ -172,6 +173,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         master_port=args.master_port,
         command=["loadkit", *sys.argv[1:]],
     )
+    return _run_and_summarise(options)
+
+
+def _run_and_summarise(options: RunOptions) -> int:
+    """Run with live progress, print the summary; exit 0 only for a completed run."""
+    from loadkit.load.progress import LiveProgress, summary_table
+    from loadkit.load.rundir import RunStatus
+    from loadkit.load.runner import Runner
+
     runner = Runner(options, None)  # validates the profile and the target: nothing started yet
     with LiveProgress(console, runner.profile.name) as live:
         runner.on_progress = live.update
@@ -185,6 +195,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from loadkit.demo import demo_options
+
+    console.print(
+        "[bold]loadkit demo[/]: starts the reference wallet stack, runs Double 11 night compressed "
+        "to 2.5 minutes, crashes the database at the midnight peak and slows a database link "
+        "after it, then reports what users saw and stops everything.",
+        highlight=False,
+    )
+    return _run_and_summarise(demo_options(Path(args.out)))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -279,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     add_chaos_parser(sub)
+
+    demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")
+    demo.add_argument("--out", default="reports", help="where the run directory goes")
+    demo.set_defaults(func=cmd_demo)
 
     worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -20,7 +21,18 @@ from loadkit.report.timeline import Bucket
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
+    if value is None:
+        return "-"
+    return f"{value / 1000:,.1f} s" if value >= 1000 else f"{value:,.0f} ms"
+
+
+def _n(value: float) -> str:
+    """Counts that fit a narrow column: 950, 47.8k, 1.2M."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:,.0f}"
 
 
 class LiveProgress:
@@ -65,18 +77,19 @@ class LiveProgress:
 
 def _row(name: str, b: Bucket, seconds: float) -> list[str]:
     scheduled = b.answered + b.count("unsent")
-    top = sorted(b.busy.items(), key=lambda kv: -kv[1])[:2]
-    causes = ", ".join(f"{c} {n:,}" for c, n in top)
+    busy = b.count("busy")
+    top = max(b.busy.items(), key=lambda kv: kv[1], default=None)
+    causes = f"{top[0]} {top[1] / busy:.0%}" if top and busy else ""
     return [
         name,
-        f"{scheduled:,}",
-        f"{scheduled / seconds:,.0f}" if seconds > 0 else "-",
-        f"{b.count('rejected'):,}",
-        f"{b.busy_rate:.2%}",
+        _n(scheduled),
+        _n(scheduled / seconds) if seconds > 0 else "-",
+        _n(b.count("rejected")),
+        f"{b.busy_rate:.1%}",
         causes or "-",
         _ms(b.percentile_ms(95)),
         _ms(b.percentile_ms(99)),
-        f"{b.count('unsent'):,}",
+        _n(b.count("unsent")),
     ]
 
 
@@ -84,13 +97,21 @@ def summary_table(result: RunResult) -> Table:
     """Per phase (user actions after retries): arrivals, rate, rejected, busy, latency, unsent."""
     tl, profile = result.timeline, result.profile
     table = Table(
-        title=f"{profile.name} — {result.status} — user actions per phase",
+        title=f"{profile.name} — {result.status} — user actions per phase (rej = rejected)",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
     )
-    columns = ("phase", "actions", "/s", "rejected", "busy", "busy causes", "p95", "p99", "unsent")
+    columns = ("phase", "n", "/s", "rej", "busy", "top cause", "p95", "p99", "unsent")
+    # SIMPLE_HEAD and no_wrap: the whole table fits an 80-column terminal
     for col in columns:
-        left = col in ("phase", "busy causes")
-        table.add_column(col, justify="left" if left else "right", no_wrap=col != "busy causes")
+        left = col in ("phase", "top cause")
+        table.add_column(
+            col,
+            justify="left" if left else "right",
+            no_wrap=True,
+        )
     lengths: dict[str, float] = {}
     for stage in profile.stages:
         # stage durations are profile time; rates are per run second

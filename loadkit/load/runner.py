@@ -61,6 +61,7 @@ class RunOptions:
     chaos: Path | None = None  # a chaos scenario run on the same clock
     remote_workers: int = 0  # workers joining from elsewhere with `loadkit worker --master`
     master_port: int | None = None  # the master's port (default: a free one)
+    own_stack: bool = False  # always start a stack of the run's own, even if one is up
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -199,7 +200,7 @@ class Runner:
 
     def _stack(self, cleanup: contextlib.ExitStack, run_dir: Path) -> ReferenceStack:
         stack_dir = self.options.stack_dir
-        if stack_dir is None:
+        if stack_dir is None and not self.options.own_stack:
             # a stack the user brought up with `loadkit stack up` (and that still runs)
             with contextlib.suppress(StackNotRunning):
                 if ReferenceStack.attach(stack_dir_from()).any_alive():
