@@ -23,6 +23,7 @@ from rich.text import Text
 from loadkit import __version__
 from loadkit.chaos.cli import add_chaos_parser
 from loadkit.errors import ExitCode, LoadkitError
+from loadkit.report.cli import add_report_parsers
 
 if TYPE_CHECKING:
     from loadkit.load.runner import RunOptions
@@ -178,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_and_summarise(options: RunOptions) -> int:
     """Run with live progress, print the summary; exit 0 only for a completed run."""
-    from loadkit.load.progress import LiveProgress, summary_table
+    from loadkit.load.progress import LiveProgress
     from loadkit.load.rundir import RunStatus
     from loadkit.load.runner import Runner
 
@@ -186,8 +187,15 @@ def _run_and_summarise(options: RunOptions) -> int:
     with LiveProgress(console, runner.profile.name) as live:
         runner.on_progress = live.update
         result = runner.run()
-    console.print(summary_table(result))
-    console.print(f"run directory: {result.run_dir}", soft_wrap=True, highlight=False)
+    from loadkit.report import write_reports
+
+    # the terminal report, and report.html / summary.md / report.json / junit.xml in the run dir
+    write_reports(result.run_dir, ["html", "md", "json", "junit", "terminal"], term=console)
+    console.print(
+        f"report: {result.run_dir / 'report.html'}\nrun directory: {result.run_dir}",
+        soft_wrap=True,
+        highlight=False,
+    )
     if result.status != RunStatus.COMPLETED:
         err_console.print(
             Text.assemble(("run " + result.status + ": ", "bold red"), result.record.reason or ""),
@@ -301,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     add_chaos_parser(sub)
+    add_report_parsers(sub)
 
     demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")
     demo.add_argument("--out", default="reports", help="where the run directory goes")

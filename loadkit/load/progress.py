@@ -1,38 +1,26 @@
-"""What ``loadkit run`` shows: a live line while the run goes, a short summary at the end.
+"""What ``loadkit run`` shows while the run goes: phase, elapsed, achieved vs offered rate, busy
+rate, p95 and unsent, on one line above a progress bar (the report follows at the end)::
 
-with LiveProgress(console, profile_name) as live:
-    result = run_profile(options, on_progress=live.update)
-console.print(summary_table(result))
+    with LiveProgress(console, profile_name) as live:
+        result = run_profile(options, on_progress=live.update)
 """
 
 from __future__ import annotations
 
 from types import TracebackType
 
-from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
-from loadkit.load.runner import Progress, RunResult
-from loadkit.report.timeline import Bucket
+from loadkit.load.runner import Progress
 
 
 def _ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value / 1000:,.1f} s" if value >= 1000 else f"{value:,.0f} ms"
-
-
-def _n(value: float) -> str:
-    """Counts that fit a narrow column: 950, 47.8k, 1.2M."""
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M"
-    if value >= 10_000:
-        return f"{value / 1000:.1f}k"
-    return f"{value:,.0f}"
 
 
 class LiveProgress:
@@ -73,52 +61,3 @@ class LiveProgress:
             (f"{p.unsent:,}", "red" if p.unsent else ""),
         )
         self.live.update(Group(line, bar))
-
-
-def _row(name: str, b: Bucket, seconds: float) -> list[str]:
-    scheduled = b.answered + b.count("unsent")
-    busy = b.count("busy")
-    top = max(b.busy.items(), key=lambda kv: kv[1], default=None)
-    causes = f"{top[0]} {top[1] / busy:.0%}" if top and busy else ""
-    return [
-        name,
-        _n(scheduled),
-        _n(scheduled / seconds) if seconds > 0 else "-",
-        _n(b.count("rejected")),
-        f"{b.busy_rate:.1%}",
-        causes or "-",
-        _ms(b.percentile_ms(95)),
-        _ms(b.percentile_ms(99)),
-        _n(b.count("unsent")),
-    ]
-
-
-def summary_table(result: RunResult) -> Table:
-    """Per phase (user actions after retries): arrivals, rate, rejected, busy, latency, unsent."""
-    tl, profile = result.timeline, result.profile
-    table = Table(
-        title=f"{profile.name} — {result.status} — user actions per phase (rej = rejected)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1, 0, 0),
-        pad_edge=False,
-    )
-    columns = ("phase", "n", "/s", "rej", "busy", "top cause", "p95", "p99", "unsent")
-    # SIMPLE_HEAD and no_wrap: the whole table fits an 80-column terminal
-    for col in columns:
-        left = col in ("phase", "top cause")
-        table.add_column(
-            col,
-            justify="left" if left else "right",
-            no_wrap=True,
-        )
-    lengths: dict[str, float] = {}
-    for stage in profile.stages:
-        # stage durations are profile time; rates are per run second
-        run_s = stage.duration_s * profile.time_scale
-        lengths[stage.name] = lengths.get(stage.name, 0.0) + run_s
-    for phase in tl.phases():
-        table.add_row(*_row(phase, tl.select("action", phase=phase), lengths.get(phase, 0.0)))
-    table.add_section()
-    table.add_row(*_row("all", tl.totals("action"), profile.duration_s), style="bold")
-    return table

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -330,6 +331,10 @@ class Runner:
             workers=opts.workers,
         )
         write_json(run_dir / "run.json", record.to_dict())
+        # the files as they were for this run: reports read these, whatever happens to the originals
+        shutil.copyfile(opts.profile, run_dir / "profile.yaml")
+        if opts.chaos is not None:
+            shutil.copyfile(opts.chaos, run_dir / "scenario.yaml")
         interrupted = False
         try:
             with contextlib.ExitStack() as cleanup:

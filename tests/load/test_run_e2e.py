@@ -73,6 +73,11 @@ def test_run_against_a_running_stack(stack: ReferenceStack, tmp_path: Path) -> N
     run_dir = _only_run_dir(out)
     assert f"run directory: {run_dir}" in run.stdout
     assert "e2e — completed" in run.stdout and "peak" in run.stdout
+    assert f"report: {run_dir / 'report.html'}" in run.stdout
+    for name in ("report.html", "summary.md", "report.json", "junit.xml", "profile.yaml"):
+        assert (run_dir / name).is_file(), name
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["schema"] == "loadkit.report/v1"
 
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed" and record["clock_t0"]

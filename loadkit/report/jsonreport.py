@@ -1,0 +1,50 @@
+"""``report.json``: the metrics as data, schema ``loadkit.report/v1``
+(``loadkit/report/schema/report-v1.schema.json`` documents every field)::
+
+    write_json_report(compute_metrics(run_dir), run_dir / "report.json")
+    json.loads((run_dir / "report.json").read_text())["total"]["action"]["counts"]["busy_rate"]
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loadkit import __version__
+from loadkit.report.model import RunMetrics
+
+SCHEMA = "loadkit.report/v1"
+SCHEMA_PATH = Path(__file__).with_name("schema") / "report-v1.schema.json"
+_COUNT_KEYS = {"ok", "rejected", "busy", "unsent", "causes"}
+
+
+def _with_rates(value: Any) -> Any:
+    """Add ``answered`` and ``busy_rate`` to every counts object (they are properties)."""
+    if isinstance(value, dict):
+        out = {k: _with_rates(v) for k, v in value.items()}
+        if set(out) == _COUNT_KEYS:
+            answered = out["ok"] + out["rejected"] + out["busy"]
+            out["answered"] = answered
+            out["busy_rate"] = out["busy"] / answered if answered else None
+        return out
+    if isinstance(value, list):
+        return [_with_rates(v) for v in value]
+    return value
+
+
+def report_dict(m: RunMetrics) -> dict[str, Any]:
+    """The ``loadkit.report/v1`` document."""
+    generated = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    head = {"schema": SCHEMA, "generated_at": generated, "loadkit_version": __version__}
+    return {**head, **_with_rates(m.to_dict())}
+
+
+def render_json(m: RunMetrics) -> str:
+    return json.dumps(report_dict(m), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_json_report(m: RunMetrics, path: Path) -> Path:
+    path.write_text(render_json(m), encoding="utf-8")
+    return path

@@ -1,0 +1,355 @@
+"""Busy-rate metrics of one run: the single implementation every renderer, ``compare`` and the
+gate use (definitions in DESIGN.md; the model in :mod:`loadkit.report.model`)::
+
+    m = compute_metrics(Path("reports/20261128-193000-double11"))
+    print(m.verdict)                       # "double11: 7.3% of user actions busy; …"
+    m.fault("db-down").recovery_s          # 18.0
+
+Recovery of a fault: ``W(s)`` is the action-level busy rate of the 10 seconds ``[s, s+10)``.
+The fault recovered at the first second ``s ≥ its end`` from which ``W(s), W(s+1) … W(s+9)``
+are all within the limit (the rate is back, and stays back for 10 s); recovery time is
+``s − end``. Windows must lie inside the recorded data, so a run that ends too soon after a fault
+reports it "not recovered" with a note. The limit is the scenario's busy-rate probe ``max``; else
+the action busy rate before the first fault + 1 percentage point (``BASELINE_MARGIN``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from loadkit.load.profile import LoadModel, Profile
+from loadkit.report import hdr
+from loadkit.report.aggregate import OUTCOMES, Acc, Aggregates, aggregate, as_array
+from loadkit.report.model import (
+    CauseMetrics,
+    Counts,
+    EndpointMetrics,
+    FaultMetrics,
+    Latency,
+    LevelStats,
+    Limit,
+    PhaseMetrics,
+    Point,
+    RunMetrics,
+    TotalMetrics,
+    Window,
+)
+from loadkit.report.rundata import FaultWindow, RunData
+from loadkit.report.verdict import verdict
+
+WINDOW_S = 10  # the rolling busy rate's window
+HOLD_S = 10  # how long it must stay within the limit
+BASELINE_MARGIN = 0.01
+MAX_UNSENT = 0.01
+MAX_POINTS = 1200  # longer runs get coarser time-series points
+PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+
+
+def compute_metrics(run_dir: Path, *, busy_limit: float | None = None) -> RunMetrics:
+    """Read a run directory (complete or cut short) and compute its metrics. ``busy_limit``
+    overrides the steady-state limit for recovery (a fraction)."""
+    run_dir = Path(run_dir)
+    data = RunData.load(run_dir)
+    duration = _duration(data)
+    bin_s = max(1, math.ceil(duration / MAX_POINTS)) if duration else 1
+    windows = {f.id: _fault_seconds(f) for f in data.faults}
+    agg = aggregate(run_dir / "timeline.jsonl", windows=windows, bin_s=bin_s)
+    last = agg.last_second
+    end = max(math.ceil(duration), (last + 1) if last is not None else 0)
+    if agg.bad_lines:
+        data.notes.append(f"{agg.bad_lines} unreadable timeline line(s) skipped")
+    if agg.lines == 0:
+        data.notes.append("no timeline data")
+    actions = as_array(agg.seconds["action"], end)
+    data_end = (last + 1) if last is not None else 0
+    limit = _limit(data, actions, busy_limit)
+    total = _total(agg, data.profile, duration)
+    phases = _phases(agg, data.profile)
+    faults = [_fault(f, agg, actions, data_end, limit) for f in data.faults]
+    m = RunMetrics(
+        run_id=data.run_id,
+        profile=data.profile_name,
+        status=data.status,
+        reason=data.run.get("reason"),
+        scenario=data.scenario_name,
+        started_at=data.run.get("started_at_iso"),
+        ended_at=data.run.get("ended_at_iso"),
+        duration_s=float(duration or data_end),
+        time_scale=(data.run.get("profile") or {}).get("time_scale"),
+        total=total,
+        phases=phases,
+        faults=faults,
+        endpoints=_endpoints(agg),
+        causes=_causes(agg),
+        worst_10s=_worst(actions[:data_end]),
+        limit=limit,
+        series=_series(agg, data.profile, data_end, bin_s),
+        integrity=data.integrity,
+        notes=data.notes,
+        verdict="",
+    )
+    object.__setattr__(m, "verdict", verdict(m))
+    return m
+
+
+# -- building blocks -------------------------------------------------------------------------
+
+
+def stats(acc: Acc) -> LevelStats:
+    """Counts and latency percentiles of one accumulator."""
+    n = dict(zip(OUTCOMES, acc.n, strict=True))
+    counts = Counts(
+        n["ok"], n["rejected"], n["busy"], n["unsent"], dict(sorted(acc.causes.items()))
+    )
+    return LevelStats(
+        counts,
+        Latency(*hdr.percentiles_ms(acc.lat, PERCENTILES)),
+        Latency(*hdr.percentiles_ms(acc.svc, PERCENTILES)),
+    )
+
+
+def _rate(busy: int, answered: int) -> float | None:
+    return busy / answered if answered else None
+
+
+def _duration(data: RunData) -> float:
+    if data.profile is not None:
+        return data.profile.duration_s
+    for source in (data.clock, data.run.get("profile") or {}):
+        if source.get("duration_s"):
+            return float(source["duration_s"])
+    return 0.0
+
+
+def _fault_seconds(f: FaultWindow) -> tuple[int, int]:
+    """Run seconds a fault touches: ``[floor(start), ceil(end))``, at least one second; one
+    never reverted lasts until the data ends."""
+    lo = math.floor(f.start_s)
+    hi = 2**62 if f.end_s is None else math.ceil(f.end_s)
+    return lo, max(hi, lo + 1)
+
+
+def _offered(profile: Profile | None, a: float, b: float) -> float | None:
+    if profile is None or profile.model is not LoadModel.OPEN:
+        return None
+    return profile.arrivals_between(a, b)
+
+
+def _total(agg: Aggregates, profile: Profile | None, duration: float) -> TotalMetrics:
+    action, request = stats(agg.total("action")), stats(agg.total("request"))
+    offered = _offered(profile, 0.0, duration)
+    scheduled = action.counts.scheduled
+    unsent = action.counts.unsent / scheduled if scheduled else 0.0
+    return TotalMetrics(
+        action=action,
+        request=request,
+        offered=offered,
+        offered_rate=offered / duration if offered is not None and duration else None,
+        achieved_rate=action.counts.answered / duration if duration else None,
+        unsent_share=unsent,
+        valid=unsent <= MAX_UNSENT,
+    )
+
+
+def _phase_windows(agg: Aggregates, profile: Profile | None) -> list[tuple[str, float, float]]:
+    if profile is not None:
+        out: dict[str, tuple[float, float]] = {}
+        clock = 0.0
+        for stage in profile.stages:
+            run_s = stage.duration_s * profile.time_scale
+            start, _ = out.get(stage.name, (clock, clock))
+            out[stage.name] = (start, clock + run_s)
+            clock += run_s
+        names = list(out) + [p for p in agg.phase_first if p not in out]
+        return [(n, *out.get(n, _seen(agg, n))) for n in names]
+    names = sorted(agg.phase_first, key=lambda p: agg.phase_first[p])
+    return [(n, *_seen(agg, n)) for n in names]
+
+
+def _seen(agg: Aggregates, phase: str) -> tuple[float, float]:
+    seconds = agg.phase_seconds.get(phase) or {0}
+    return float(min(seconds)), float(max(seconds) + 1)
+
+
+def _phases(agg: Aggregates, profile: Profile | None) -> list[PhaseMetrics]:
+    out = []
+    for name, start, end in _phase_windows(agg, profile):
+        action, request = (
+            stats(agg.total("action", phase=name)),
+            stats(agg.total("request", phase=name)),
+        )
+        length = end - start
+        offered = _offered(profile, start, end)
+        out.append(
+            PhaseMetrics(
+                name=name,
+                start_s=start,
+                end_s=end,
+                offered=offered,
+                offered_rate=offered / length if offered is not None and length else None,
+                achieved_rate=action.counts.answered / length if length else None,
+                action=action,
+                request=request,
+            )
+        )
+    return out
+
+
+def _limit(data: RunData, actions: np.ndarray, given: float | None) -> Limit | None:
+    if given is not None:
+        return Limit(given, "given")
+    if data.busy_limit is not None:
+        return Limit(data.busy_limit, "scenario")
+    if not data.faults:
+        return None
+    first = max(0, math.floor(min(f.start_s for f in data.faults)))
+    before = actions[:first]
+    answered = int(before[:, :3].sum()) if len(before) else 0
+    baseline = int(before[:, 2].sum()) / answered if answered else 0.0
+    return Limit(baseline + BASELINE_MARGIN, "baseline", baseline)
+
+
+def window_rates(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Busy, answered and busy rate (0 where nothing answered) of every full 10-second window
+    ``[s, s+10)`` of a ``(seconds, 4)`` counts array, indexed by ``s``."""
+    if len(actions) < WINDOW_S:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    busy = np.convolve(actions[:, 2], np.ones(WINDOW_S, dtype=np.int64), mode="valid")
+    answered = np.convolve(actions[:, :3].sum(axis=1), np.ones(WINDOW_S, dtype=np.int64), "valid")
+    rate = np.divide(busy, answered, out=np.zeros(len(busy)), where=answered > 0)
+    return busy, answered, rate
+
+
+def _worst(actions: np.ndarray) -> Window | None:
+    if len(actions) == 0:
+        return None
+    if len(actions) < WINDOW_S:
+        b, a = int(actions[:, 2].sum()), int(actions[:, :3].sum())
+        return Window(0, len(actions), _rate(b, a), a, b)
+    busy, answered, rate = window_rates(actions)
+    # of equally bad windows, the first that starts on a busy second (where the trouble starts)
+    ties = np.flatnonzero(rate >= rate.max() - 1e-12)
+    starts = [int(i) for i in ties if actions[i, 2] > 0]
+    s = starts[0] if starts else int(ties[0])
+    b, a = int(busy[s]), int(answered[s])
+    return Window(s, s + WINDOW_S, _rate(b, a), a, b)
+
+
+def recovery(
+    actions: np.ndarray, end_s: float, limit: float, data_end: int
+) -> tuple[float | None, str | None]:
+    """Seconds from ``end_s`` to recovery (module docstring), or ``None`` and why not."""
+    _busy, _answered, rate = window_rates(actions[:data_end])
+    first = math.ceil(end_s)
+    ok = rate <= limit + 1e-12
+    for s in range(first, len(rate) - HOLD_S + 1):
+        if ok[s : s + HOLD_S].all():
+            return max(0.0, round(s - end_s, 3)), None
+    if len(rate) - HOLD_S + 1 <= first or ok[max(first, len(rate) - HOLD_S + 1) :].all():
+        return None, "the run ended before recovery could be confirmed"
+    return None, None
+
+
+def _fault(
+    f: FaultWindow, agg: Aggregates, actions: np.ndarray, data_end: int, limit: Limit | None
+) -> FaultMetrics:
+    action, request = stats(agg.windows[f.id]["action"]), stats(agg.windows[f.id]["request"])
+    rec: float | None = None
+    note: str | None = f"injection failed: {f.error}" if f.error else None
+    if f.end_s is None:
+        note = note or "never reverted: still injected when the run ended"
+    elif limit is not None and not f.error:
+        rec, why = recovery(actions, f.end_s, limit.value, data_end)
+        note = why
+    lo = math.floor(f.start_s)
+    hi = data_end
+    if rec is not None and f.end_s is not None:
+        hi = min(data_end, math.ceil(f.end_s + rec))
+    span = actions[lo:hi]
+    answered_s = span[:, :3].sum(axis=1) if len(span) else np.zeros(0)
+    per_second = np.divide(span[:, 2], answered_s, out=np.zeros(len(span)), where=answered_s > 0)
+    busy_s = int((per_second > (limit.value if limit else 0.0) + 1e-12).sum())
+    _b, _a, rates = window_rates(actions[:data_end])
+    peak = rates[lo : max(lo + 1, hi - WINDOW_S + 1)]
+    return FaultMetrics(
+        id=f.id,
+        name=f.name,
+        type=f.type,
+        target=f.target,
+        start_s=f.start_s,
+        end_s=f.end_s,
+        error=f.error,
+        action=action,
+        request=request,
+        busy_s=busy_s,
+        peak_10s=float(peak.max()) if len(peak) else None,
+        recovered=rec is not None,
+        recovery_s=rec,
+        note=note,
+    )
+
+
+def _endpoints(agg: Aggregates) -> list[EndpointMetrics]:
+    merged: dict[tuple[str, str, str], Acc] = {}
+    for (_ph, journey, endpoint, level), acc in agg.series.items():
+        merged.setdefault((journey, endpoint, level), Acc()).merge(acc)
+    rows = [EndpointMetrics(j, e, lv, stats(acc)) for (j, e, lv), acc in merged.items()]
+    return sorted(rows, key=lambda r: (r.level != "action", r.journey, r.endpoint))
+
+
+def _causes(agg: Aggregates) -> list[CauseMetrics]:
+    req, act = agg.total("request").causes, agg.total("action").causes
+    busy = sum(req.values())
+    names = sorted(set(req) | set(act), key=lambda c: (-req.get(c, 0), -act.get(c, 0), c))
+    return [
+        CauseMetrics(c, req.get(c, 0), act.get(c, 0), _share(req.get(c, 0), busy)) for c in names
+    ]
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _series(agg: Aggregates, profile: Profile | None, data_end: int, bin_s: int) -> list[Point]:
+    points = []
+    act, req = agg.seconds["action"], agg.seconds["request"]
+    for b in range(0, math.ceil(data_end / bin_s)):
+        lo, hi = b * bin_s, min((b + 1) * bin_s, data_end)
+        a, r = [0, 0, 0, 0], [0, 0, 0, 0]
+        causes: dict[str, int] = {}
+        for t in range(lo, hi):
+            for i, v in enumerate(act.get(t, ())):
+                a[i] += v
+            for i, v in enumerate(req.get(t, ())):
+                r[i] += v
+            for c, k in agg.causes["action"].get(t, {}).items():
+                causes[c] = causes.get(c, 0) + k
+        lat = agg.bins["action"].get(b, [None, None, None])
+        phase = profile.phase_at(lo) if profile is not None else None
+        points.append(
+            Point(
+                t=lo,
+                width_s=hi - lo,
+                phase=phase or _phase_of(agg, lo),
+                offered=_offered(profile, lo, hi),
+                answered=sum(a[:3]),
+                busy=a[2],
+                unsent=a[3],
+                busy_rate=_rate(a[2], sum(a[:3])),
+                request_answered=sum(r[:3]),
+                request_busy=r[2],
+                request_busy_rate=_rate(r[2], sum(r[:3])),
+                causes=causes,
+                p50=lat[0],
+                p95=lat[1],
+                p99=lat[2],
+            )
+        )
+    return points
+
+
+def _phase_of(agg: Aggregates, t: int) -> str:
+    return next((p for p, seconds in agg.phase_seconds.items() if t in seconds), "")

@@ -1,0 +1,189 @@
+"""What a report needs from a run directory besides the timeline: run.json, clock.json, the
+chaos journal's fault windows, the profile (for the offered load), the scenario's busy-rate
+limit and ``integrity.json``. Every file may be missing or cut short (a killed run)::
+
+    data = RunData.load(Path("reports/20261128-193000-double11"))
+    data.status, [f.name for f in data.faults], data.profile
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadkit.load.profile import Profile
+
+log = logging.getLogger(__name__)
+EVENTS_SCHEMA = "loadkit.events/v1"
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """One fault as the journal shows it, on the run clock. ``end_s`` is ``None`` when it was
+    never reverted (still injected when the run ended); ``error`` when injection failed."""
+
+    id: str
+    name: str
+    type: str
+    target: str
+    start_s: float
+    end_s: float | None
+    error: str | None = None
+
+
+@dataclass
+class RunData:
+    """The run's facts (everything but the timeline), with a note for each file that was missing
+    or unreadable."""
+
+    run_dir: Path
+    run: dict[str, Any] = field(default_factory=dict)
+    clock: dict[str, Any] = field(default_factory=dict)
+    faults: list[FaultWindow] = field(default_factory=list)
+    profile: Profile | None = None
+    busy_limit: float | None = None  # from the scenario's busy-rate probe
+    scenario_name: str | None = None
+    integrity: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.get("run_id") or self.run_dir.name)
+
+    @property
+    def status(self) -> str:
+        return str(self.run.get("status") or "unknown")
+
+    @property
+    def profile_name(self) -> str:
+        prof = self.run.get("profile") or {}
+        return str(prof.get("name") or (self.profile.name if self.profile else self.run_id))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunData:
+        data = cls(run_dir)
+        run = _json(run_dir / "run.json")
+        if run is None:
+            data.notes.append("no readable run.json: status unknown")
+        else:
+            data.run = run
+            if run.get("status") == "running":
+                data.notes.append("run.json says 'running': the run was killed or still goes")
+        clock = _json(run_dir / "clock.json")
+        if clock is None:
+            data.notes.append("no clock.json: the run clock never started")
+        else:
+            data.clock = clock
+        data.faults, header = _faults(run_dir / "events.jsonl")
+        data.profile = _profile(data)
+        data.scenario_name, data.busy_limit = _scenario(data, header)
+        data.integrity = _json(run_dir / "integrity.json")
+        return data
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON object line (a torn last line is skipped). Not
+    ``loadkit.chaos.journal.read_events``: importing the chaos package costs a second."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+def _faults(path: Path) -> tuple[list[FaultWindow], dict[str, Any]]:
+    header: dict[str, Any] = {}
+    opened: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for e in _jsonl(path):
+        if e.get("schema") == EVENTS_SCHEMA:
+            header = e
+            continue
+        kind, fid = e.get("event"), str(e.get("id", ""))
+        if kind == "inject.begin":
+            order.append(fid)
+            opened[fid] = {
+                "name": str(e.get("fault", fid)),
+                "type": str(e.get("type", "")),
+                "target": str(e.get("target", "")),
+                "start": float(e.get("t", 0.0)),
+                "end": None,
+                "error": None,
+            }
+        elif fid in opened and kind == "inject.end" and e.get("result") == "error":
+            opened[fid]["error"] = str(e.get("error") or "injection failed")
+        elif fid in opened and kind == "revert.end":
+            opened[fid]["end"] = float(e.get("t", 0.0))
+    faults = [
+        FaultWindow(fid, f["name"], f["type"], f["target"], f["start"], f["end"], f["error"])
+        for fid, f in ((fid, opened[fid]) for fid in order)
+    ]
+    return faults, header
+
+
+def _profile(data: RunData) -> Profile | None:
+    """The profile the run used, for the offered load: ``profile.yaml`` in the run directory if
+    there is one, else the path run.json names, with the run's time scale."""
+    from loadkit.load.profile import load_profile
+
+    prof = data.run.get("profile") or {}
+    candidates = [data.run_dir / "profile.yaml"]
+    if prof.get("path"):
+        candidates.append(Path(str(prof["path"])))
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            profile = load_profile(path)
+            if prof.get("time_scale"):
+                profile = profile.with_time_scale(float(prof["time_scale"]))
+        except Exception as exc:  # a changed or broken file must not break the report
+            data.notes.append(f"profile {path} unreadable ({exc}): offered load unknown")
+            return None
+        if prof.get("name") and profile.name != prof["name"]:
+            data.notes.append(f"profile {path} is now '{profile.name}': offered load unknown")
+            return None
+        return profile
+    if prof:
+        data.notes.append("profile file not found: offered load unknown")
+    return None
+
+
+def _scenario(data: RunData, header: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The scenario's name, and the ``max`` of its first busy-rate probe (the steady-state
+    limit recovery is measured against)."""
+    from loadkit.chaos.scenario import ProbeKind, load_scenario
+
+    sc = data.run.get("scenario") or {}
+    name = sc.get("name") or header.get("scenario")
+    path = sc.get("path") or header.get("scenario_path")
+    if not path:
+        return (str(name) if name else None), None
+    try:
+        scenario = load_scenario(Path(str(path)))
+    except Exception:
+        data.notes.append(f"scenario {path} unreadable: busy-rate limit from the baseline")
+        return (str(name) if name else None), None
+    for probe in scenario.steady_state.probes:
+        if probe.kind is ProbeKind.BUSY_RATE and probe.max is not None:
+            return scenario.name, float(probe.max)
+    return scenario.name, None

@@ -1,0 +1,111 @@
+"""The terminal report (rich): the verdict, then phases, faults and busy causes, readable from 80
+columns up (narrow terminals drop the less important columns rather than wrap numbers)::
+
+    render_terminal(compute_metrics(run_dir), Console())
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from loadkit.report.model import RunMetrics
+from loadkit.report.verdict import ms, pct, recovery_text
+
+#: below this width, tables show fewer columns
+NARROW = 100
+
+
+def _busy_style(rate: float | None, limit: float | None) -> str:
+    if not rate:
+        return "green"
+    return "red" if rate > (limit if limit is not None else 0.05) else "yellow"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}/s"
+
+
+def _phases(m: RunMetrics, wide: bool) -> Table:
+    table = Table(title="phases (user actions after retries)", title_justify="left", expand=False)
+    table.add_column("phase", no_wrap=True, overflow="ellipsis", max_width=22)
+    columns = ["offered", "achieved", "busy", "busy req", "p95", "p99", "unsent"]
+    if not wide:
+        columns.remove("busy req")
+        columns.remove("p99")
+    for col in columns:
+        table.add_column(col, justify="right", no_wrap=True)
+    limit = m.limit.value if m.limit else None
+    rows = [(p.name, p.offered_rate, p.achieved_rate, p.action, p.request) for p in m.phases]
+    t = m.total
+    rows.append(("all", t.offered_rate, t.achieved_rate, t.action, t.request))
+    for i, (name, offered, achieved, action, request) in enumerate(rows):
+        cells: dict[str, str | Text] = {
+            "offered": _rate(offered),
+            "achieved": _rate(achieved),
+            "busy": Text(pct(action.busy_rate, 2), _busy_style(action.busy_rate, limit)),
+            "busy req": pct(request.busy_rate, 2),
+            "p95": ms(action.latency.p95),
+            "p99": ms(action.latency.p99),
+            "unsent": Text(f"{action.counts.unsent:,}", "red" if action.counts.unsent else ""),
+        }
+        if i == len(rows) - 1:
+            table.add_section()
+        table.add_row(name, *(cells[c] for c in columns), style="bold" if name == "all" else "")
+    return table
+
+
+def _faults(m: RunMetrics, wide: bool) -> Table:
+    limit = f" — limit {pct(m.limit.value)} ({m.limit.source})" if m.limit else ""
+    table = Table(title=f"faults{limit}", title_justify="left")
+    table.add_column("fault", no_wrap=True, overflow="ellipsis", max_width=20)
+    if wide:
+        table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=22)
+    for col in ("window", "busy", "busy for"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("recovery", overflow="fold")
+    for f in m.faults:
+        end = f"{f.end_s:,.0f}" if f.end_s is not None else "…"
+        recovery = Text(recovery_text(f), "green" if f.recovered else "red")
+        cells: list[str | Text] = [f.name]
+        if wide:
+            cells.append(f.type)
+        cells += [f"{f.start_s:,.0f}–{end} s", pct(f.action.busy_rate), f"{f.busy_s} s", recovery]
+        table.add_row(*cells)
+    return table
+
+
+def _causes(m: RunMetrics) -> Table:
+    table = Table(title="busy causes", title_justify="left")
+    table.add_column("cause", no_wrap=True)
+    for col in ("requests", "actions", "share"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for c in m.causes[:7]:
+        table.add_row(c.cause, f"{c.requests:,}", f"{c.actions:,}", pct(c.share))
+    return table
+
+
+def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
+    """The renderable: build it for a console of ``width`` columns."""
+    wide = width >= NARROW
+    bad = m.status not in ("completed", "unknown") or not m.total.valid
+    style = "red" if bad else _busy_style(m.total.action.busy_rate, None)
+    parts: list[Panel | Table | Text] = [
+        Panel(Text(m.verdict), title=f"{m.profile} — {m.status}", border_style=style)
+    ]
+    if m.phases:
+        parts.append(_phases(m, wide))
+    if m.faults:
+        parts.append(_faults(m, wide))
+    if m.causes:
+        parts.append(_causes(m))
+    if m.notes:
+        parts.append(Text("notes: " + "; ".join(m.notes), style="dim"))
+    return Group(*parts)
+
+
+def render_terminal(m: RunMetrics, console: Console) -> None:
+    """Print the report to ``console`` (fits its width)."""
+    console.print(terminal_report(m, width=console.width))

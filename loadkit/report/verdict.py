@@ -1,0 +1,85 @@
+"""The one-sentence verdict at the top of every report, and the number formats reports share::
+
+verdict(m)  # "double11: 7.3% of user actions busy (worst 10 s: 38.0% at 120 s); db-down:
+            #  busy for 41 s, recovered in 18 s; 0 unsent"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loadkit.report.model import FaultMetrics, RunMetrics
+
+
+def pct(rate: float | None, digits: int = 1) -> str:
+    """``0.073`` → ``7.3%``; ``None`` → ``-``."""
+    return "-" if rate is None else f"{rate * 100:.{digits}f}%"
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds, readable: ``12 ms``, ``2.0 s``; ``None`` → ``-``."""
+    if value is None:
+        return "-"
+    return f"{value / 1000:,.1f} s" if value >= 10_000 else f"{value:,.0f} ms"
+
+
+def secs(value: float | None) -> str:
+    """Seconds: ``18 s``, ``0.8 s``; ``None`` → ``-``."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f} s" if value >= 10 or value == int(value) else f"{value:,.1f} s"
+
+
+def recovery_text(f: FaultMetrics) -> str:
+    if f.error:
+        return "not injected"
+    if f.end_s is None:
+        return "never reverted"
+    if f.recovered:
+        return f"recovered in {secs(f.recovery_s)}"
+    return "not recovered"
+
+
+def integrity_text(integrity: dict[str, object] | None) -> str | None:
+    """A few words from ``integrity.json`` (written by the integrity check), if there is one."""
+    if not integrity:
+        return None
+    for key in ("lost", "payments_lost", "missing"):
+        value = integrity.get(key)
+        if isinstance(value, int):
+            return f"{value:,} payments lost"
+        if isinstance(value, list):
+            return f"{len(value):,} payments lost"
+    if integrity.get("ok") is True:
+        return "money integrity ok"
+    if integrity.get("ok") is False:
+        return "money integrity VIOLATED"
+    return None
+
+
+def verdict(m: RunMetrics) -> str:
+    """One sentence: overall busy rate, the worst 10 s, each fault's impact, unsent, integrity."""
+    parts: list[str] = []
+    head = f"{m.profile}: {pct(m.total.action.busy_rate)} of user actions busy"
+    if m.worst_10s is not None and m.worst_10s.busy_rate:
+        head += f" (worst 10 s: {pct(m.worst_10s.busy_rate)} at {m.worst_10s.start_s:.0f} s)"
+    if m.status not in ("completed", "unknown"):
+        head = f"{head} — run {m.status}"
+    parts.append(head)
+    worst = sorted(m.faults, key=lambda f: -(f.action.busy_rate or 0.0))[:3]
+    for f in worst:
+        if f.busy_s == 0 and f.recovered:
+            parts.append(f"{f.name}: no busy impact")
+        else:
+            parts.append(f"{f.name}: busy for {f.busy_s} s, {recovery_text(f)}")
+    if len(m.faults) > len(worst):
+        parts.append(f"{len(m.faults) - len(worst)} more fault(s)")
+    unsent = m.total.action.counts.unsent
+    if not m.total.valid:
+        parts.append(f"INVALID: {pct(m.total.unsent_share)} of arrivals unsent")
+    else:
+        parts.append(f"{unsent:,} unsent")
+    if (text := integrity_text(m.integrity)) is not None:
+        parts.append(text)
+    return "; ".join(parts)

@@ -1,0 +1,76 @@
+"""report.html in headless Chromium: renders without console errors, charts present and drawn,
+nothing fetched from the network; a screenshot is kept for people to look at."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from loadkit.report.html import render_html
+from loadkit.report.metrics import compute_metrics
+from loadkit.report.model import RunMetrics
+from tests.report.rundirs import RunDirBuilder
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_html_is_self_contained(fault_metrics: RunMetrics) -> None:
+    page = render_html(fault_metrics)
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert 'src="http' not in page and "url(http" not in page
+    assert page.count(' class="chart"') == 4
+    assert fault_metrics.verdict in page
+
+
+def test_html_of_a_run_without_data_renders(tmp_path: Path) -> None:
+    page = render_html(compute_metrics(RunDirBuilder(tmp_path / "r").write(clock=False)))
+    assert "no timeline data" in page and "<svg" not in page
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="chromium not installed (apt-get install chromium)"
+)
+def test_html_in_headless_chromium(fault_metrics: RunMetrics, fault_run: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    path = fault_run / "report.html"
+    path.write_text(render_html(fault_metrics), encoding="utf-8")
+    console_errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.on("console", lambda msg: msg.type == "error" and console_errors.append(msg.text))
+            page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+            page.on("request", lambda req: requests.append(req.url))
+            page.goto(path.as_uri(), wait_until="load")
+            page.screenshot(path=str(fault_run / "report.png"), full_page=True)
+            charts = page.locator("svg.chart")
+            assert charts.count() == 4
+            for i in range(4):
+                chart = charts.nth(i)
+                box = chart.bounding_box()
+                assert box is not None and box["width"] > 900 and box["height"] > 150
+                assert chart.locator("path").count() > 20, "axes, ticks and data drawn"
+            assert page.locator("text=recovered in 18 s").count() >= 1
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1366, (
+                "no sideways scroll"
+            )
+        finally:
+            browser.close()
+    assert console_errors == []
+    assert requests == [path.as_uri()], f"fetched more than the page: {requests}"
+    assert (fault_run / "report.png").stat().st_size > 20_000
