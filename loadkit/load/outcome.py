@@ -9,7 +9,7 @@ A declarative step's ``expect`` block overrides the status rules; answers that n
     classify(429)                                  # (Outcome.BUSY, Cause.THROTTLED)
     classify(503, maintenance=True)                # (Outcome.BUSY, Cause.MAINTENANCE)
     classify(None, failure=Failure.TIMEOUT)        # (Outcome.BUSY, Cause.TIMEOUT)
-    classify(409, expect=Expect({409: ProfileOutcome.OK}))  # (Outcome.OK, None)
+    classify(409, expect=Expect({409: Outcome.OK}))  # (Outcome.OK, None)
 
 Beyond DESIGN.md's list, so that every status has exactly one outcome: every 4xx but 429 is
 ``rejected`` (405, 408, 413 … too); a status outside 200–599 (a broken answer) is busy
@@ -26,16 +26,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from loadkit.load.profile import Expect
-from loadkit.load.profile import Outcome as ProfileOutcome
-
-
-class Outcome(StrEnum):
-    """How a request or an action ended (the keys of a timeline line's ``n``)."""
-
-    OK = "ok"
-    REJECTED = "rejected"
-    BUSY = "busy"
-    UNSENT = "unsent"
+from loadkit.load.profile import Outcome as Outcome  # the one taxonomy, re-exported
 
 
 class Cause(StrEnum):
@@ -65,12 +56,6 @@ NO_CAUSE = -1
 
 #: statuses DESIGN.md names as refusals (every other 4xx is one too, see the module docstring)
 REJECTED_STATUSES = frozenset({400, 401, 402, 403, 404, 409, 422})
-
-_EXPECTED = {
-    ProfileOutcome.OK: Outcome.OK,
-    ProfileOutcome.REJECTED: Outcome.REJECTED,
-    ProfileOutcome.BUSY: Outcome.BUSY,
-}
 
 
 def busy_cause(status: int, *, maintenance: bool = False) -> Cause | None:
@@ -105,7 +90,7 @@ def classify(
         return Outcome.BUSY, Cause.TIMEOUT if failure is Failure.TIMEOUT else Cause.CONNECTION
     declared = expect.outcome_of(status) if expect is not None else None
     if declared is not None:
-        outcome = _EXPECTED[declared]
+        outcome = declared
         if outcome is Outcome.BUSY:
             return outcome, busy_cause(status, maintenance=maintenance) or Cause.UNAVAILABLE
         return outcome, None

@@ -81,11 +81,17 @@ class HttpMethod(StrEnum):
 
 
 class Outcome(StrEnum):
-    """The outcomes an ``expect`` block may assign a status to (see DESIGN.md's taxonomy)."""
+    """How a request or an action ended (DESIGN.md's taxonomy; the keys of a timeline line's
+    ``n``). An ``expect`` block may assign a status to any of :data:`EXPECTABLE`."""
 
     OK = "ok"
     REJECTED = "rejected"
     BUSY = "busy"
+    UNSENT = "unsent"  # never an answer: an arrival the generator could not send
+
+
+#: the outcomes a declarative journey's ``expect`` block may name
+EXPECTABLE: tuple[Outcome, ...] = (Outcome.OK, Outcome.REJECTED, Outcome.BUSY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 
 from loadkit.load.profile import (
+    EXPECTABLE,
     AmountRange,
     Expect,
     HttpJourney,
@@ -261,11 +262,11 @@ def _not_json(value: object) -> str:
 
 
 def _expect(ctx: Context, node: Node) -> Expect:
-    fields = Fields(ctx, node, Keys(optional=tuple(o.value for o in Outcome)), "expect block")
+    fields = Fields(ctx, node, Keys(optional=tuple(o.value for o in EXPECTABLE)), "expect block")
     exact: dict[int, Outcome] = {}
     classes: dict[int, Outcome] = {}
     for key, child in fields.items.items():  # in file order: the later listing is the mistake
-        if key not in Outcome.__members__.values():
+        if key not in {o.value for o in EXPECTABLE}:
             continue
         outcome = Outcome(key)
         entries = child.items if isinstance(child, Seq) else (child,)
