@@ -9,12 +9,13 @@ It is the system under test that loadkit loads and breaks. Run it as
 """
 
 from loadkit.wallet.app import create_app
-from loadkit.wallet.config import DEFAULT_PASSWORD, PolicyName, WalletConfig
+from loadkit.wallet.config import DEFAULT_PASSWORD, PolicyName, UnsafeMode, WalletConfig
 from loadkit.wallet.schema import merchant_name, migrate, seed, user_name
 
 __all__ = [
     "DEFAULT_PASSWORD",
     "PolicyName",
+    "UnsafeMode",
     "WalletConfig",
     "create_app",
     "merchant_name",

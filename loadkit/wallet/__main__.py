@@ -2,7 +2,8 @@
 
     python -m loadkit.wallet serve --port 8001 --dsn postgresql://loadkit@127.0.0.1:6001/wallet \\
         --name wallet-1 [--pool-size 20] [--max-inflight 256] [--policy normal] \\
-        [--rate-limit R] [--pool-timeout 0.5] [--query-timeout 2] [--request-deadline 3]
+        [--rate-limit R] [--pool-timeout 0.5] [--query-timeout 2] [--request-deadline 3] \\
+        [--unsafe ack-before-commit|ignore-idempotency]     # deliberately broken, for demos
     python -m loadkit.wallet migrate --dsn DSN
     python -m loadkit.wallet seed --dsn DSN --users 100 --merchants 10 --balance 1000000
 
@@ -23,7 +24,13 @@ from types import FrameType
 import orjson
 
 from loadkit.errors import ExitCode
-from loadkit.wallet.config import DEFAULT_PASSWORD, PolicyName, WalletConfig, secrets_from_env
+from loadkit.wallet.config import (
+    DEFAULT_PASSWORD,
+    PolicyName,
+    UnsafeMode,
+    WalletConfig,
+    secrets_from_env,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--query-timeout", type=float, default=2.0, help="seconds")
     serve.add_argument("--request-deadline", type=float, default=3.0, help="seconds")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--unsafe",
+        choices=[m.value for m in UnsafeMode],
+        default=None,
+        help="DELIBERATELY UNSAFE mode, to show that loadkit's integrity check catches it",
+    )
 
     migrate = sub.add_parser("migrate", help="create or upgrade the schema (idempotent)")
     migrate.add_argument("--dsn", required=True)
@@ -87,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
             pool_timeout=args.pool_timeout,
             query_timeout=args.query_timeout,
             request_deadline=args.request_deadline,
+            unsafe=UnsafeMode(args.unsafe) if args.unsafe else None,
         )
     except ValueError as exc:
         return _fail(str(exc), ExitCode.USAGE)

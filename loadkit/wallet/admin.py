@@ -21,7 +21,7 @@ from loadkit.wallet.metrics import CONTENT_TYPE_LATEST
 from loadkit.wallet.problems import JSONResponse, Problem
 from loadkit.wallet.runtime import WalletRuntime
 from loadkit.wallet.schema import MAX_SEED_ACCOUNTS
-from loadkit.wallet.validation import read_json
+from loadkit.wallet.validation import query_int, read_json
 
 _MAX_RETRY_AFTER = 86_400
 _LIMIT_FIELDS = {"max_inflight", "rate_limit", "rate_burst", "per_user_rate", "per_user_burst"}
@@ -38,6 +38,19 @@ def _int_field(
             f"{field} must be an integer from {low} to {high}",
             extra={"field": field},
         )
+    return value
+
+
+def _query_float(request: Request, name: str, default: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1e11:
+        raise Problem(422, "INVALID_FIELD", f"{name} must be a Unix time in seconds")
     return value
 
 
@@ -147,6 +160,21 @@ class AdminApi:
             and report["duplicate_applications"] == 0
         )
         return JSONResponse(report)
+
+    async def movements(self, request: Request) -> Response:
+        """Applied money movements by idempotency key (for the integrity check)::
+
+        GET /admin/movements?since=1795000000.0&after=0&limit=10000
+        -> {"items": [{"key": "lk-…", "account_id": 17, "count": 1, "first_id": 9,
+                       "last_id": 9, "first_at": 1795000001.2}], "next_after": 9 | null}
+        """
+        since = _query_float(request, "since", 0.0)
+        after = query_int(request, "after", 0, 0, 2**63 - 1)
+        limit = query_int(request, "limit", 10_000, 1, 100_000)
+        assert after is not None and limit is not None
+        items = await self.rt.ledger.movements(since, after, limit)
+        next_after = items[-1]["first_id"] if len(items) == limit else None
+        return JSONResponse({"items": items, "next_after": next_after})
 
     async def account(self, request: Request) -> Response:
         account_id: int = request.path_params["account_id"]

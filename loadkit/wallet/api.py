@@ -20,6 +20,7 @@ from starlette.responses import Response
 from loadkit.wallet.config import CURRENCY
 from loadkit.wallet.problems import JSONResponse, Problem
 from loadkit.wallet.runtime import WalletRuntime
+from loadkit.wallet.unsafe import Movement
 from loadkit.wallet.validation import (
     idempotency_key,
     parse_account,
@@ -133,6 +134,14 @@ class PublicApi:
         memo: str | None = None,
         order_id: str | None = None,
     ) -> Response:
+        if self.rt.write_behind is not None:  # UNSAFE: acknowledged before it is committed
+            body = self.rt.write_behind.accept(
+                Movement(
+                    key, account_id, digest, kind, from_account, to_account, amount, memo, order_id
+                )
+            )
+            self.rt.metrics.movements.labels(kind, "applied").inc()
+            return JSONResponse({**body, "replayed": False}, status_code=201)
         result = await self.ledger.move(
             key, account_id, digest, kind, from_account, to_account, amount, memo, order_id
         )

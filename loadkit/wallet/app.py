@@ -24,6 +24,7 @@ from loadkit.wallet.api import PublicApi
 from loadkit.wallet.config import WalletConfig
 from loadkit.wallet.problems import Problem
 from loadkit.wallet.runtime import Handler, WalletRuntime
+from loadkit.wallet.unsafe import announce
 
 _CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BODY_TOO_LARGE"}
 
@@ -56,6 +57,7 @@ def create_app(config: WalletConfig) -> Starlette:
         admin_route("/admin/state", "state", admin.state, "GET"),
         admin_route("/admin/seed", "seed", admin.seed, "POST"),
         admin_route("/admin/invariants", "invariants", admin.invariants, "GET"),
+        admin_route("/admin/movements", "movements", admin.movements, "GET"),
         admin_route("/admin/accounts/{account_id:int}", "account", admin.account, "GET"),
         probe("/healthz", "healthz", admin.healthz),
         probe("/readyz", "readyz", admin.readyz),
@@ -64,11 +66,17 @@ def create_app(config: WalletConfig) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.unsafe is not None:
+            announce(config.unsafe, config.name)
         warm = asyncio.ensure_future(rt.ledger.warm_up(4))
+        if rt.write_behind is not None:
+            rt.write_behind.start()
         try:
             yield
         finally:
             warm.cancel()
+            if rt.write_behind is not None:
+                await rt.write_behind.close()
             await rt.ledger.close()
 
     async def unrouted(request: Request, exc: Exception) -> Response:

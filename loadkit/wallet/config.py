@@ -28,6 +28,19 @@ BIGINT_MAX = 2**63 - 1
 CURRENCY = "CNY"
 
 
+class UnsafeMode(StrEnum):
+    """Deliberately broken behaviours, for demonstrating and testing the integrity check.
+
+    ``ack-before-commit``: money movements are answered 201 at once and written to the database
+    later, in the background; a crash or a database error loses acknowledged movements.
+    ``ignore-idempotency``: a retry with the same ``Idempotency-Key`` is applied again.
+    Never run a real service like this.
+    """
+
+    ACK_BEFORE_COMMIT = "ack-before-commit"
+    IGNORE_IDEMPOTENCY = "ignore-idempotency"
+
+
 class PolicyName(StrEnum):
     """The risk policies an instance can run under."""
 
@@ -103,6 +116,10 @@ class WalletConfig:
     #: OTP codes stay valid for the window they were issued in and the next one
     otp_window: int = 300
     policies: dict[PolicyName, RiskPolicy] = field(default_factory=lambda: dict(POLICIES))
+    #: a deliberately unsafe mode (see :class:`UnsafeMode`); None = the safe wallet
+    unsafe: UnsafeMode | None = None
+    #: ack-before-commit: how often the background writer applies what was acknowledged
+    write_behind_interval: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.secret:

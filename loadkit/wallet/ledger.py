@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from loadkit.wallet.admission import db_busy
-from loadkit.wallet.config import BIGINT_MAX, WalletConfig
+from loadkit.wallet.config import BIGINT_MAX, UnsafeMode, WalletConfig
 from loadkit.wallet.metrics import WalletMetrics
 from loadkit.wallet.pool import ConnectionPool, ConnectTimeout, PoolClosed, PoolTimeout
 from loadkit.wallet.problems import Busy, BusyCause
@@ -32,6 +32,19 @@ from loadkit.wallet.schema import init_connection, seed_connection
 log = logging.getLogger("loadkit.wallet")
 
 _MOVE_SQL = "SELECT wallet_move($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+#: the ``ignore-idempotency`` unsafe mode: the key's stored answer is forgotten first
+_MOVE_IGNORING_KEY_SQL = "SELECT wallet_move_ignoring_key($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+#: applied movements by key: transactions made by the callers' requests (not the seeding)
+_MOVEMENTS_SQL = """
+SELECT idempotency_key AS key, account_id, count(*) AS count, min(id) AS first_id,
+       max(id) AS last_id, extract(epoch FROM min(created_at))::float8 AS first_at
+FROM transactions
+WHERE created_at >= to_timestamp($1)
+GROUP BY account_id, idempotency_key
+HAVING min(id) > $2
+ORDER BY min(id)
+LIMIT $3
+"""
 _HISTORY_SQL = """
 SELECT t.id, t.kind, t.from_account, t.to_account, t.amount, e.delta, t.memo, t.order_id,
        t.created_at
@@ -52,6 +65,9 @@ class Ledger:
             self._connect, config.pool_size, connect_timeout=config.connect_timeout
         )
         self._bank_id: int | None = None
+        self._move_sql = (
+            _MOVE_IGNORING_KEY_SQL if config.unsafe is UnsafeMode.IGNORE_IDEMPOTENCY else _MOVE_SQL
+        )
         self._degraded = False  # in a database outage (logged when it starts and ends)
         self._probe: asyncpg.Connection | None = None
         self._probe_task: asyncio.Task[None] | None = None
@@ -218,10 +234,11 @@ class Ledger:
         A unique violation means a concurrent request with the same key won the race and
         nothing of this one was applied; calling again finds its stored answer."""
         args = (key, account_id, request_hash, kind, from_account, to_account, amount, memo)
+        sql = self._move_sql
         try:
-            result: dict[str, Any] = await self._fetch(_MOVE_SQL, *args, order_id, single=True)
+            result: dict[str, Any] = await self._fetch(sql, *args, order_id, single=True)
         except asyncpg.UniqueViolationError:
-            result = await self._fetch(_MOVE_SQL, *args, order_id, single=True)
+            result = await self._fetch(sql, *args, order_id, single=True)
         return result
 
     async def history(
@@ -262,6 +279,21 @@ class Ledger:
             raise
         self._release(conn)
         return result
+
+    async def movements(self, since: float, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """Applied movements grouped by ``(account, idempotency key)``: how often each was
+        applied, created at or after Unix time ``since``; paged by ``after_id`` (the last
+        ``first_id`` of the previous page). Seeding top-ups carry ``seed:`` keys."""
+        conn = await self._acquire(max(self.config.pool_timeout, 5.0))
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await conn.execute("SET LOCAL statement_timeout = 0")
+                rows = await conn.fetch(_MOVEMENTS_SQL, since, after_id, limit)
+        except BaseException as exc:
+            self._release(conn, exc)
+            raise
+        self._release(conn)
+        return [dict(r) for r in rows]
 
     async def seed(self, users: int, merchants: int, balance: int, password: str) -> dict[str, Any]:
         conn = await self._acquire(max(self.config.pool_timeout, 5.0))

@@ -25,11 +25,12 @@ from starlette.responses import Response
 
 from loadkit.wallet.admission import Admission, UserRateLimiter, db_busy
 from loadkit.wallet.auth import PasswordVerifier, TokenSigner, bearer, check_admin
-from loadkit.wallet.config import PolicyName, RiskPolicy, WalletConfig
+from loadkit.wallet.config import PolicyName, RiskPolicy, UnsafeMode, WalletConfig
 from loadkit.wallet.ledger import Ledger
 from loadkit.wallet.metrics import WalletMetrics
 from loadkit.wallet.problems import Busy, BusyCause, Problem
 from loadkit.wallet.risk import Risk
+from loadkit.wallet.unsafe import WriteBehind
 
 log = logging.getLogger("loadkit.wallet")
 
@@ -81,6 +82,12 @@ class WalletRuntime:
         self.started = time.time()
         self.metrics.track_inflight(lambda: float(self.admission.inflight))
         self._publish_policy()
+        #: the ``ack-before-commit`` unsafe mode's background writer (None when safe)
+        self.write_behind = (
+            WriteBehind(self.ledger, config.write_behind_interval)
+            if config.unsafe is UnsafeMode.ACK_BEFORE_COMMIT
+            else None
+        )
 
     # -- state changes (admin API) --------------------------------------------------------------
 
@@ -265,4 +272,12 @@ class WalletRuntime:
             "limits": self.limits(),
             "inflight": self.admission.inflight,
             "pool": self.ledger.pool_stats(),
+            "unsafe": self.config.unsafe.value if self.config.unsafe else None,
+            "write_behind": None
+            if self.write_behind is None
+            else {
+                "pending": self.write_behind.pending,
+                "applied": self.write_behind.applied,
+                "dropped": self.write_behind.dropped,
+            },
         }

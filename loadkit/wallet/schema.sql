@@ -173,6 +173,22 @@ END;
 $$;
 
 
+-- UNSAFE, for demonstrating the integrity check only (`serve --unsafe ignore-idempotency`):
+-- forget the key's stored answer, then move. A retry with the same key is applied again; the
+-- key is still recorded on each transaction, so the duplicates can be counted.
+CREATE OR REPLACE FUNCTION wallet_move_ignoring_key(
+    p_key text, p_account bigint, p_hash text, p_kind text,
+    p_from bigint, p_to bigint, p_amount bigint, p_memo text, p_order_id text
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM idempotency_keys WHERE account_id = p_account AND key = p_key;
+    RETURN wallet_move(p_key, p_account, p_hash, p_kind, p_from, p_to, p_amount, p_memo,
+                       p_order_id);
+END;
+$$;
+
+
 -- Create the missing seeded accounts and fund each new user once from the bank, through the same
 -- ledger path as any top-up (key 'seed:<name>' in the bank's scope). Safe to run concurrently.
 CREATE OR REPLACE FUNCTION wallet_seed(

@@ -1,0 +1,141 @@
+"""The comparison on hand-built logs and ledgers: every count is exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loadkit.integrity import Ack, Applied, LedgerView, View, check_run, compare, read_acks
+from loadkit.integrity.core import MAX_EXAMPLES
+
+A, R, U = View.ACKNOWLEDGED, View.REFUSED, View.UNKNOWN
+
+
+def test_a_clean_ledger_is_ok() -> None:
+    acks = [Ack("a1", A), Ack("a2", A), Ack("r1", R), Ack("u1", U), Ack("u2", U)]
+    result = compare(acks, [Applied("a1"), Applied("a2"), Applied("u1")], source="sql")
+    assert result.ok is True
+    assert (result.acknowledged, result.refused, result.unknown, result.total) == (2, 1, 2, 5)
+    assert (result.unknown_applied, result.unknown_not_applied) == (1, 1)
+    assert result.problems() == []
+
+
+def test_known_lost_duplicated_unknown_and_unexpected_counts_are_exact() -> None:
+    acks = (
+        [Ack(f"ok{i}", A) for i in range(100)]
+        + [Ack(f"lost{i}", A) for i in range(7)]
+        + [Ack(f"dup{i}", A) for i in range(5)]
+        + [Ack(f"ref{i}", R) for i in range(20)]
+        + [Ack(f"refapp{i}", R) for i in range(2)]
+        + [Ack(f"unk-yes{i}", U) for i in range(13)]
+        + [Ack(f"unk-no{i}", U) for i in range(9)]
+        + [Ack("unk-twice", U)]
+    )
+    applied = (
+        [Applied(f"ok{i}") for i in range(100)]
+        + [Applied(f"dup{i}", 2 + i) for i in range(5)]  # 2,3,4,5,6 times
+        + [Applied(f"refapp{i}") for i in range(2)]
+        + [Applied(f"unk-yes{i}") for i in range(13)]
+        + [Applied("unk-twice"), Applied("unk-twice")]  # two rows for one key add up
+        + [Applied(f"ghost{i}") for i in range(3)]
+    )
+    r = compare(acks, applied, source="reference", money_conserved=True, negative_balances=0)
+    assert r.ok is False
+    assert (r.acknowledged, r.refused, r.unknown) == (112, 22, 23)
+    assert r.lost == 7
+    assert r.duplicated == 6  # dup0..dup4 and unk-twice
+    assert r.extra_applications == (1 + 2 + 3 + 4 + 5) + 1
+    assert r.unexpected == 3
+    assert r.refused_applied == 2
+    assert (r.unknown_applied, r.unknown_not_applied) == (14, 9)
+    assert sorted(r.examples["lost"]) == [f"lost{i}" for i in range(7)]
+    assert sorted(r.examples["unexpected"]) == ["ghost0", "ghost1", "ghost2"]
+    assert len(r.problems()) == 4
+
+
+def test_a_key_logged_twice_takes_its_strongest_view() -> None:
+    r = compare([Ack("k", U), Ack("k", A)], [], source="sql")
+    assert (r.acknowledged, r.unknown, r.lost) == (1, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("conserved", "negative", "ok"),
+    [(True, 0, True), (None, None, True), (False, 0, False), (True, 2, False)],
+)
+def test_ledger_facts_decide_too(conserved: bool | None, negative: int | None, ok: bool) -> None:
+    r = compare(
+        [Ack("k", A)],
+        [Applied("k")],
+        source="reference",
+        money_conserved=conserved,
+        negative_balances=negative,
+    )
+    assert r.ok is ok
+
+
+def test_examples_are_capped() -> None:
+    r = compare([Ack(f"k{i}", A) for i in range(50)], [], source="sql")
+    assert r.lost == 50 and len(r.examples["lost"]) == MAX_EXAMPLES
+
+
+def test_the_integrity_json_contract(tmp_path: Path) -> None:
+    r = compare([Ack("a", A), Ack("u", U)], [Applied("a", 2)], source="http", unsafe_mode="x")
+    data = json.loads(r.write(tmp_path).read_text())
+    assert data["schema"] == "loadkit.integrity/v1"
+    assert data["ok"] is False and data["error"] is None and data["source"] == "http"
+    assert data["acks"] == {"acknowledged": 1, "refused": 0, "unknown": 1, "total": 2}
+    for key in ("lost", "unexpected", "refused_applied", "unknown_applied"):
+        assert data[key] == 0
+    assert data["duplicated"] == 1 and data["unknown_not_applied"] == 1
+    assert data["money_conserved"] is None and data["negative_balances"] is None
+    assert data["examples"]["duplicated"] == ["a"] and data["unsafe_mode"] == "x"
+    assert isinstance(data["checked_at"], float)
+
+
+def _acks_file(run_dir: Path, lines: list[dict[str, object]], cut: bool = False) -> None:
+    text = json.dumps({"schema": "loadkit.acks/v1"}) + "\n"
+    text += "".join(json.dumps(line) + "\n" for line in lines)
+    if cut:
+        text += '{"t": 9.0, "key": "half'  # a run killed mid-write
+    (run_dir / "acks.jsonl").write_text(text)
+    (run_dir / "run.json").write_text(json.dumps({"started_at": 1000.0}))
+
+
+class FixedLedger:
+    name = "sql"
+
+    def __init__(self, view: LedgerView | Exception) -> None:
+        self.view = view
+        self.since: float | None = None
+
+    def fetch(self, since: float) -> LedgerView:
+        self.since = since
+        if isinstance(self.view, Exception):
+            raise self.view
+        return self.view
+
+
+def test_check_run_reads_the_log_and_writes_integrity_json(tmp_path: Path) -> None:
+    lines = [
+        {"t": 1.0, "key": "k1", "account": 2, "amount": 100, "view": "acknowledged"},
+        {"t": 2.0, "key": "k2", "account": 3, "amount": 100, "view": "unknown"},
+        {"t": 3.0, "key": "k3", "account": 3, "amount": 100, "view": "refused"},
+    ]
+    _acks_file(tmp_path, lines, cut=True)
+    assert [a.key for a in read_acks(tmp_path / "acks.jsonl")] == ["k1", "k2", "k3"]
+    source = FixedLedger(LedgerView([Applied("k2")], money_conserved=True, negative_balances=0))
+    result = check_run(tmp_path, source)
+    assert source.since == 1000.0
+    assert result.lost == 1 and result.unknown_applied == 1 and result.ok is False
+    data = json.loads((tmp_path / "integrity.json").read_text())
+    assert data["lost"] == 1 and data["examples"]["lost"] == ["k1"]
+
+
+def test_a_source_that_fails_gives_ok_null_and_the_reason(tmp_path: Path) -> None:
+    _acks_file(tmp_path, [])
+    result = check_run(tmp_path, FixedLedger(RuntimeError("connection refused")))
+    assert result.ok is None
+    data = json.loads((tmp_path / "integrity.json").read_text())
+    assert data["ok"] is None and "connection refused" in data["error"]
