@@ -75,25 +75,27 @@ def _toxiproxy() -> Check:
 
 
 def _docker() -> Check:
+    """One line: the engine's version and what the container faults can use, or why not."""
+    from loadkit.stack.docker import DockerUnavailable, connect, engine_facts
+
     fix = (
         "install an engine (Debian: `apt-get install docker.io`, then start `dockerd`) or set "
         "DOCKER_HOST; only needed for `--backend docker` and container faults"
     )
     try:
-        import docker
-        from docker.errors import DockerException
-    except ImportError:
-        return Check(
-            "docker engine", False, False, "the docker package is missing", "pip install docker"
-        )
+        client = connect(timeout=3)
+    except DockerUnavailable as exc:
+        return Check("docker engine", False, False, exc.message, fix)
     try:
-        client = docker.from_env(timeout=3)
-        version = client.version().get("Version", "?")
+        facts = engine_facts(client)
+    finally:
         client.close()
-    except (DockerException, OSError) as exc:
-        reason = "no engine socket" if "FileNotFoundError" in str(exc) else str(exc)[:100]
-        return Check("docker engine", False, False, f"not reachable: {reason}", fix)
-    return Check("docker engine", True, False, f"engine {version}")
+    cpu = "CPU quotas enforced" if facts["cpu_quota"] else "no CPU quotas (container.cpu fails)"
+    detail = (
+        f"engine {facts['version']}, storage driver {facts['storage_driver']}, "
+        f"cgroup v{facts['cgroup_version']}, {cpu}"
+    )
+    return Check("docker engine", True, False, detail)
 
 
 def _chromium() -> Check:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from loadkit.chaos.faults import postgres, process, toxiproxy, wallet
+from loadkit.chaos.faults import docker, postgres, process, toxiproxy, wallet
 from loadkit.chaos.faults.base import REQUIRED, ChaosEnv, Described, Fault, FaultType
 from loadkit.errors import ConfigError
 from loadkit.spec.errors import Invalid
@@ -31,7 +31,7 @@ def register(types: Iterable[FaultType]) -> None:
         FAULTS[kind.name] = kind
 
 
-for _backend in (process, postgres, toxiproxy, wallet):
+for _backend in (process, postgres, toxiproxy, wallet, docker):
     register(_backend.TYPES)
 
 

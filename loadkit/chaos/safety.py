@@ -62,6 +62,7 @@ class Allowlist:
         self.candidates = candidates
         self.patterns = patterns
         self.embedded_pg = embedded_pg
+        self.stack_dir: str | None = None  # container faults' bare names are its containers
         if patterns:
             self.allowed = {
                 n for n in candidates if any(fnmatch.fnmatchcase(n, p) for p in patterns)
@@ -89,15 +90,23 @@ class Allowlist:
             hosts = [urlsplit(f"//{a}").hostname or "" for a in (listen, upstream)]
             if all(is_loopback(h) for h in hosts):
                 found[name] = Component(name, "proxy", f"{listen} -> {upstream}", name in listed)
-        return cls(found, patterns, m.postgres is not None)
+        allowlist = cls(found, patterns, m.postgres is not None)
+        allowlist.stack_dir = m.stack_dir
+        return allowlist
 
     def problems(self, plan: Plan) -> list[str]:
         """One message per fault whose target is refused."""
-        refused = []
+        refused: list[str] = []
         for planned in plan.faults:
             spec = planned.spec
             kind = FAULTS[spec.type]
             label = f"fault '{spec.name}' ({spec.type})"
+            if kind.target is TargetKind.CONTAINER:  # asks the engine (none: exit 3)
+                from loadkit.chaos.faults.docker import refusals
+
+                found = refusals(spec.target, self.stack_dir, self.patterns)
+                refused.extend(f"{label}: {why}" for why in found)
+                continue
             if (
                 kind.target in (TargetKind.WALLET, TargetKind.WALLETS)
                 and spec.target == ALL_WALLETS

@@ -176,6 +176,10 @@ def _fault_type(value: object) -> FaultType:
 
 def _target(value: object, kind: FaultType) -> str:
     text = value.strip() if isinstance(value, str) else ""
+    if kind.target is TargetKind.CONTAINER and text:
+        from loadkit.chaos.faults.docker import check_selector
+
+        return check_selector(text)
     if not text or ":" in text or "/" in text or is_ip(text):
         raise Invalid(
             f"expected the name of one of the stack's components (like 'wallet-1', 'postgres' "

@@ -47,6 +47,8 @@ class TargetKind(StrEnum):
     WALLETS = "wallets"  # every wallet instance (the target may be left out)
     POSTGRES = "postgres"  # the stack's PostgreSQL (the target may be left out)
     PROXY = "proxy"  # one Toxiproxy proxy, e.g. 'wallet-1-postgres' or 'client-wallet-1'
+    #: containers: 'name:PATTERN', 'label:KEY=VALUE' or a docker-backed stack's 'wallet-1'
+    CONTAINER = "container"
 
 
 class Window(StrEnum):
