@@ -1,7 +1,7 @@
 """``loadkit validate``: check spec files on their own, whatever kind they are.
 
 The kind is told by the top-level keys: a profile has ``stages``, a chaos scenario ``faults`` (or
-``timeline``); SLO files (``objectives``) get their validator later, on the same machinery::
+``timeline``), an SLO file ``objectives``::
 
     validate_file("profiles/double11.yaml")
     # "profiles/double11.yaml: profile 'double11': 6 stages, 40m …"
@@ -48,9 +48,9 @@ def validate_file(path: str | Path) -> str:
         from loadkit.chaos.spec import read_scenario, summary
 
         return summary(read_scenario(doc), doc.file)
-    mark = doc.root.mark
-    message = f"{kind} files are not supported yet; 'loadkit validate' checks profiles"
-    raise SpecError([Problem(doc.file, mark.line, mark.column, "", message)])
+    from loadkit.spec import slo
+
+    return slo.summary(slo.read_slo(doc))
 
 
 def validate_files(paths: Iterable[str | Path]) -> list[str]:

@@ -44,7 +44,7 @@ def test_summary_mentions_the_time_scale() -> None:
         ),
         (
             "objectives: []\n",
-            "1:1: slo files are not supported yet; 'loadkit validate' checks profiles",
+            "1:13: objectives: expected at least one objective, got an empty list",
         ),
         (
             "hello: world\n",
