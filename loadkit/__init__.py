@@ -45,12 +45,27 @@ _LAZY = {
     "rollback_run": "loadkit.chaos",
     "SpecError": "loadkit.spec",
     "validate_file": "loadkit.spec",
+    "CapacityOptions": "loadkit.capacity",
+    "CapacityResult": "loadkit.capacity",
+    "find_capacity": "loadkit.capacity",
+    "read_traffic": "loadkit.load.traffic",
+    "write_traffic_profile": "loadkit.load.traffic",
+    "GateResult": "loadkit.gate",
+    "Slo": "loadkit.gate",
+    "gate_run": "loadkit.gate",
+    "load_slo": "loadkit.gate",
+    "IntegrityResult": "loadkit.integrity",
+    "check_run": "loadkit.integrity",
 }
 
 if TYPE_CHECKING:
+    from loadkit.capacity import CapacityOptions, CapacityResult, find_capacity
     from loadkit.chaos import Controller, Scenario, load_scenario, rollback_run
+    from loadkit.gate import GateResult, Slo, gate_run, load_slo
+    from loadkit.integrity import IntegrityResult, check_run
     from loadkit.load.profile import Profile, load_profile
     from loadkit.load.runner import Runner, RunOptions, RunResult, run_profile
+    from loadkit.load.traffic import read_traffic, write_traffic_profile
     from loadkit.report.timeline import Timeline
     from loadkit.spec import SpecError, validate_file
     from loadkit.stack.admin import WalletAdmin
@@ -69,11 +84,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CapacityOptions",
+    "CapacityResult",
     "ComponentFailed",
     "ConfigError",
     "Controller",
     "EnvironmentProblem",
     "ExitCode",
+    "GateResult",
+    "IntegrityResult",
     "Interrupted",
     "LoadkitError",
     "Postgres",
@@ -84,15 +103,22 @@ __all__ = [
     "Runner",
     "SafetyAbort",
     "Scenario",
+    "Slo",
     "SpecError",
     "StackOptions",
     "Timeline",
     "ToxiproxyClient",
     "WalletAdmin",
     "__version__",
+    "check_run",
+    "find_capacity",
+    "gate_run",
     "load_profile",
     "load_scenario",
+    "load_slo",
+    "read_traffic",
     "rollback_run",
     "run_profile",
     "validate_file",
+    "write_traffic_profile",
 ]

@@ -21,8 +21,10 @@ from rich.table import Table
 from rich.text import Text
 
 from loadkit import __version__
+from loadkit.capacity.cli import add_capacity_parsers
 from loadkit.chaos.cli import add_chaos_parser
 from loadkit.errors import ExitCode, LoadkitError
+from loadkit.gate.cli import add_gate_parser
 from loadkit.report.cli import add_report_parsers
 
 if TYPE_CHECKING:
@@ -50,6 +52,9 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
         merchants=args.merchants,
         balance=args.balance,
         pg_dsn=args.pg_dsn,
+        unsafe=args.unsafe,
+        backend=args.backend or "process",
+        image=args.image,
     )
     with console.status("starting the reference wallet stack…"):
         stack = ReferenceStack.up(_stack_dir(args), opts)
@@ -71,9 +76,17 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
     from loadkit.errors import StackNotRunning
     from loadkit.stack.reference import ReferenceStack
 
+    _check_engine(args)
     try:
         stack = ReferenceStack.attach(_stack_dir(args))
     except StackNotRunning:
+        if args.backend == "docker":  # containers whose manifest is gone
+            from loadkit.stack.docker_stack import remove_leftovers
+
+            removed = remove_leftovers(_stack_dir(args))
+            if removed:
+                console.print(f"[green]stack down[/]: removed containers {', '.join(removed)}")
+                return ExitCode.OK
         console.print(f"no stack running in {_stack_dir(args)}")
         return ExitCode.OK
     stopped = stack.down()
@@ -86,12 +99,21 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
 def cmd_stack_status(args: argparse.Namespace) -> int:
     from loadkit.stack.reference import ReferenceStack
 
+    _check_engine(args)
     status = ReferenceStack.attach(_stack_dir(args)).status()
     if args.json:
         print(json.dumps(status, indent=2))
     else:
         _print_status(status)
     return ExitCode.OK if status["healthy"] else ExitCode.ENVIRONMENT
+
+
+def _check_engine(args: argparse.Namespace) -> None:
+    """``--backend docker``: the engine must answer first (exit 3, one line, nothing else)."""
+    if args.backend == "docker":
+        from loadkit.stack.docker import connect
+
+        connect().close()
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -111,6 +133,11 @@ def _print_status(status: dict[str, Any]) -> None:
         )
         table.add_row(c["name"], str(c["pid"]), str(c["port"]), state, str(c.get("log") or ""))
     console.print(table)
+    if status.get("unsafe"):
+        console.print(
+            f"[bold red]UNSAFE WALLET[/]: the wallets run with --unsafe {status['unsafe']} "
+            "(deliberately broken, to show the integrity check catching it)"
+        )
     proxies = Table(title="toxiproxy links (where network faults go)", title_justify="left")
     for col in ("proxy", "listen", "upstream", "link"):
         proxies.add_column(col)
@@ -172,7 +199,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         chaos=Path(args.chaos) if args.chaos else None,
         remote_workers=args.remote_workers,
         master_port=args.master_port,
+        wallet_unsafe=args.wallet_unsafe,
         command=["loadkit", *sys.argv[1:]],
+        slo=Path(args.slo) if args.slo else None,
+        slo_abort=args.slo_abort,
     )
     return _run_and_summarise(options)
 
@@ -201,6 +231,26 @@ def _run_and_summarise(options: RunOptions) -> int:
             Text.assemble(("run " + result.status + ": ", "bold red"), result.record.reason or ""),
             soft_wrap=True,
         )
+    integrity = result.integrity
+    # the status stays `completed` (the load ran as planned); the exit code says money went wrong
+    violated = integrity is not None and integrity.ok is False
+    if integrity is not None and violated:
+        err_console.print(
+            Text.assemble(
+                ("money integrity VIOLATED: ", "bold red"), "; ".join(integrity.problems())
+            ),
+            soft_wrap=True,
+        )
+    if options.slo is not None:
+        # the gate, as `loadkit gate RUN_DIR --slo SLO` would run it (the SLO was checked first)
+        from loadkit.gate import gate_run, load_slo, render_table
+
+        gate = gate_run(result.run_dir, load_slo(options.slo))
+        write_reports(result.run_dir, ["html"])  # report.html shows the gate too
+        console.print()
+        render_table(gate, console)
+        return ExitCode.OK if gate.passed and not violated else ExitCode.FAILED
+    if result.status != RunStatus.COMPLETED or violated:
         return ExitCode.FAILED
     return ExitCode.OK
 
@@ -266,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="stack directory (default: $LOADKIT_STACK_DIR or .loadkit/stack)",
         )
         p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        p.add_argument(
+            "--backend",
+            choices=["process", "docker"],
+            help="processes (default) or containers through the Docker engine (docs/docker.md)",
+        )
         return p
 
     up = with_dir(stack_sub.add_parser("up", help="start the stack and wait until it is ready"))
@@ -280,6 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--pg-dsn", help="use this PostgreSQL (on loopback) instead of the embedded one"
+    )
+    up.add_argument(
+        "--unsafe",
+        metavar="MODE",
+        help="DELIBERATELY UNSAFE wallets (ack-before-commit, ignore-idempotency), to show the "
+        "integrity check catching them",
+    )
+    up.add_argument(
+        "--image",
+        help="--backend docker: run this image (e.g. built from docker/Dockerfile) instead of "
+        "building loadkit-stack images here",
     )
     up.set_defaults(func=cmd_stack_up)
     with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process")).set_defaults(
@@ -306,10 +372,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="also wait for N workers started elsewhere with `loadkit worker --master`",
     )
     run.add_argument("--master-port", type=int, help="the Locust master's port (default: free)")
+    run.add_argument(
+        "--wallet-unsafe",
+        metavar="MODE",
+        help="start the run's own stack with DELIBERATELY UNSAFE wallets (ack-before-commit, "
+        "ignore-idempotency); the integrity check must catch them",
+    )
+    run.add_argument(
+        "--slo", metavar="SLO", help="gate the run on this SLO file at its end (exit 1 if it fails)"
+    )
+    run.add_argument(
+        "--slo-abort",
+        action="store_true",
+        help="with --slo: stop the load as soon as an objective can no longer be met",
+    )
     run.set_defaults(func=cmd_run)
 
     add_chaos_parser(sub)
     add_report_parsers(sub)
+    add_capacity_parsers(sub)
+    add_gate_parser(sub)
 
     demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")
     demo.add_argument("--out", default="reports", help="where the run directory goes")
@@ -319,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
     worker.set_defaults(func=cmd_worker)
 
-    validate = sub.add_parser("validate", help="check profile files without starting anything")
+    validate = sub.add_parser(
+        "validate", help="check profile, scenario and SLO files without starting anything"
+    )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=cmd_validate)
 

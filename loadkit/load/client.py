@@ -16,6 +16,11 @@ Locust request event (``ok`` and ``rejected`` are Locust successes, ``busy`` a f
 cause), so Locust's totals and loadkit's agree exactly. Only ``busy`` attempts are retried, after
 the backoff (doubling from ``backoff``, at most ``max_backoff``) or the ``Retry-After`` the answer
 carries (when ``honour_retry_after``), never beyond the run's end.
+
+With ``failover`` (``client.failover``), an attempt whose connection was refused, reset or closed
+before an answer is sent again at once, with the same bytes (so the same idempotency key), to the
+next target of its :attr:`Target.ring` that is not ejected, without using a retry attempt; the
+failed target is ejected (skipped by every request of the process) for ``eject_s``.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from loadkit.load.outcome import (
     TIMED_OUT,
     StatusTable,
 )
-from loadkit.load.profile import Retries
+from loadkit.load.profile import Failover, Retries
 from loadkit.load.recorder import Recorder
 from loadkit.load.schedule import Piece
 
@@ -54,6 +59,7 @@ IDLE_CHECK_S: Final = 0.2
 #: the ``context`` of the request events loadkit fires itself (listeners can tell them apart)
 OWN_EVENT: Final[dict[str, Any]] = {"loadkit": True}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_LOST = CONNECTION_LOST[1]
 _select = get_original("select", "select")
 
 
@@ -101,9 +107,13 @@ class Deadline:
 
 
 class Target:
-    """One base URL and its idle keep-alive connections (last in, first out)."""
+    """One base URL and its idle keep-alive connections (last in, first out).
 
-    __slots__ = ("_idle", "authority", "host", "port", "url")
+    ``ring`` is the list of targets it belongs to (a user's URLs; just itself unless
+    :func:`link` made one) and ``slot`` its place there; ``ejected_until`` (client clock) is
+    non-zero while failover skips it."""
+
+    __slots__ = ("_idle", "authority", "ejected_until", "host", "port", "ring", "slot", "url")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -114,6 +124,9 @@ class Target:
         self.port = parts.port or 80
         self.authority = parts.netloc
         self._idle: list[tuple[gsocket.socket, float]] = []
+        self.ring: tuple[Target, ...] = (self,)
+        self.slot = 0
+        self.ejected_until = 0.0
 
     def take(self, now: float) -> gsocket.socket | None:
         """A live idle connection, or ``None``."""
@@ -137,6 +150,13 @@ class Target:
     def close(self) -> None:
         while self._idle:
             self._idle.pop()[0].close()
+
+
+def link(targets: tuple[Target, ...]) -> None:
+    """Make ``targets`` one failover ring, in this order."""
+    for slot, target in enumerate(targets):
+        target.ring = targets
+        target.slot = slot
 
 
 def _quiet(sock: gsocket.socket) -> bool:
@@ -244,9 +264,11 @@ class HttpClient:
         retries: Retries,
         run_end: float,
         new_key: Callable[[], str],
+        failover: Failover | None = None,
     ) -> None:
         self.recorder = recorder
         self.retries = retries
+        self.failover = failover
         self.run_end = run_end
         self.new_key = new_key
         self._fire = fire
@@ -292,16 +314,32 @@ class HttpClient:
         ``new_key``, default the client's)."""
         retries = self.retries
         attempt = 1
+        hops = 0
         if key is not None:
             a.key = key
         while True:
+            if target.ejected_until:  # failover is on and this target failed lately
+                routed = self._route(target, 0)
+                if routed is not target:
+                    head = None if head is None else _rehost(head, target, routed)
+                    target = routed
             if head is None:
                 lines = headers if key is None else f"{headers}Idempotency-Key: {key}\r\n"
                 request = self.head(ep.method, target, path, lines, body)
             else:
                 request = head
             self._attempt(a, ep, target, request)
-            if a.outcome != BUSY or attempt >= retries.attempts:
+            if a.outcome != BUSY:
+                return
+            if a.cause == _LOST and self.failover is not None and hops < len(target.ring) - 1:
+                target.ejected_until = a.end + self.failover.eject_s
+                routed = self._route(target, 1)
+                if routed is not target:  # at once, the same request: no attempt used
+                    hops += 1
+                    head = None if head is None else _rehost(head, target, routed)
+                    target = routed
+                    continue
+            if attempt >= retries.attempts:
                 return
             delay = self._delay(a, attempt)
             if a.end + delay >= self.run_end:
@@ -318,6 +356,21 @@ class HttpClient:
                     path, headers, body = renew(a, a.key)
                 else:
                     key = a.key
+
+    def _route(self, target: Target, first: int) -> Target:
+        """The first target of ``target``'s ring, from ``first`` places after it, that is not
+        ejected (expired ejections are cleared); ``target`` when every one is."""
+        now = self._clock()
+        ring = target.ring
+        n = len(ring)
+        for k in range(first, n):
+            candidate = ring[(target.slot + k) % n]
+            until = candidate.ejected_until
+            if until <= now:
+                if until:
+                    candidate.ejected_until = 0.0
+                return candidate
+        return target
 
     def _delay(self, a: Action, attempt: int) -> float:
         retries = self.retries
@@ -407,6 +460,13 @@ class HttpClient:
                 f" (HTTP {status})" if status else ""
             )
         return text
+
+
+def _rehost(head: bytes, old: Target, new: Target) -> bytes:
+    """A prebuilt request for ``old`` with ``new``'s ``Host`` header."""
+    was = f"\r\nHost: {old.authority}\r\n".encode("latin-1", "replace")
+    now = f"\r\nHost: {new.authority}\r\n".encode("latin-1", "replace")
+    return head.replace(was, now, 1)
 
 
 def _maintenance(response: HTTPSocketResponse, body: bytes) -> bool:

@@ -138,6 +138,7 @@ class Driver:
             retries=profile.client.retries,
             run_end=clock.base + self.run_end,
             new_key=KeyMaker(share),
+            failover=profile.client.failover,
         )
         self.targets: dict[str, Target] = {}
         self.rng = random.Random(f"{profile.seed}/{share}")

@@ -194,6 +194,19 @@ class Expect:
 
 
 @dataclass(frozen=True, slots=True)
+class Money:
+    """Marks an HTTP step as a money movement, so that the client logs it in ``acks.jsonl``
+    for the integrity check: the idempotency key is the value the step sends in the header
+    ``idempotency_header`` (usually ``{step.idempotency_key}``); ``id_field`` is where the answer
+    carries the movement's id (a dotted path, optional); ``amount`` the body field holding the
+    amount (optional, for the log)."""
+
+    idempotency_header: str = "Idempotency-Key"
+    id_field: str | None = None
+    amount: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HttpStep:
     """One request of a declarative HTTP journey. ``name`` labels it in reports (by default
     ``METHOD path`` with the path unrendered, so reports have one row per endpoint, not per id).
@@ -207,6 +220,7 @@ class HttpStep:
     json: object = None
     expect: Expect = field(default_factory=Expect)
     extract: Mapping[str, str] = field(default_factory=dict)
+    money: Money | None = None
 
     def templates(self) -> Iterator[Template]:
         """Every template of the step: path, header values, and those inside the JSON body."""
@@ -269,13 +283,25 @@ class Retries:
 
 
 @dataclass(frozen=True, slots=True)
+class Failover:
+    """Client-side failover, like a load balancer's passive health check: a request whose
+    connection to one target URL is refused, reset or closed before an answer is sent again at
+    once (same idempotency key, no retry attempt used) to the next target URL of the user's list
+    that is not ejected; the failed one is skipped for ``eject_s`` seconds (per load process)."""
+
+    eject_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class ClientBehaviour:
     """How a simulated client waits and retries; ``think_time_s`` is a (min, max) pause between
-    actions of a closed-model user (open-model arrivals ignore it)."""
+    actions of a closed-model user (open-model arrivals ignore it); ``failover`` ``None`` keeps
+    each user on its own target URL whatever happens to it."""
 
     timeout_s: float = 10.0
     think_time_s: tuple[float, float] = (0.0, 0.0)
     retries: Retries = field(default_factory=Retries)
+    failover: Failover | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +328,35 @@ class UserPool:
     max_in_flight: int = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class SqlIntegrityCheck:
+    """``integrity.sql``: a query against the service's database returning the applied
+    movements as ``(key, count)`` rows (or one ``key`` column, a row per application); ``$1`` in
+    the query is the run's start time (Unix seconds). ``dsn`` or ``dsn_env`` (the name of an
+    environment variable holding it)."""
+
+    query: str
+    dsn: str | None = None
+    dsn_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpIntegrityCheck:
+    """``integrity.http``: ``GET url?since=<run start>`` answering the applied ids or keys."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrityCheck:
+    """A profile's ``integrity:`` section: how to read the applied movements of the user's own
+    service after the run (exactly one of ``sql`` and ``http``)."""
+
+    sql: SqlIntegrityCheck | None = None
+    http: HttpIntegrityCheck | None = None
+
+
 @dataclass(frozen=True)
 class Profile:
     """A validated load profile. Times given to its methods are run-clock seconds from t=0."""
@@ -317,6 +372,7 @@ class Profile:
     users: UserPool = field(default_factory=UserPool)
     seed: int = 0
     source: str | None = None
+    integrity: IntegrityCheck | None = None
     _starts: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

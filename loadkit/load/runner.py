@@ -26,6 +26,9 @@ from typing import Any
 
 from loadkit.chaos import Controller, Scenario, load_scenario
 from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort, StackNotRunning
+from loadkit.gate.watch import SloWatch
+from loadkit.integrity import IntegrityResult, check_run, source_for
+from loadkit.integrity.core import failed as integrity_failed
 from loadkit.load.network import NetworkRouting, has_toxics
 from loadkit.load.profile import HttpJourney, Profile, WalletJourney, load_profile
 from loadkit.load.runconfig import RunConfig, Target, WalletTarget, locust_argv
@@ -63,7 +66,11 @@ class RunOptions:
     remote_workers: int = 0  # workers joining from elsewhere with `loadkit worker --master`
     master_port: int | None = None  # the master's port (default: a free one)
     own_stack: bool = False  # always start a stack of the run's own, even if one is up
+    #: start the run's own stack with this deliberately unsafe wallet mode (docs/integrity.md)
+    wallet_unsafe: str | None = None
     command: list[str] = field(default_factory=lambda: list(sys.argv))
+    slo: Path | None = None  # an SLO file: checked against the profile before anything starts
+    slo_abort: bool = False  # stop the load once an objective of `slo` can no longer be met
 
 
 @dataclass
@@ -88,6 +95,8 @@ class RunResult:
     record: RunRecord
     timeline: Timeline
     profile: Profile
+    #: the money integrity check (integrity.json); None when none ran
+    integrity: IntegrityResult | None = None
 
 
 def parse_targets(target: str) -> list[str]:
@@ -154,12 +163,27 @@ class Runner:
         self.stack: ReferenceStack | None = None
         self.controller: Controller | None = None
         self.abort_reason: str | None = None
+        self.slo_watch: SloWatch | None = None
+        self.slo_abort_reason: str | None = None  # the SLO could no longer be met (--slo-abort)
+        if options.slo is not None:
+            self.slo_watch = self._slo(options.slo)
+        elif options.slo_abort:
+            raise ConfigError("--slo-abort stops a run that can no longer meet its SLO: add --slo")
+        self.stop_reason: str | None = None  # stop() was called: an early, clean end
         if options.workers < 0 or options.workers > 64:
             raise ConfigError(f"--workers: expected 0 to 64, got {options.workers}")
         if options.remote_workers < 0 or options.remote_workers > 64:
             raise ConfigError(f"--remote-workers: expected 0 to 64, got {options.remote_workers}")
         self.timeline = Timeline()
         self.procs: list[ManagedProcess] = []
+        self.integrity: IntegrityResult | None = None
+        if options.wallet_unsafe is not None:
+            if options.stack_dir is not None or self.target_urls is not None:
+                raise ConfigError(
+                    "--wallet-unsafe: only for a stack the run starts itself "
+                    "(drop --stack-dir and --target)"
+                )
+            StackOptions(unsafe=options.wallet_unsafe).validate()
 
     # -- target -----------------------------------------------------------------------------
 
@@ -201,7 +225,7 @@ class Runner:
 
     def _stack(self, cleanup: contextlib.ExitStack, run_dir: Path) -> ReferenceStack:
         stack_dir = self.options.stack_dir
-        if stack_dir is None and not self.options.own_stack:
+        if stack_dir is None and not self.options.own_stack and not self.options.wallet_unsafe:
             # a stack the user brought up with `loadkit stack up` (and that still runs)
             with contextlib.suppress(StackNotRunning):
                 if ReferenceStack.attach(stack_dir_from()).any_alive():
@@ -211,7 +235,11 @@ class Runner:
             return self.stack
         stack = self.stack = ReferenceStack.up(
             run_dir / "stack",
-            StackOptions(instances=self.options.instances, users=self.profile.users.accounts),
+            StackOptions(
+                instances=self.options.instances,
+                users=self.profile.users.accounts,
+                unsafe=self.options.wallet_unsafe,
+            ),
         )
         cleanup.callback(stack.down)
         return stack
@@ -339,6 +367,8 @@ class Runner:
         try:
             with contextlib.ExitStack() as cleanup:
                 target, record.target = self._target(cleanup, run_dir)
+                # runs after the load stopped and the chaos rollback, before the stack goes down
+                cleanup.push(lambda kind, *_: self._check_integrity(run_dir, kind))
                 write_json(run_dir / "run.json", record.to_dict())
                 run_config = RunConfig(
                     run_id=run_dir.name,
@@ -379,9 +409,12 @@ class Runner:
                             if self.controller is not None:
                                 self.controller.start(t0)
                     self._progress(run_dir, t0)
+                    watch = self.slo_watch
+                    if watch and t0 and (why := watch.check(self.timeline, time.time() - t0)):
+                        self._slo_abort(why)
                     time.sleep(0.5)
                 code = master.returncode()
-                if code not in (0, None):
+                if code not in (0, None) and self.stop_reason is None and not self.slo_abort_reason:
                     record.status = RunStatus.FAILED
                     record.reason = f"Locust exited with code {code}; see {master.info.log}"
         except KeyboardInterrupt:
@@ -401,7 +434,53 @@ class Runner:
                 f"run aborted: {self.abort_reason}; faults rolled back, load stopped; "
                 f"what was recorded is in {run_dir}"
             )
-        return RunResult(run_dir, record.status, record, self.timeline, self.profile)
+        return RunResult(
+            run_dir, record.status, record, self.timeline, self.profile, self.integrity
+        )
+
+    def stop(self, reason: str) -> None:
+        """End the run early on purpose (``loadkit capacity`` once it has seen enough): the load
+        stops, what was recorded stays, and the run counts as completed with ``reason``."""
+        self.stop_reason = reason
+        for proc in self.procs:
+            proc.signal(signal.SIGTERM)
+
+    def _slo(self, path: Path) -> SloWatch | None:
+        """Validate the SLO file and its phase and fault names before anything starts."""
+        from loadkit.spec.slo import check_names, load_slo
+
+        slo = load_slo(path)
+        faults = None
+        if self.scenario is not None:
+            faults = [f.name for f in self.scenario.faults]
+            faults += [f"f{i + 1:02d}" for i in range(len(faults))]
+        check_names(slo, phases=[s.name for s in self.profile.stages], faults=faults)
+        return (
+            SloWatch(slo, self.profile, drain_s=self._drain_s()) if self.options.slo_abort else None
+        )
+
+    def _slo_abort(self, reason: str) -> None:
+        """--slo-abort: an objective can no longer be met; stop the load (the gate then fails)."""
+        if self.slo_abort_reason is None:
+            self.slo_abort_reason = reason
+            for proc in self.procs:
+                proc.signal(signal.SIGTERM)
+
+    def _check_integrity(self, run_dir: Path, exc_type: type[BaseException] | None) -> None:
+        """Acknowledged payments vs the ledger → integrity.json (not after Ctrl-C)."""
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            return
+        try:
+            source = source_for(self.profile, self.stack)
+            if source is not None:
+                unsafe = self.stack.unsafe if self.stack is not None else None
+                self.integrity = check_run(run_dir, source, unsafe_mode=unsafe)
+        except Exception as exc:  # a check that breaks must not hide how the run ended
+            check = self.profile.integrity
+            kind = "reference" if check is None else "sql" if check.sql else "http"
+            self.integrity = integrity_failed(kind, f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(OSError):
+                self.integrity.write(run_dir)
 
     def _abort(self, reason: str) -> None:
         """Called by the chaos controller (its thread) when an abort condition fires."""
@@ -440,6 +519,11 @@ class Runner:
         if self.abort_reason is not None and record.status == RunStatus.RUNNING:
             record.status = RunStatus.ABORTED
             record.reason = self.abort_reason
+        if self.slo_abort_reason is not None and record.status == RunStatus.RUNNING:
+            record.status = RunStatus.ABORTED
+            record.reason = f"stopped by --slo-abort: {self.slo_abort_reason}"
+        if self.stop_reason is not None and record.status == RunStatus.RUNNING:
+            record.reason = f"stopped early: {self.stop_reason}"
         if record.status == RunStatus.RUNNING:
             if scheduled and actions.count("unsent") / scheduled > MAX_UNSENT:
                 record.status = RunStatus.INVALID

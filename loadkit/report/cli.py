@@ -98,7 +98,14 @@ def write_reports(
             render_terminal(m, term or console)
             continue
         path = target / FILES[fmt]
-        path.write_text(renderers[fmt](), encoding="utf-8")
+        text = renderers[fmt]()
+        if fmt in ("md", "junit") and m.gate is not None:
+            # a gated run: keep the gate's section (loadkit.gate.output writes it)
+            from loadkit.gate.output import carry_junit, carry_summary
+
+            previous = path.read_text(encoding="utf-8") if path.exists() else None
+            text = (carry_summary if fmt == "md" else carry_junit)(previous, text)
+        path.write_text(text, encoding="utf-8")
         written[fmt] = path
     return written
 

@@ -6,6 +6,7 @@ per-fault table with recovery, and the top busy causes::
 
 from __future__ import annotations
 
+from loadkit.report.integrity import integrity_rows, integrity_title
 from loadkit.report.model import RunMetrics
 from loadkit.report.verdict import ms, pct, recovery_text, secs
 
@@ -85,6 +86,13 @@ def render_markdown(m: RunMetrics, *, top_causes: int = 5) -> str:
         ]
         out += ["#### Top busy causes", ""]
         out += [*_table(["cause", "requests", "actions", "share"], rows, {1, 2, 3}), ""]
+    if m.integrity:
+        rows = [
+            [label, f"**{value}**" if bad else value]
+            for label, value, bad in integrity_rows(m.integrity)
+        ]
+        out += [f"#### {integrity_title(m.integrity)}", ""]
+        out += [*_table(["check", "result"], rows, {1}), ""]
     if m.worst_10s is not None and m.worst_10s.busy_rate:
         w = m.worst_10s
         out += [f"Worst 10 s: {pct(w.busy_rate)} busy ({w.start_s:.0f}–{w.end_s:.0f} s).", ""]

@@ -90,6 +90,7 @@ def compute_metrics(run_dir: Path, *, busy_limit: float | None = None) -> RunMet
         integrity=data.integrity,
         notes=data.notes,
         verdict="",
+        gate=data.gate,
     )
     object.__setattr__(m, "verdict", verdict(m))
     return m

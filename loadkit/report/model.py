@@ -200,6 +200,7 @@ class RunMetrics:
     integrity: dict[str, Any] | None
     notes: list[str]
     verdict: str
+    gate: dict[str, Any] | None = None  # gate.json (loadkit.gate/v1) when the run was gated
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the ``loadkit.report/v1`` body without its envelope)."""

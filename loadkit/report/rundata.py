@@ -47,6 +47,7 @@ class RunData:
     busy_limit: float | None = None  # from the scenario's busy-rate probe
     scenario_name: str | None = None
     integrity: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None  # gate.json, when the run was gated
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -81,6 +82,7 @@ class RunData:
         data.profile = _profile(data)
         data.scenario_name, data.busy_limit = _scenario(data, header)
         data.integrity = _json(run_dir / "integrity.json")
+        data.gate = _json(run_dir / "gate.json")
         return data
 
 

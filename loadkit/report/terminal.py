@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from loadkit.report.integrity import integrity_rows, integrity_state, integrity_title
 from loadkit.report.model import RunMetrics
 from loadkit.report.verdict import ms, pct, recovery_text
 
@@ -87,10 +88,28 @@ def _causes(m: RunMetrics) -> Table:
     return table
 
 
+def _integrity(m: RunMetrics) -> Table:
+    state = integrity_state(m.integrity)
+    colour = {"clean": "green", "violated": "bold red"}.get(state, "yellow")
+    table = Table(
+        title=Text(integrity_title(m.integrity), style=colour),
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", justify="right", overflow="fold")
+    for label, value, bad in integrity_rows(m.integrity):
+        if label.startswith("examples"):
+            continue
+        table.add_row(label, Text(value, "red" if bad else ""))
+    return table
+
+
 def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
     """The renderable: build it for a console of ``width`` columns."""
     wide = width >= NARROW
     bad = m.status not in ("completed", "unknown") or not m.total.valid
+    bad = bad or integrity_state(m.integrity) == "violated"
     style = "red" if bad else _busy_style(m.total.action.busy_rate, None)
     parts: list[Panel | Table | Text] = [
         Panel(Text(m.verdict), title=f"{m.profile} — {m.status}", border_style=style)
@@ -101,6 +120,8 @@ def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
         parts.append(_faults(m, wide))
     if m.causes:
         parts.append(_causes(m))
+    if m.integrity:
+        parts.append(_integrity(m))
     if m.notes:
         parts.append(Text("notes: " + "; ".join(m.notes), style="dim"))
     return Group(*parts)

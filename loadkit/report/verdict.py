@@ -45,17 +45,27 @@ def integrity_text(integrity: dict[str, object] | None) -> str | None:
     """A few words from ``integrity.json`` (written by the integrity check), if there is one."""
     if not integrity:
         return None
-    for key in ("lost", "payments_lost", "missing"):
+    ok = integrity.get("ok")
+    unsafe = integrity.get("unsafe_mode")
+    suffix = f" (unsafe wallet: {unsafe})" if unsafe else ""
+    if ok is None:
+        return "money integrity could not be checked" + suffix
+    if ok is True:
+        return "money integrity clean: nothing lost or duplicated" + suffix
+    found = []
+    for key, what in (
+        ("lost", "lost"),
+        ("duplicated", "duplicated"),
+        ("unexpected", "unexpected"),
+        ("refused_applied", "refused yet applied"),
+        ("negative_balances", "negative balances"),
+    ):
         value = integrity.get(key)
-        if isinstance(value, int):
-            return f"{value:,} payments lost"
-        if isinstance(value, list):
-            return f"{len(value):,} payments lost"
-    if integrity.get("ok") is True:
-        return "money integrity ok"
-    if integrity.get("ok") is False:
-        return "money integrity VIOLATED"
-    return None
+        if isinstance(value, int) and value > 0:
+            found.append(f"{value:,} {what}")
+    if integrity.get("money_conserved") is False:
+        found.append("money not conserved")
+    return "MONEY INTEGRITY VIOLATED: " + (", ".join(found) or "see integrity.json") + suffix
 
 
 def verdict(m: RunMetrics) -> str:

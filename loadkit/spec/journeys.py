@@ -22,6 +22,7 @@ from loadkit.load.profile import (
     HttpStep,
     Journey,
     LocustClassJourney,
+    Money,
     Outcome,
     WalletJourney,
     WalletJourneyKind,
@@ -48,8 +49,10 @@ WALLET_PARAMS: dict[str, tuple[str, ...]] = {
     "limit": ("history",),
 }
 STEP_KEYS = Keys(
-    required=("path",), optional=("name", "method", "headers", "json", "expect", "extract")
+    required=("path",),
+    optional=("name", "method", "headers", "json", "expect", "extract", "money"),
 )
+MONEY_KEYS = Keys(optional=("idempotency_header", "id_field", "amount"))
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _NAME_HINT = "a name of letters, digits, '_', '.' or '-'"
 _CLASS_REF = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)\Z")
@@ -196,7 +199,42 @@ def _step(ctx: Context, node: Node, template: TemplateReader) -> HttpStep:
         json=fields.sub("json", lambda n: _json(n, template)),
         expect=fields.sub("expect", lambda n: _expect(ctx, n)) or Expect(),
         extract=fields.sub("extract", lambda n: _extract(ctx, n)) or {},
+        money=_money_of(ctx, fields),
     )
+
+
+def _money_of(ctx: Context, fields: Fields) -> Money | None:
+    """``money: true`` or ``money: {idempotency_header, id_field, amount}``: the step moves
+    money; its key is the value it sends in the idempotency header (which it must send)."""
+    node = fields.child("money")
+    if node is None:
+        return None
+    if node.plain() is True:
+        money = Money()
+    elif node.plain() is False:
+        return None
+    else:
+        sub = Fields(ctx, node, MONEY_KEYS, "money block")
+        money = Money(
+            idempotency_header=sub.get(
+                "idempotency_header",
+                lambda v: parse_text(v, pattern=_HEADER, hint="an HTTP header name"),
+                "Idempotency-Key",
+            ),
+            id_field=sub.get("id_field", _json_path, None),
+            amount=sub.get("amount", _json_path, None),
+        )
+    headers = fields.child("headers")
+    sent = headers.plain() if headers is not None else None
+    names = {str(k).lower() for k in sent} if isinstance(sent, dict) else set()
+    if money.idempotency_header.lower() not in names:
+        ctx.error(
+            node,
+            f"a money step must send its idempotency key: add the header "
+            f"'{money.idempotency_header}: {{step.idempotency_key}}' to 'headers' "
+            "(or name the header it uses in money.idempotency_header)",
+        )
+    return money
 
 
 def _method(value: object) -> HttpMethod:

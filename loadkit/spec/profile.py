@@ -11,18 +11,24 @@ stages and journeys have their own modules. Every problem in the file is collect
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from loadkit.load.profile import (
     ClientBehaviour,
+    Failover,
+    HttpIntegrityCheck,
+    IntegrityCheck,
     LoadModel,
     NetworkClass,
     Profile,
     Retries,
+    SqlIntegrityCheck,
     UserPool,
 )
+from loadkit.safety import is_loopback
 from loadkit.spec.errors import Invalid
 from loadkit.spec.journeys import NAME_PATTERN, read_journeys
-from loadkit.spec.loader import Document, Node, Seq, load_document
+from loadkit.spec.loader import Document, Map, Node, Seq, load_document
 from loadkit.spec.schema import Context, Fields, Keys, items_of
 from loadkit.spec.stages import read_stages
 from loadkit.spec.values import (
@@ -38,10 +44,23 @@ from loadkit.spec.values import (
 
 PROFILE_KEYS = Keys(
     required=("stages", "journeys"),
-    optional=("name", "description", "time_scale", "seed", "users", "client", "network"),
+    optional=(
+        "name",
+        "description",
+        "time_scale",
+        "seed",
+        "users",
+        "client",
+        "network",
+        "integrity",
+    ),
 )
+INTEGRITY_KEYS = Keys(optional=("sql", "http"))
+INTEGRITY_SQL_KEYS = Keys(required=("query",), optional=("dsn", "dsn_env"))
+INTEGRITY_HTTP_KEYS = Keys(required=("url",), optional=("headers",))
 USER_KEYS = Keys(optional=("accounts", "first_id", "max_in_flight"))
-CLIENT_KEYS = Keys(optional=("timeout", "think_time", "retries"))
+CLIENT_KEYS = Keys(optional=("timeout", "think_time", "retries", "failover"))
+FAILOVER_KEYS = Keys(optional=("eject",))
 RETRY_KEYS = Keys(
     optional=("attempts", "backoff", "max_backoff", "honour_retry_after", "reuse_idempotency_key")
 )
@@ -67,6 +86,7 @@ def read_profile(doc: Document) -> Profile:
     users = fields.sub("users", lambda n: _users(ctx, n)) or UserPool()
     client = fields.sub("client", lambda n: _client(ctx, n)) or ClientBehaviour()
     network = fields.sub("network", lambda n: _network(ctx, n)) or ()
+    integrity = fields.sub("integrity", lambda n: _integrity(ctx, n))
     journeys_node = fields.child("journeys")
     journeys = read_journeys(ctx, journeys_node) if journeys_node is not None else ()
     complete = isinstance(journeys_node, Seq) and len(journeys) == len(journeys_node.items)
@@ -92,7 +112,73 @@ def read_profile(doc: Document) -> Profile:
         users=users,
         seed=seed,
         source=doc.file,
+        integrity=integrity,
     )
+
+
+def _integrity(ctx: Context, node: Node) -> IntegrityCheck:
+    """``integrity: {sql: {query, dsn | dsn_env}}`` or ``integrity: {http: {url, headers}}``."""
+    fields = Fields(ctx, node, INTEGRITY_KEYS, "integrity block")
+    sql = fields.sub("sql", lambda n: _integrity_sql(ctx, n))
+    http = fields.sub("http", lambda n: _integrity_http(ctx, n))
+    if fields.ok and (sql is None) == (http is None):
+        ctx.error(node, "give exactly one of 'sql' (a query) or 'http' (a URL)")
+    return IntegrityCheck(sql=sql, http=http)
+
+
+def _integrity_sql(ctx: Context, node: Node) -> SqlIntegrityCheck:
+    fields = Fields(ctx, node, INTEGRITY_SQL_KEYS, "integrity.sql block")
+    query = fields.get("query", parse_text, "")
+    dsn = fields.get("dsn", _dsn, None)
+    dsn_env = fields.get(
+        "dsn_env", lambda v: parse_text(v, pattern=r"[A-Za-z_][A-Za-z0-9_]*", hint=_ENV_HINT), None
+    )
+    if fields.ok and (dsn is None) == (dsn_env is None):
+        ctx.error(node, "give exactly one of 'dsn' or 'dsn_env' (the variable holding the DSN)")
+    if query and not query.lstrip().lower().startswith(("select", "with")):
+        fields.error("query", "expected a SELECT query returning (key, count) rows")
+    return SqlIntegrityCheck(query=query, dsn=dsn, dsn_env=dsn_env)
+
+
+_ENV_HINT = "an environment variable name like SHOP_DSN"
+
+
+def _dsn(value: object) -> str:
+    text = parse_text(value)
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise Invalid(
+            f"expected a PostgreSQL DSN like postgresql://user@127.0.0.1/db, got {text!r}"
+        )
+    host = urlsplit(text).hostname or ""
+    if host and not is_loopback(host):
+        raise Invalid(f"host {host!r} is not on loopback (127.0.0.0/8, ::1, localhost)")
+    return text
+
+
+def _url(value: object) -> str:
+    text = parse_text(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f"expected a URL like http://127.0.0.1:8080/applied, got {text!r}")
+    if not is_loopback(parts.hostname):
+        raise Invalid(f"host {parts.hostname!r} is not on loopback (127.0.0.0/8, ::1, localhost)")
+    return text
+
+
+def _integrity_http(ctx: Context, node: Node) -> HttpIntegrityCheck:
+    fields = Fields(ctx, node, INTEGRITY_HTTP_KEYS, "integrity.http block")
+    url = fields.get("url", _url, "")
+    empty: dict[str, str] = {}
+    headers = fields.get("headers", _string_map, empty)
+    return HttpIntegrityCheck(url=url, headers=headers)
+
+
+def _string_map(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int) for k, v in value.items()
+    ):
+        raise Invalid("expected a mapping of header names to text values")
+    return {k: str(v) for k, v in value.items()}
 
 
 def _users(ctx: Context, node: Node) -> UserPool:
@@ -110,7 +196,23 @@ def _client(ctx: Context, node: Node) -> ClientBehaviour:
         timeout_s=fields.get("timeout", parse_duration, 10.0),
         think_time_s=fields.get("think_time", _think_time, (0.0, 0.0)),
         retries=fields.sub("retries", lambda n: _retries(ctx, n)) or Retries(),
+        failover=fields.sub("failover", lambda n: _failover(ctx, n)),
     )
+
+
+def _failover(ctx: Context, node: Node) -> Failover | None:
+    """``true`` (eject for 5 s), ``false``, or ``{eject: 10s}``."""
+    if isinstance(node, Map):
+        fields = Fields(ctx, node, FAILOVER_KEYS, "failover block")
+        eject = fields.get("eject", lambda v: parse_duration(v, allow_zero=True), 5.0)
+        return Failover(eject_s=eject)
+    value = node.plain()
+    if not isinstance(value, bool):
+        ctx.error(
+            node, f"expected true, false or a mapping like {{eject: 5s}}, got {describe(value)}"
+        )
+        return None
+    return Failover() if value else None
 
 
 def _think_time(value: object) -> tuple[float, float]:

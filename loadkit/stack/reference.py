@@ -12,6 +12,7 @@ its own proxy (``wallet-1-postgres``), and load reaches each instance through a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from loadkit.errors import ComponentFailed, ConfigError, StackNotRunning
+from loadkit.errors import ComponentFailed, ConfigError, LoadkitError, StackNotRunning
 from loadkit.safety import is_loopback
 from loadkit.stack.admin import WalletAdmin
 from loadkit.stack.manifest import ProxyInfo, StackManifest, WalletInfo
@@ -58,8 +59,16 @@ class StackOptions:
     pool_size: int = 20
     max_inflight: int = 256
     ready_timeout: float = 60.0
+    #: a deliberately unsafe wallet mode (``ack-before-commit``, ``ignore-idempotency``) for
+    #: demonstrating the integrity check; recorded in the manifest (each wallet's argv)
+    unsafe: str | None = None
+    #: "process" (the default) or "docker": the same stack as containers (stack/docker_stack.py)
+    backend: str = "process"
+    image: str | None = None  # docker: use this image instead of building loadkit-stack:<hash>
 
     def validate(self) -> None:
+        if self.backend not in ("process", "docker"):
+            raise ConfigError(f"--backend: expected process or docker, got {self.backend!r}")
         if not 1 <= self.instances <= 16:
             raise ConfigError(f"--instances: expected 1 to 16, got {self.instances}")
         if self.users < 2:
@@ -68,6 +77,14 @@ class StackOptions:
             raise ConfigError(f"--merchants: expected at least 1, got {self.merchants}")
         if self.balance < 0:
             raise ConfigError(f"--balance: expected a non-negative amount, got {self.balance}")
+        if self.unsafe is not None:
+            from loadkit.wallet.config import UnsafeMode
+
+            modes = [m.value for m in UnsafeMode]
+            if self.unsafe not in modes:
+                raise ConfigError(
+                    f"--unsafe: expected one of {', '.join(modes)}, got {self.unsafe!r}"
+                )
         if self.pg_dsn:
             host = urlsplit(self.pg_dsn).hostname or ""
             if not is_loopback(host):
@@ -155,7 +172,12 @@ class ReferenceStack:
     @classmethod
     def attach(cls, stack_dir: Path = DEFAULT_STACK_DIR) -> ReferenceStack:
         """The stack described by ``stack_dir/manifest.json``."""
-        return cls(StackManifest.read(stack_dir))
+        manifest = StackManifest.read(stack_dir)
+        if manifest.backend == "docker" and cls is ReferenceStack:
+            from loadkit.stack.docker_stack import DockerStack
+
+            return DockerStack(manifest)
+        return cls(manifest)
 
     @classmethod
     def up(
@@ -165,9 +187,13 @@ class ReferenceStack:
         started and re-raise, leaving nothing running."""
         opts = options or StackOptions()
         opts.validate()
+        if opts.backend == "docker" and cls is ReferenceStack:
+            from loadkit.stack.docker_stack import DockerStack
+
+            return DockerStack.up(stack_dir, opts)
         stack_dir = stack_dir.absolute()
         try:
-            existing = cls.attach(stack_dir)
+            existing = ReferenceStack.attach(stack_dir)  # whichever backend it used
         except StackNotRunning:
             pass
         else:
@@ -184,6 +210,7 @@ class ReferenceStack:
             admin_token=secrets.token_urlsafe(24),
             token_secret=secrets.token_urlsafe(32),
             external_dsn=opts.pg_dsn,
+            backend=opts.backend,
         )
         stack = cls(manifest)
         try:
@@ -204,13 +231,7 @@ class ReferenceStack:
             base_dsn = opts.pg_dsn
             m.database = urlsplit(base_dsn).path.lstrip("/") or "postgres"
         else:
-            pg = Postgres(self.stack_dir / "postgres", port=free_port())
-            pg.log_path = logs / "postgres.log"
-            pg.on_started = self._postgres_started
-            m.postgres = pg.info()
-            self.save()
-            pg.start(timeout=opts.ready_timeout)
-            base_dsn = pg.create_database(m.database)
+            base_dsn = self._start_postgres(opts, logs)
         db_port = urlsplit(base_dsn).port or 5432
 
         from loadkit.wallet.config import DEFAULT_PASSWORD
@@ -222,11 +243,7 @@ class ReferenceStack:
         m.toxiproxy_port = free_port()
         self.save()
 
-        def record_toxiproxy(info: ProcessInfo) -> None:
-            m.toxiproxy = info
-            self.save()
-
-        start_server(m.toxiproxy_port, logs / "toxiproxy.log", on_spawn=record_toxiproxy)
+        self._start_toxiproxy(m.toxiproxy_port, logs)
         tp = self.toxiproxy
         for i in range(1, opts.instances + 1):
             name = f"wallet-{i}"
@@ -270,11 +287,27 @@ class ReferenceStack:
         m.status = "running"
         self.save()
 
-    def _spawn_wallet(self, w: WalletInfo, opts: StackOptions | None = None) -> None:
-        """Start ``w``: the first time from ``opts``; again (a restart) with its recorded argv."""
-        opts = opts or StackOptions()
-        old = w.process.argv if w.process else None
-        argv = old or [
+    def _start_postgres(self, opts: StackOptions, logs: Path) -> str:
+        """Start the embedded PostgreSQL, create the wallet database; its DSN."""
+        m = self.manifest
+        pg = Postgres(self.stack_dir / "postgres", port=free_port())
+        pg.log_path = logs / "postgres.log"
+        pg.on_started = self._postgres_started
+        m.postgres = pg.info()
+        self.save()
+        pg.start(timeout=opts.ready_timeout)
+        return pg.create_database(m.database)
+
+    def _start_toxiproxy(self, port: int, logs: Path) -> None:
+        def record_toxiproxy(info: ProcessInfo) -> None:
+            self.manifest.toxiproxy = info
+            self.save()
+
+        start_server(port, logs / "toxiproxy.log", on_spawn=record_toxiproxy)
+
+    def _wallet_argv(self, w: WalletInfo, opts: StackOptions) -> list[str]:
+        """How an instance is started the first time (a restart reuses the recorded argv)."""
+        return [
             sys.executable,
             "-m",
             "loadkit.wallet",
@@ -291,7 +324,13 @@ class ReferenceStack:
             str(opts.pool_size),
             "--max-inflight",
             str(opts.max_inflight),
+            *(["--unsafe", opts.unsafe] if opts.unsafe else []),
         ]
+
+    def _spawn_wallet(self, w: WalletInfo, opts: StackOptions | None = None) -> None:
+        """Start ``w``: the first time from ``opts``; again (a restart) with its recorded argv."""
+        old = w.process.argv if w.process else None
+        argv = old or self._wallet_argv(w, opts or StackOptions())
         env = {
             "LOADKIT_WALLET_SECRET": self.manifest.token_secret,
             "LOADKIT_WALLET_ADMIN_TOKEN": self.manifest.admin_token,
@@ -362,6 +401,15 @@ class ReferenceStack:
         if pg is None:
             raise StackNotRunning("the stack has no database")
         return pg.dsn(self.manifest.database)
+
+    @property
+    def unsafe(self) -> str | None:
+        """The wallets' deliberately unsafe mode, if any (from their recorded command lines)."""
+        for w in self.manifest.wallets:
+            argv = w.process.argv if w.process else []
+            if "--unsafe" in argv[:-1]:
+                return str(argv[argv.index("--unsafe") + 1])
+        return None
 
     @property
     def password(self) -> str:
@@ -437,6 +485,7 @@ class ReferenceStack:
             "stack_dir": m.stack_dir,
             "status": m.status,
             "healthy": all(c.get("ready", True) for c in components),
+            "unsafe": self.unsafe,
             "components": components,
             "proxies": [p.to_dict() for p in m.proxies],
             "seed": {k: v for k, v in m.seed.items()},
@@ -447,6 +496,11 @@ class ReferenceStack:
     def down(self) -> list[str]:
         """Stop every process of the stack, delete its database files; returns what was stopped.
         Safe to call on a half-started or half-dead stack."""
+        # the manifest on disk is the truth: another process (a run's chaos controller) may have
+        # restarted a wallet or the database since this object read it
+        with contextlib.suppress(LoadkitError, OSError, ValueError, KeyError, TypeError):
+            if self.manifest.path.exists():
+                self.manifest = StackManifest.read(self.stack_dir)
         m = self.manifest
         stopped: list[str] = []
         m.status = "stopping"

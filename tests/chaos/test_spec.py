@@ -329,6 +329,10 @@ def test_every_shipped_scenario_validates_and_plans(path: Path) -> None:
     assert summary.startswith(f"{path}: scenario '{path.stem}': ")
     scenario = load_scenario(path)
     needs_profile = any(f.at.phase or (f.until and f.until.phase) for f in scenario.faults)
+    # a fault held until the run ends, in a scenario without a duration: the profile says when
+    needs_profile |= scenario.duration_s is None and any(
+        f.duration_s is None and f.until is None for f in scenario.faults
+    )
     plan = make_plan(scenario, load_profile(PROFILE) if needs_profile else None)
     assert plan.faults and all(f.start_s >= 0 for f in plan.faults)
     assert scenario.steady_state.probes, "every worked example states its steady state"
@@ -345,6 +349,8 @@ def test_the_shipped_scenarios_are_all_there() -> None:
         "maintenance-window",
         "peak-security",
         "gameday",
+        "smoke-fault",
+        "one-instance-down",
     }
     assert {p.stem for p in SHIPPED} == expected
 

@@ -23,6 +23,7 @@ from loadkit.load import (
     WalletJourneyKind,
     load_profile,
 )
+from loadkit.load.profile import Failover
 
 PROFILES = Path(__file__).parents[2] / "profiles"
 
@@ -256,9 +257,26 @@ def test_defaults(tmp_path: Path) -> None:
     assert profile.client.timeout_s == 10.0
     assert profile.client.retries.attempts == 1
     assert profile.client.retries.honour_retry_after is True
+    assert profile.client.failover is None
     assert profile.network == ()
     assert profile.users.accounts == 1000
     assert profile.source == str(tmp_path / "p.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", Failover(5.0)), ("false", None), ("{eject: 500ms}", Failover(0.5))],
+)
+def test_client_failover(tmp_path: Path, value: str, expected: Failover | None) -> None:
+    profile = profile_of(
+        tmp_path,
+        f"""
+        stages: [{{name: a, duration: 10s, rate: 5}}]
+        journeys: [{{wallet: balance}}]
+        client: {{failover: {value}}}
+        """,
+    )
+    assert profile.client.failover == expected
 
 
 def test_network_weights_become_fractions(tmp_path: Path) -> None:

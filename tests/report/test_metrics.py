@@ -205,7 +205,7 @@ def test_integrity_json_is_passed_through(tmp_path: Path) -> None:
     rd.line(0, "p", ok=1)
     m = compute_metrics(rd.write())
     assert m.integrity == {"ok": True, "lost": 0}
-    assert m.verdict.endswith("0 payments lost")
+    assert m.verdict.endswith("money integrity clean: nothing lost or duplicated")
 
 
 def test_worst_10_seconds(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
         """,
         [
             "6:3: client.colour: unknown key 'colour' (expected one of: timeout, think_time, "
-            "retries)"
+            "retries, failover)"
         ],
     ),
     "misspelt required top-level key is one problem, not two": (
@@ -490,6 +490,46 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "6:53: client.retries.max_backoff: must not be below 'backoff' (2s)",
             "6:57: client.retries.honor_retry_after: unknown key 'honor_retry_after'; did you "
             "mean 'honour_retry_after'?",
+        ],
+    ),
+    "failover neither true/false nor a mapping": (
+        """
+        stages:
+          - {name: a, duration: 10s, rate: 5}
+        journeys:
+          - wallet: balance
+        client:
+          failover: yes please
+        """,
+        [
+            "6:13: client.failover: expected true, false or a mapping like {eject: 5s}, "
+            "got 'yes please'"
+        ],
+    ),
+    "failover eject misspelt": (
+        """
+        stages:
+          - {name: a, duration: 10s, rate: 5}
+        journeys:
+          - wallet: balance
+        client:
+          failover: {ejct: 5s}
+        """,
+        ["6:14: client.failover.ejct: unknown key 'ejct'; did you mean 'eject'?"],
+    ),
+    "failover eject a bare number": (
+        """
+        stages:
+          - {name: a, duration: 10s, rate: 5}
+        journeys:
+          - wallet: balance
+        client:
+          failover:
+            eject: 5
+        """,
+        [
+            "7:12: client.failover.eject: expected a duration like '90s', '2m', '1h30m' or "
+            "'500ms', got the bare number 5; did you mean '5s'?"
         ],
     ),
     "bad network bandwidth": (

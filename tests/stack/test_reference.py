@@ -6,11 +6,12 @@ import concurrent.futures
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
-from loadkit.stack.reference import ReferenceStack
+from loadkit.stack.reference import ReferenceStack, StackOptions
 
 
 def _login(base: str, stack: ReferenceStack, n: int) -> tuple[dict[str, str], int]:
@@ -219,3 +220,23 @@ def _missing_in_ledger(stack: ReferenceStack, ids: list[int]) -> list[int]:
     )
     have = {int(x) for x in found.split()}
     return [i for i in ids if i not in have]
+
+
+def test_down_stops_a_wallet_another_process_restarted(scratch_root: Path) -> None:
+    """A run's chaos controller restarts wallets through a stack of its own (attached from the
+    manifest); ``down`` on the object that started the stack must still stop the new process."""
+    started = ReferenceStack.up(
+        scratch_root / "restarted-stack", StackOptions(instances=1, users=10, merchants=2)
+    )
+    try:
+        elsewhere = ReferenceStack.attach(started.stack_dir).wallet("wallet-1")
+        elsewhere.kill()
+        elsewhere.start()
+        new = elsewhere.process
+        assert new is not None and new.alive()
+        stale = started.wallet("wallet-1").info.process
+        assert stale is not None and stale.pid != new.pid
+    finally:
+        stopped = started.down()
+    assert "wallet-1" in stopped
+    assert not new.alive(), f"wallet-1 (pid {new.pid}) left running after down()"

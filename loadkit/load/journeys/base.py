@@ -2,7 +2,8 @@
 
 A *virtual user* is one identity of the profile's user pool (``user.index`` 0…accounts-1), bound
 to one target URL: users are assigned a network class by weight (an even, deterministic spread)
-and spread evenly over their class's URLs (``target.network[class]``, else ``target.urls``).
+and spread evenly over their class's URLs (``target.network[class]``, else ``target.urls``),
+which are one failover ring (``client.failover``).
 Each Locust process serves its own share of them (index ``i`` belongs to share ``i % count``)::
 
     users = make_users(profile, config, targets, share=0, count=2)
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loadkit.errors import ConfigError
-from loadkit.load.client import Action, Endpoint, HttpClient, Target
+from loadkit.load.client import Action, Endpoint, HttpClient, Target, link
 from loadkit.load.outcome import StatusTable
 from loadkit.load.profile import Expect, Profile
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
@@ -141,8 +142,9 @@ def make_user(
     urls = config.target.network.get(network or "", ()) or config.target.urls
     url = urls[index % len(urls)]
     target = targets.get(url)
-    if target is None:
-        target = targets[url] = Target(url)
+    if target is None:  # the first user of these URLs: one failover ring of them all
+        link(tuple(targets.get(u) or targets.setdefault(u, Target(u)) for u in dict.fromkeys(urls)))
+        target = targets[url]
     return VirtualUser(index, profile.users.first_id + index, target, network)
 
 

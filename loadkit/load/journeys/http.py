@@ -9,7 +9,9 @@ request; a step without placeholders is built once per target URL and sent as by
 Rendering rules: a placeholder's value is percent-encoded in a path (``/`` too); CR and LF are
 dropped from header values; in a JSON body a string that is exactly one placeholder keeps its
 value's type. ``{step.idempotency_key}`` is one key per step of an action, replaced on a retry
-only when ``reuse_idempotency_key`` is false; ``{env.NAME}`` must be set when the run starts::
+only when ``reuse_idempotency_key`` is false; ``{env.NAME}`` must be set when the run starts.
+A step marked ``money:`` is a money movement: its final view (acknowledged, refused, unknown)
+and the idempotency key it sent go to ``acks.jsonl`` for the integrity check::
 
     journey = HttpJourneyRunner(spec, setup)
     journey.run(action)
@@ -17,6 +19,7 @@ only when ``reuse_idempotency_key`` is false; ``{env.NAME}`` must be set when th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import uuid
@@ -85,9 +88,15 @@ class _Step:
         self.env = setup.env
         self.extract = dict(step.extract)
         templates = list(step.templates())
-        self.static = not any(t.variables for t in templates)
+        # a money step renders per request: its key is read from what it sent
+        self.static = not any(t.variables for t in templates) and step.money is None
         self.keyed = any(_KEY_VAR in t.variables for t in templates)
         self._heads: dict[str, bytes] = {}
+        self.money = step.money
+        self.journey = journey
+        self.recorder = setup.recorder
+        self.base = setup.base
+        self._sent_key = ""  # the idempotency header's value as last rendered
 
     def send(self, a: Action) -> None:
         user: VirtualUser = a.user
@@ -110,6 +119,45 @@ class _Step:
             )
         else:
             self.client.call(a, self.ep, target, path, headers, body)
+        if self.money is not None:
+            self._ack(a, headers, body)
+
+    def _ack(self, a: Action, headers: str, body: bytes | None) -> None:
+        """Log this money movement's final view in ``acks.jsonl`` (docs/integrity.md)."""
+        money = self.money
+        assert money is not None
+        key = a.key if self.keyed and a.key else _header(headers, money.idempotency_header)
+        if not key:
+            return
+        status = a.status
+        view = "acknowledged" if 200 <= status < 300 else "unknown"
+        if 400 <= status < 500 and status != 429:
+            view = "refused"
+        amount = None
+        if money.amount is not None and body is not None:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                amount = _walk(orjson.loads(body), money.amount)
+        transaction = None
+        if money.id_field is not None and view == "acknowledged":
+            transaction = _walk(a.json(), money.id_field)
+        user: VirtualUser = a.user
+        line = {
+            "t": round(a.t - self.base, 3),
+            "journey": self.journey,
+            "kind": self.step.name,
+            "key": key,
+            "account": user.uid,
+            "from": None,
+            "to": None,
+            "amount": amount,
+            "view": view,
+            "status": status or None,
+            "transaction_id": transaction,
+        }
+        self.recorder.ack(orjson.dumps(line).decode())
+        for old in a.superseded if self.keyed else ():
+            line.update(key=old, view="unknown", status=None, transaction_id=None)
+            self.recorder.ack(orjson.dumps(line).decode())
 
     def render(self, a: Action, key: str) -> tuple[str, str, bytes | None]:
         """The step's path, header lines and body for action ``a`` with idempotency ``key``."""
@@ -125,6 +173,15 @@ class _Step:
         )
         body = None if step.json is None else orjson.dumps(render_json(step.json, values))
         return path, headers, body
+
+
+def _header(lines: str, name: str) -> str:
+    """The value of header ``name`` in rendered ``Name: value\\r\\n`` lines ("" if absent)."""
+    prefix = name.lower() + ":"
+    for line in lines.split("\r\n"):
+        if line.lower().startswith(prefix):
+            return line[len(prefix) :].strip()
+    return ""
 
 
 def _uuid() -> str:
