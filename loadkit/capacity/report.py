@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 import matplotlib as mpl
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -64,7 +64,8 @@ def _rate(value: float | None) -> str:
 def capacity_chart(result: CapacityResult) -> str:
     """Busy rate (left, %) and p99 latency (right, ms, log) against offered rate; the knee and
     the busy-rate objective as lines, each step coloured by its verdict."""
-    steps = measured(result)
+    # one point per rate: a fine-pass step re-measures a coarse one (``measured`` sorts it after)
+    steps = list({s.rate: s for s in measured(result)}.values())
     with mpl.rc_context(charts._RC):
         fig = Figure(figsize=(11, 3.4), dpi=96)
         ax = fig.add_subplot()
@@ -106,23 +107,26 @@ def capacity_chart(result: CapacityResult) -> str:
         lat.spines["right"].set_visible(True)
         p99 = [s.p99_ms if s.p99_ms is not None else math.nan for s in steps]
         lat.plot(xs, p99, color="#e6a100", lw=1.2, ls="-.", marker=".", label="p99 latency")
-        if any(v > 0 for v in p99):
+        positive = [v for v in p99 if v > 0]
+        if positive and max(positive) / min(positive) > 20:  # log only over a wide range
             lat.set_yscale("log")
+        else:
+            lat.set_ylim(bottom=0)
         lat.yaxis.set_major_formatter(
             FuncFormatter(lambda v, _p: f"{v:,.0f}" if v >= 1 else f"{v:g}")
         )
+        lat.yaxis.set_minor_formatter(NullFormatter())
         lat.set_ylabel("p99 (ms)")
         handles, labels = ax.get_legend_handles_labels()
         h2, l2 = lat.get_legend_handles_labels()
         ax.legend(
             handles + h2,
             labels + l2,
-            loc="upper left",
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.01),
+            ncol=3,
             fontsize=8,
-            frameon=True,
-            facecolor="white",
-            edgecolor="#d1d9e0",
-            framealpha=0.9,
+            frameon=False,
         )
         return charts._svg(fig)
 
