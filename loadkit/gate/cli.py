@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from loadkit.errors import ConfigError, ExitCode
+from loadkit.report.cli import run_dir_arg
 
 #: the default allowed rise of a busy rate over the baseline's, with --baseline
 DEFAULT_MAX_REGRESSION = 0.01
@@ -39,21 +39,12 @@ def parse_points(text: str) -> float:
     )
 
 
-def run_dir_arg(path: str, what: str = "RUN_DIR") -> Path:
-    run_dir = Path(path)
-    if not run_dir.is_dir():
-        raise ConfigError(f"{what} {path}: not a run directory (no such directory)")
-    if not (run_dir / "run.json").exists() and not (run_dir / "timeline.jsonl").exists():
-        raise ConfigError(f"{what} {path}: not a run directory (no run.json, no timeline.jsonl)")
-    return run_dir
-
-
 def cmd_gate(args: argparse.Namespace) -> int:
     from loadkit.gate.output import gate_run, render_table
     from loadkit.spec.slo import load_slo
 
     slo = load_slo(args.slo)  # SpecError: exit 2 before anything is read or written
-    run_dir = run_dir_arg(args.run_dir)
+    run_dir = run_dir_arg(args.run_dir, "RUN_DIR")
     baseline = run_dir_arg(args.baseline, "--baseline") if args.baseline else None
     if args.max_regression is not None and baseline is None:
         raise ConfigError("--max-regression compares with a baseline: add --baseline RUN_DIR")

@@ -34,12 +34,14 @@ def _percent(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a percentage like 5% or 0.05 ({exc})") from exc
 
 
-def _run_dir(path: str) -> Path:
+def run_dir_arg(path: str, what: str | None = None) -> Path:
+    """``path`` as a run directory, or a ``ConfigError`` (exit 2) naming the option (``what``)."""
     run_dir = Path(path)
+    label = f"{what} {path}" if what else path
     if not run_dir.is_dir():
-        raise ConfigError(f"{path}: not a run directory (no such directory)")
+        raise ConfigError(f"{label}: not a run directory (no such directory)")
     if not (run_dir / "run.json").exists() and not (run_dir / "timeline.jsonl").exists():
-        raise ConfigError(f"{path}: not a run directory (no run.json and no timeline.jsonl)")
+        raise ConfigError(f"{label}: not a run directory (no run.json and no timeline.jsonl)")
     return run_dir
 
 
@@ -111,7 +113,7 @@ def write_reports(
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    run_dir = _run_dir(args.run_dir)
+    run_dir = run_dir_arg(args.run_dir)
     formats = parse_formats(args.format)
     written = write_reports(
         run_dir,
@@ -129,8 +131,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from loadkit.report.compare import compare_metrics, render_comparison
     from loadkit.report.metrics import compute_metrics
 
-    a = compute_metrics(_run_dir(args.run_a))
-    b = compute_metrics(_run_dir(args.run_b))
+    a = compute_metrics(run_dir_arg(args.run_a))
+    b = compute_metrics(run_dir_arg(args.run_b))
     comparison = compare_metrics(a, b)
     render_comparison(comparison, console)
     if args.fail_on_regression and comparison.regressions:

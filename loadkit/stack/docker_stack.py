@@ -62,15 +62,7 @@ class DockerPostgres(_Postgres):
 
     @classmethod
     def for_container(cls, info: PostgresInfo, container_name: str, client: Any) -> DockerPostgres:
-        pg = cls.__new__(cls)
-        pg.port = info.port
-        pg.data_dir = Path(info.data_dir)
-        pg.log_path = Path(info.log)
-        pg.root = pg.log_path.parent
-        pg.bin_dir = Path(info.bin_dir)
-        pg.os_user = info.os_user
-        pg.process = ManagedProcess.from_info(info.process) if info.process else None
-        pg.on_started = None
+        pg = cls._restored(info)
         pg.container_name = container_name
         pg._client = client
         return pg

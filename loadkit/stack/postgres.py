@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
 import psutil
 
@@ -215,6 +216,15 @@ class Postgres:
 
     @classmethod
     def from_info(cls, info: PostgresInfo) -> Postgres:
+        """The server a manifest entry describes (its postmaster found again if it moved)."""
+        pg = cls._restored(info)
+        if not pg.alive():
+            pg.process = pg._find_postmaster()
+        return pg
+
+    @classmethod
+    def _restored(cls, info: PostgresInfo) -> Self:
+        """An instance with the fields of ``info``, without starting or looking for anything."""
         pg = cls.__new__(cls)
         pg.port = info.port
         pg.data_dir = Path(info.data_dir)
@@ -224,8 +234,6 @@ class Postgres:
         pg.os_user = info.os_user
         pg.process = ManagedProcess.from_info(info.process) if info.process else None
         pg.on_started = None
-        if not pg.alive():
-            pg.process = pg._find_postmaster()
         return pg
 
     def _find_postmaster(self) -> ManagedProcess | None:

@@ -23,6 +23,7 @@ import random
 import re
 import signal as _signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -209,17 +210,10 @@ class ContainerFault(Fault):
 def bring_back(env: ChaosEnv, state: State) -> str:
     """Unpause or start every container of ``state`` that is not running; wait until each runs
     (healthy, when it has a health check; ready, when it is a wallet of the stack)."""
-    from docker.errors import NotFound
-
     client = dk.connect()
-    done = []
+    done: list[str] = []
     try:
-        for entry in state["containers"]:
-            try:
-                container = client.containers.get(entry["id"])
-            except NotFound:
-                done.append(f"{entry['name']} gone")
-                continue
+        for entry, container in _journaled(client, state, done):
             dk.settle(container)
             if container.status == "paused":
                 container.unpause()
@@ -233,6 +227,18 @@ def bring_back(env: ChaosEnv, state: State) -> str:
     finally:
         client.close()
     return ", ".join(done) or "already running"
+
+
+def _journaled(client: Any, state: State, done: list[str]) -> Iterator[tuple[Any, Any]]:
+    """(journal entry, container) for every container a fault's state names; one that no
+    longer exists is reported in ``done`` as gone."""
+    from docker.errors import NotFound
+
+    for entry in state["containers"]:
+        try:
+            yield entry, client.containers.get(entry["id"])
+        except NotFound:
+            done.append(f"{entry['name']} gone")
 
 
 def _wait_healthy(container: Any) -> None:
@@ -325,17 +331,10 @@ class Cpu(ContainerFault):
 
     @classmethod
     def restore(cls, env: ChaosEnv, state: State) -> str:
-        from docker.errors import NotFound
-
         client = dk.connect()
-        done = []
+        done: list[str] = []
         try:
-            for entry in state["containers"]:
-                try:
-                    container = client.containers.get(entry["id"])
-                except NotFound:
-                    done.append(f"{entry['name']} gone")
-                    continue
+            for entry, container in _journaled(client, state, done):
                 quota, period = int(entry.get("cpu_quota", 0)), int(entry.get("cpu_period", 0))
                 if quota > 0:
                     container.update(cpu_period=period or CPU_PERIOD, cpu_quota=quota)
