@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from loadkit.load.runconfig import RunConfig, Target, locust_argv
-from loadkit.report.timeline import Timeline
+from loadkit.rundir.timeline import Timeline
 
 ROOT = Path(__file__).parents[1]
 TARGET_RATIO = 0.9

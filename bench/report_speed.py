@@ -104,7 +104,7 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from rich.console import Console
-from loadkit.report.cli import write_reports
+from loadkit.cli.report import write_reports
 t = time.perf_counter()
 write_reports(Path(sys.argv[1]), ["html", "md", "json", "junit", "terminal"],
               term=Console(file=open("/dev/null", "w"), width=120))
@@ -115,7 +115,7 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 TIMELINE = """
 import sys, time
 from pathlib import Path
-from loadkit.report.timeline import Timeline
+from loadkit.rundir.timeline import Timeline
 t = time.perf_counter()
 tl = Timeline.read(Path(sys.argv[1]) / "timeline.jsonl")
 for phase in tl.phases():

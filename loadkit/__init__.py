@@ -32,13 +32,13 @@ _LAZY = {
     "Postgres": "loadkit.stack.postgres",
     "ToxiproxyClient": "loadkit.stack.toxiproxy",
     "WalletAdmin": "loadkit.stack.admin",
-    "Profile": "loadkit.load.profile",
-    "load_profile": "loadkit.load.profile",
-    "RunOptions": "loadkit.load.runner",
-    "RunResult": "loadkit.load.runner",
-    "Runner": "loadkit.load.runner",
-    "run_profile": "loadkit.load.runner",
-    "Timeline": "loadkit.report.timeline",
+    "Profile": "loadkit.profile.model",
+    "load_profile": "loadkit.profile.model",
+    "RunOptions": "loadkit.run.orchestrator",
+    "RunResult": "loadkit.run.orchestrator",
+    "Runner": "loadkit.run.orchestrator",
+    "run_profile": "loadkit.run.orchestrator",
+    "Timeline": "loadkit.rundir.timeline",
     "Controller": "loadkit.chaos",
     "Scenario": "loadkit.chaos",
     "load_scenario": "loadkit.chaos",
@@ -48,8 +48,8 @@ _LAZY = {
     "CapacityOptions": "loadkit.capacity",
     "CapacityResult": "loadkit.capacity",
     "find_capacity": "loadkit.capacity",
-    "read_traffic": "loadkit.load.traffic",
-    "write_traffic_profile": "loadkit.load.traffic",
+    "read_traffic": "loadkit.profile.traffic",
+    "write_traffic_profile": "loadkit.profile.traffic",
     "GateResult": "loadkit.gate",
     "Slo": "loadkit.gate",
     "gate_run": "loadkit.gate",
@@ -63,10 +63,10 @@ if TYPE_CHECKING:
     from loadkit.chaos import Controller, Scenario, load_scenario, rollback_run
     from loadkit.gate import GateResult, Slo, gate_run, load_slo
     from loadkit.integrity import IntegrityResult, check_run
-    from loadkit.load.profile import Profile, load_profile
-    from loadkit.load.runner import Runner, RunOptions, RunResult, run_profile
-    from loadkit.load.traffic import read_traffic, write_traffic_profile
-    from loadkit.report.timeline import Timeline
+    from loadkit.profile.model import Profile, load_profile
+    from loadkit.profile.traffic import read_traffic, write_traffic_profile
+    from loadkit.run.orchestrator import Runner, RunOptions, RunResult, run_profile
+    from loadkit.rundir.timeline import Timeline
     from loadkit.spec import SpecError, validate_file
     from loadkit.stack.admin import WalletAdmin
     from loadkit.stack.postgres import Postgres

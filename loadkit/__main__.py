@@ -2,6 +2,6 @@
 
 import sys
 
-from loadkit.cli import main
+from loadkit.cli.main import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from loadkit.load.runner import RunOptions
+from loadkit.run.orchestrator import RunOptions
 
 DATA = Path(__file__).with_name("data")
 PROFILE = DATA / "demo-double11.yaml"

@@ -180,8 +180,8 @@ class LoadkitRunner:
         time_scale: float | None = None,
         workers: int = 0,
     ) -> LoadkitResult:
-        from loadkit.load.runner import Runner, RunOptions
         from loadkit.report import write_reports
+        from loadkit.run.orchestrator import Runner, RunOptions
 
         stack_dir: Path | None = None
         if target is None or scenario is not None:

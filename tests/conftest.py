@@ -9,16 +9,22 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
-from loadkit.stack.ports import free_port
+from loadkit.stack.ports import free_port, port_open
 from loadkit.stack.postgres import Postgres
 from loadkit.stack.reference import ReferenceStack, StackOptions
 
+ROOT = Path(__file__).parents[1]
 _db_counter = itertools.count()
 
 
@@ -57,3 +63,31 @@ def stack(scratch_root: Path) -> Iterator[ReferenceStack]:
     )
     yield started
     started.down()
+
+
+@dataclass
+class PlainService:
+    url: str
+
+    def stats(self) -> dict[str, int]:
+        return dict(httpx.get(f"{self.url}/stats").json())
+
+
+@pytest.fixture(scope="session")
+def plain_service() -> Iterator[PlainService]:
+    """The tiny shop API of ``tests/load/plain_service.py``, in its own process."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.load.plain_service", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not port_open(port):
+            assert proc.poll() is None and time.monotonic() < deadline, "plain service died"
+            time.sleep(0.05)
+        yield PlainService(f"http://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        proc.wait(10)

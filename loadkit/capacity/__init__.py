@@ -1,6 +1,6 @@
 """Capacity: the highest arrival rate that keeps the busy rate (and latency) within an objective,
 found by stepping the load with a profile's journey mix (forecasting, ``loadkit profile
-from-traffic``, lives in :mod:`loadkit.load.traffic`)::
+from-traffic``, lives in :mod:`loadkit.profile.traffic`)::
 
     from loadkit.capacity import CapacityOptions, find_capacity
     result = find_capacity(CapacityOptions(profile=Path("profiles/double11.yaml")))

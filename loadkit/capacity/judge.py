@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from loadkit.capacity.model import Measure, Outcome, StepObjective, StepResult, Verdict
 from loadkit.report.model import LevelStats
-from loadkit.report.timeline import Bucket
+from loadkit.rundir.timeline import Bucket
 
 #: a step with more unsent arrivals than this share is generator-limited (DESIGN.md's 1%)
 MAX_UNSENT = 0.01

@@ -18,7 +18,7 @@ import yaml
 
 from loadkit.capacity.model import Measure, StepObjective, step_phase
 from loadkit.errors import ConfigError
-from loadkit.load.profile import LoadModel, Profile
+from loadkit.profile.model import LoadModel, Profile
 
 #: the default objective: at most 1% of user actions busy (after client retries)
 DEFAULT_OBJECTIVE = StepObjective(Measure.BUSY_RATE, 0.01)

@@ -1,7 +1,7 @@
 """The capacity search: step the arrival rate with a profile's journey mix until the objective
 is lost, then step finely around that point; the knee is the highest rate that still met it.
 
-Each pass is one ordinary run (:class:`~loadkit.load.runner.Runner`) of a generated profile
+Each pass is one ordinary run (:class:`~loadkit.run.orchestrator.Runner`) of a generated profile
 (:mod:`loadkit.capacity.plan`): a ``ramp`` to the first rate, then the steps, ``step-NN-warmup``
 (not measured) and ``step-NN`` (measured), each at one constant rate with the source profile's
 journeys, client, users and network. A pass stops early
@@ -44,8 +44,8 @@ from loadkit.capacity.plan import (
     step_profile_text,
 )
 from loadkit.errors import ConfigError, StackNotRunning
-from loadkit.load.profile import load_profile
-from loadkit.load.rundir import new_run_dir, read_json
+from loadkit.profile.model import load_profile
+from loadkit.rundir.record import new_run_dir, read_json
 
 __all__ = ["CapacityOptions", "CapacitySearch", "Settings", "find_capacity"]
 
@@ -126,7 +126,7 @@ class CapacitySearch:
         self.settings = resolve_settings(options, self.profile)
         # what a pass's run will check (target, journeys, scenario, workers), checked now on the
         # source profile: a Runner starts nothing until run()
-        from loadkit.load.runner import Runner
+        from loadkit.run.orchestrator import Runner
 
         Runner(self._run_options(options.profile, None, Path(options.out)), None)
         self.notes: list[str] = []
@@ -229,7 +229,7 @@ class CapacitySearch:
         return stack.stack_dir
 
     def _run_options(self, profile: Path, stack_dir: Path | None, out: Path) -> Any:
-        from loadkit.load.runner import RunOptions
+        from loadkit.run.orchestrator import RunOptions
 
         opts = self.options
         return RunOptions(
@@ -250,9 +250,9 @@ class CapacitySearch:
         stack_dir: Path | None,
         causes: WalletCauses,
     ) -> tuple[PassRecord, list[StepResult]]:
-        from loadkit.load.runner import Runner
         from loadkit.report import write_reports
         from loadkit.report.metrics import compute_metrics
+        from loadkit.run.orchestrator import Runner
 
         opts, s = self.options, self.settings
         path = cdir / f"{name}.yaml"

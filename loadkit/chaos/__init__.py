@@ -11,12 +11,12 @@ From Python, everything ``loadkit chaos`` does is a call::
 from loadkit.chaos.catalog import FAULTS, describe_all, fault_type, make_fault, register
 from loadkit.chaos.controller import Controller
 from loadkit.chaos.faults.base import ChaosEnv, Fault, FaultType, Param, TargetKind, Window
-from loadkit.chaos.gameday import GamedayOptions, run_gameday
-from loadkit.chaos.journal import Journal, outstanding, read_events
 from loadkit.chaos.results import ChaosResult, ChaosStatus
 from loadkit.chaos.rollback import RollbackResult, rollback_run
 from loadkit.chaos.safety import Allowlist, TargetRefused
 from loadkit.chaos.scenario import Plan, PlannedFault, Scenario, load_scenario, make_plan
+from loadkit.run.gameday import GamedayOptions, run_gameday
+from loadkit.rundir.events import Journal, outstanding, read_events
 
 __all__ = [
     "FAULTS",

@@ -29,7 +29,6 @@ import psutil
 
 from loadkit.chaos.catalog import FAULTS
 from loadkit.chaos.faults.base import ChaosEnv, Fault
-from loadkit.chaos.journal import FILENAME, Journal
 from loadkit.chaos.probes import BusySource, Prober, ProbeResult, TimelineSource, WindowStats
 from loadkit.chaos.probes import check_probe as _check_probe
 from loadkit.chaos.results import ChaosResult, ChaosStatus, FaultRun
@@ -43,7 +42,8 @@ from loadkit.chaos.scenario import (
     same_target,
 )
 from loadkit.errors import LoadkitError
-from loadkit.load.profile import Profile
+from loadkit.profile.model import Profile
+from loadkit.rundir.events import FILENAME, Journal
 from loadkit.stack.reference import ReferenceStack
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 run's timeline when there is load, or from the controller's own light probe traffic when there is
 none; and the steady-state probes (``/readyz``, the ledger invariants, any loopback URL).
 
-Every answer is classified with the one taxonomy of :mod:`loadkit.load.outcome`::
+Every answer is classified with the one taxonomy of :mod:`loadkit.profile.outcome`::
 
     prober = Prober(stack, Traffic(rate=4), clock=lambda: time.time() - t0); prober.start()
     stats = prober.window(now_t=30.0, window_s=10.0)   # WindowStats(answered=40, busy=12, …)
@@ -23,8 +23,8 @@ import httpx
 
 from loadkit.chaos.faults.base import ALL_WALLETS, ChaosEnv
 from loadkit.chaos.scenario import ProbeKind, ProbeSpec, Request, Traffic
-from loadkit.load.outcome import Failure, Outcome, classify
-from loadkit.report.timeline import Timeline
+from loadkit.profile.outcome import Failure, Outcome, classify
+from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 
 #: seconds of the timeline whose answers may still be arriving (it is written every ~2 s)

@@ -20,8 +20,8 @@ import psutil
 
 from loadkit.chaos.catalog import FAULTS
 from loadkit.chaos.faults.base import ChaosEnv
-from loadkit.chaos.journal import FILENAME, Journal, header, outstanding, read_events
 from loadkit.errors import ConfigError
+from loadkit.rundir.events import FILENAME, Journal, header, outstanding, read_events
 from loadkit.stack.reference import ReferenceStack
 
 

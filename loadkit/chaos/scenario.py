@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from loadkit.load.profile import Profile
+from loadkit.profile.model import Profile
 from loadkit.spec.errors import Problem, SpecError
 from loadkit.spec.values import did_you_mean, format_duration
 

@@ -1,7 +1,7 @@
 """Release gating: a run directory against an SLO file → pass or fail, with the reasons.
 
 ``loadkit gate RUN_DIR --slo SLO`` and ``loadkit run … --slo SLO`` call this; so does the pytest
-plugin. The SLO format is in docs/slo.md (loader: :mod:`loadkit.spec.slo`)::
+plugin. The SLO format is in docs/slo.md (loader: :mod:`loadkit.gate.slo`)::
 
     from loadkit.gate import gate_run, load_slo
     result = gate_run(Path("reports/20261128-193000-smoke"), load_slo("slo/smoke.yaml"))
@@ -14,7 +14,7 @@ abort while a run goes), ``cli`` (``loadkit gate``).
 
 from loadkit.gate.evaluate import GateResult, ObjectiveResult, evaluate, invalid_reason, measure
 from loadkit.gate.output import failure_lines, gate_run, render_table
-from loadkit.spec.slo import Objective, Slo, check_names, load_slo
+from loadkit.gate.slo import Objective, Slo, check_names, load_slo
 
 __all__ = [
     "GateResult",

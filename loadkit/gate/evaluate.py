@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadkit.spec.slo import Objective, Slo, format_percent
+from loadkit.gate.slo import Objective, Slo, format_percent
 
 if TYPE_CHECKING:
     from loadkit.report.model import FaultMetrics, PhaseMetrics, RunMetrics

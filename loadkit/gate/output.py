@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadkit.gate.evaluate import GateResult, ObjectiveResult, evaluate, format_value
-from loadkit.spec.slo import Slo
+from loadkit.gate.slo import Slo
 
 if TYPE_CHECKING:
     from loadkit.report.model import RunMetrics

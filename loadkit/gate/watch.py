@@ -24,11 +24,11 @@ import time
 from typing import TYPE_CHECKING
 
 from loadkit.gate.evaluate import format_value, phase_repeats, within
-from loadkit.spec.slo import Objective, Slo
+from loadkit.gate.slo import Objective, Slo
 
 if TYPE_CHECKING:
-    from loadkit.load.profile import Profile
-    from loadkit.report.timeline import Bucket, Timeline
+    from loadkit.profile.model import Profile
+    from loadkit.rundir.timeline import Bucket, Timeline
 
 #: headroom over the profile's expected arrivals when bounding the final count
 SCHEDULE_SLACK = 1.05

@@ -21,7 +21,7 @@ from loadkit.integrity.core import IntegrityResult, compare, failed, read_acks
 from loadkit.integrity.sources import HttpLedger, LedgerSource, ReferenceLedger, SqlLedger
 
 if TYPE_CHECKING:
-    from loadkit.load.profile import Profile
+    from loadkit.profile.model import Profile
     from loadkit.stack.reference import ReferenceStack
 
 log = logging.getLogger("loadkit.integrity")

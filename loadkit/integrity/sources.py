@@ -30,7 +30,7 @@ from loadkit.integrity.core import Applied, Source
 from loadkit.safety import check_loopback_url
 
 if TYPE_CHECKING:
-    from loadkit.load.profile import HttpIntegrityCheck, SqlIntegrityCheck
+    from loadkit.profile.model import HttpIntegrityCheck, SqlIntegrityCheck
     from loadkit.stack.reference import ReferenceStack
 
 #: how long a source waits for a database or service that is coming back after a fault

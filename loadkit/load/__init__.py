@@ -1,49 +1,12 @@
-"""The Locust side of loadkit. For now: load profiles, the typed model of ``profiles/*.yaml``::
+"""The Locust side of loadkit: what runs inside the Locust processes of a run.
 
-from loadkit.load import load_profile
-load_profile("profiles/smoke.yaml").rate_at(10.0)
+``locustfile`` (the entry Locust loads), ``driver`` (the open-model driver user and its sender
+pool), ``schedule`` (arrival times from the profile), ``client`` (the fast HTTP client),
+``journeys`` (one registry of journey kinds: wallet, declarative HTTP, ``module:Class``),
+``recorder`` (per-second counts and histograms), ``coordinator`` (master ↔ workers), and
+``runconfig`` (``run-config.json``, the orchestrator's input to every Locust process).
+
+Nothing here imports chaos, gate, integrity, report, stack or run: the orchestrator
+(:mod:`loadkit.run`) starts these processes and reads what they write into the run directory.
+The profile model lives in :mod:`loadkit.profile`.
 """
-
-from loadkit.load.profile import (
-    AmountRange,
-    ClientBehaviour,
-    Curve,
-    Expect,
-    HttpJourney,
-    HttpMethod,
-    HttpStep,
-    Journey,
-    LoadModel,
-    LocustClassJourney,
-    NetworkClass,
-    Outcome,
-    Profile,
-    Retries,
-    Stage,
-    UserPool,
-    WalletJourney,
-    WalletJourneyKind,
-    load_profile,
-)
-
-__all__ = [
-    "AmountRange",
-    "ClientBehaviour",
-    "Curve",
-    "Expect",
-    "HttpJourney",
-    "HttpMethod",
-    "HttpStep",
-    "Journey",
-    "LoadModel",
-    "LocustClassJourney",
-    "NetworkClass",
-    "Outcome",
-    "Profile",
-    "Retries",
-    "Stage",
-    "UserPool",
-    "WalletJourney",
-    "WalletJourneyKind",
-    "load_profile",
-]

@@ -39,7 +39,10 @@ from gevent import socket as gsocket
 from gevent.monkey import get_original
 from geventhttpclient.response import HTTPParseError, HTTPSocketResponse
 
-from loadkit.load.outcome import (
+from loadkit.load.recorder import Recorder
+from loadkit.load.schedule import Piece
+from loadkit.profile.model import Failover, Retries
+from loadkit.profile.outcome import (
     BUSY,
     CAUSES,
     CONNECTION_LOST,
@@ -48,9 +51,6 @@ from loadkit.load.outcome import (
     TIMED_OUT,
     StatusTable,
 )
-from loadkit.load.profile import Failover, Retries
-from loadkit.load.recorder import Recorder
-from loadkit.load.schedule import Piece
 
 #: idle keep-alive connections older than this are closed, not reused (uvicorn closes at 5 s)
 IDLE_MAX_S: Final = 4.0

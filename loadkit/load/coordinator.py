@@ -43,10 +43,11 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadkit.errors import LoadkitError
 from loadkit.load.driver import Driver, DriverResult, RunClock
 from loadkit.load.journeys.http import template_env_names
-from loadkit.load.profile import HttpJourney, LocustClassJourney, Profile, load_profile
 from loadkit.load.recorder import Recorder
 from loadkit.load.runconfig import CONFIG_ARG, RunConfig
-from loadkit.load.writer import RunWriter, write_clock
+from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile, load_profile
+from loadkit.rundir import RunDir
+from loadkit.rundir.writer import RunWriter
 
 log = logging.getLogger("loadkit.load")
 
@@ -157,7 +158,7 @@ class Coordinator:
         }
         run_dir = Path(self.config.run_dir)
         self.writer = RunWriter(run_dir)
-        write_clock(run_dir, t0=t0, duration_s=self.profile.duration_s)
+        RunDir(run_dir).write_clock(t0=t0, duration_s=self.profile.duration_s)
         self.start_info = info
         gevent.spawn(self._flush_loop)
         deadline = t0 + self.profile.duration_s + self.config.drain_s + DONE_GRACE_S

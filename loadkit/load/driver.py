@@ -39,11 +39,11 @@ from loadkit.load.client import Action, HttpClient, KeyMaker, RunOver, Target
 from loadkit.load.journeys import Journey, Setup, VirtualUser, build_journeys, make_users
 from loadkit.load.journeys.base import make_user, pool_size
 from loadkit.load.journeys.wallet import bind_accounts
-from loadkit.load.outcome import TIMED_OUT, UNSENT
-from loadkit.load.profile import LoadModel, Profile, WalletJourney
 from loadkit.load.recorder import Recorder
 from loadkit.load.runconfig import RunConfig
 from loadkit.load.schedule import Piece, PieceIndex, Share, share_size
+from loadkit.profile.model import LoadModel, Profile, WalletJourney
+from loadkit.profile.outcome import TIMED_OUT, UNSENT
 
 log = logging.getLogger("loadkit.load")
 #: how often the closed model's user count is brought to the profile's

@@ -25,22 +25,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from hdrh.histogram import HdrHistogram
-
-from loadkit.load.outcome import CAUSES, OUTCOMES
 from loadkit.load.schedule import Piece
-
-#: the histogram's range and precision (every histogram loadkit writes has these)
-LOWEST_US: Final = 1
-HIGHEST_US: Final = 600_000_000
-SIGNIFICANT_FIGURES: Final = 2
-
-_TEMPLATE = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-_MASK: Final[int] = _TEMPLATE.sub_bucket_mask
-_UNIT: Final[int] = _TEMPLATE.unit_magnitude
-_HALF_MAG: Final[int] = _TEMPLATE.sub_bucket_half_count_magnitude
-_HALF: Final[int] = _TEMPLATE.sub_bucket_half_count
-_SHIFT: Final[int] = _UNIT + _HALF_MAG + 1
+from loadkit.profile.outcome import CAUSES
+from loadkit.rundir.histogram import encode_sparse as encode_sparse
+from loadkit.rundir.histogram import hdr_index as hdr_index
 
 REQUEST: Final = "request"
 ACTION: Final = "action"
@@ -50,16 +38,6 @@ ANY_ENDPOINT: Final = "*"
 #: one cell on the wire: t, phase, journey, endpoint, level, counts[4], causes[7], lat, svc
 #: (histograms as flat [index, count, index, count, …] lists)
 CellRow = list[Any]
-
-
-def hdr_index(value_us: int) -> int:
-    """The HDR counts index of ``value_us`` (clamped to the histogram's range)."""
-    if value_us < 0:
-        value_us = 0
-    elif value_us > HIGHEST_US:
-        value_us = HIGHEST_US
-    bucket = (value_us | _MASK).bit_length() - _SHIFT
-    return ((bucket + 1) << _HALF_MAG) + (value_us >> (bucket + _UNIT)) - _HALF
 
 
 class Cell:
@@ -160,41 +138,3 @@ def _flat(hist: dict[int, int]) -> list[int]:
         flat.append(index)
         flat.append(count)
     return flat
-
-
-def encode_sparse(hist: dict[int, int]) -> str:
-    """The ``hdrhistogram`` base64 encoding of a sparse histogram (``{counts index: count}``),
-    identical to recording the same values into an ``HdrHistogram`` and calling ``encode()``."""
-    scratch = _SCRATCH
-    counts = scratch.counts
-    total = 0
-    for index, count in hist.items():
-        counts[index] += count
-        total += count
-    scratch.total_count = total
-    scratch.min_value = _TEMPLATE.get_value_from_index(min(hist))
-    scratch.max_value = _TEMPLATE.get_value_from_index(max(hist))
-    try:
-        encoded: bytes = scratch.encode()
-    finally:
-        for index in hist:
-            counts[index] = 0
-        scratch.total_count = 0
-    return encoded.decode("ascii")
-
-
-def decode(encoded: str) -> HdrHistogram:
-    """A histogram back from a timeline line's ``lat`` or ``svc``."""
-    return HdrHistogram.decode(encoded)
-
-
-def new_histogram() -> HdrHistogram:
-    """An empty histogram with loadkit's settings (to merge decoded ones into with ``add``)."""
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-
-
-_SCRATCH = new_histogram()
-
-#: names of the count slots, for writers and readers
-OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
-CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)

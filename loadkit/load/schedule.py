@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadkit.load.profile import LoadModel, Profile
+from loadkit.profile.model import LoadModel, Profile
 
 #: absorbs float error in the running integral: 39.9999999 arrivals are 40
 _EPS = 1e-6

@@ -23,7 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loadkit.report.cli import write_reports
+    from loadkit.cli.report import write_reports
     from loadkit.report.compare import compare_metrics
     from loadkit.report.html import render_html
     from loadkit.report.jsonreport import render_json
@@ -44,7 +44,7 @@ _WHERE = {
     "render_markdown": "loadkit.report.markdown",
     "render_terminal": "loadkit.report.terminal",
     "compare_metrics": "loadkit.report.compare",
-    "write_reports": "loadkit.report.cli",
+    "write_reports": "loadkit.cli.report",
 }
 
 __all__ = [

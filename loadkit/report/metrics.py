@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loadkit.load.profile import LoadModel, Profile
+from loadkit.profile.model import LoadModel, Profile
 from loadkit.report import hdr
 from loadkit.report.aggregate import OUTCOMES, Acc, Aggregates, aggregate, as_array
 from loadkit.report.model import (

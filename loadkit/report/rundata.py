@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadkit.load.profile import Profile
+from loadkit.profile.model import Profile
 
 log = logging.getLogger(__name__)
 EVENTS_SCHEMA = "loadkit.events/v1"
@@ -96,7 +96,7 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     """Every complete JSON object line (a torn last line is skipped). Not
-    ``loadkit.chaos.journal.read_events``: importing the chaos package costs a second."""
+    ``loadkit.rundir.events.read_events``: importing the chaos package costs a second."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -145,7 +145,7 @@ def _faults(path: Path) -> tuple[list[FaultWindow], dict[str, Any]]:
 def _profile(data: RunData) -> Profile | None:
     """The profile the run used, for the offered load: ``profile.yaml`` in the run directory if
     there is one, else the path run.json names, with the run's time scale."""
-    from loadkit.load.profile import load_profile
+    from loadkit.profile.model import load_profile
 
     prof = data.run.get("profile") or {}
     candidates = [data.run_dir / "profile.yaml"]

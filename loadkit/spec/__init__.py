@@ -5,8 +5,8 @@ parsers and validation that reports every mistake as ``file:line:col: field: mes
     print(validate_file("profiles/smoke.yaml"))
 """
 
+from loadkit.run.validate import detect_kind, validate_file, validate_files
 from loadkit.spec.errors import Invalid, Problem, SpecError
-from loadkit.spec.files import detect_kind, validate_file, validate_files
 from loadkit.spec.loader import Document, Map, Mark, Node, Scalar, Seq, load_document
 from loadkit.spec.values import (
     format_duration,

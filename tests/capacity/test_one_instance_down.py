@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from loadkit.capacity import Outcome, Verdict
-from loadkit.report.timeline import Timeline
+from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 
 ROOT = Path(__file__).parents[2]

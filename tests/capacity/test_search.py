@@ -18,7 +18,7 @@ from loadkit.capacity.model import (
 )
 from loadkit.capacity.plan import CapacityOptions, ramp_s, resolve_settings, step_profile_text
 from loadkit.errors import ConfigError
-from loadkit.load.profile import load_profile
+from loadkit.profile.model import load_profile
 
 ROOT = Path(__file__).parents[2]
 PROFILE = """
@@ -218,7 +218,7 @@ def test_cli_refuses_bad_input_before_starting_anything(
 ) -> None:
     import signal
 
-    from loadkit.cli import main
+    from loadkit.cli.main import main
 
     monkeypatch.chdir(profile_path.parent)
     sigterm = signal.getsignal(signal.SIGTERM)  # main() installs its own handler
@@ -235,7 +235,7 @@ def test_cli_without_the_stack_it_names_exits_3(
 ) -> None:
     import signal
 
-    from loadkit.cli import main
+    from loadkit.cli.main import main
 
     monkeypatch.chdir(profile_path.parent)
     sigterm = signal.getsignal(signal.SIGTERM)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from loadkit.chaos import ChaosStatus, Controller, TargetRefused, load_scenario, read_events
-from loadkit.chaos.journal import outstanding
 from loadkit.errors import ExitCode
+from loadkit.rundir.events import outstanding
 from loadkit.stack.reference import ReferenceStack
 
 THIRTEEN_FAULTS = """

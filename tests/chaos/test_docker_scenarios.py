@@ -10,7 +10,6 @@ targets, probes and abort conditions), with their fault times scaled down to fit
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -22,12 +21,13 @@ from typing import Any
 import pytest
 import yaml
 
-from loadkit.chaos.journal import read_events
 from loadkit.report.metrics import compute_metrics
-from loadkit.report.timeline import Timeline
+from loadkit.rundir.events import read_events
+from loadkit.rundir.timeline import Timeline
 from loadkit.spec.values import format_duration, parse_duration
 from loadkit.stack.docker_stack import DockerStack
 from loadkit.stack.reference import ReferenceStack, StackOptions
+from tests.support import loadkit
 
 ROOT = Path(__file__).parents[2]
 SCALE = 0.25  # fault times of the shipped scenarios, compressed
@@ -56,17 +56,6 @@ def docker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerSta
         yield stack
     finally:
         ReferenceStack.attach(stack.stack_dir).down()
-
-
-def loadkit(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadkit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "120"},
-    )
 
 
 def scaled(name: str, into: Path) -> Path:

@@ -14,7 +14,7 @@ import pytest
 
 from loadkit.chaos.scenario import load_scenario, make_plan
 from loadkit.errors import ExitCode
-from loadkit.load.profile import load_profile
+from loadkit.profile.model import load_profile
 from loadkit.spec import SpecError, validate_file
 
 ROOT = Path(__file__).parents[2]

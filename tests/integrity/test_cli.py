@@ -3,27 +3,19 @@ and `loadkit run --wallet-unsafe` refusing what it cannot do before anything sta
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import loadkit
 
 ROOT = Path(__file__).parents[2]
 PROFILE = ROOT / "tests" / "integrity" / "data" / "double11-short.yaml"
 
 
-def _loadkit(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadkit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "120", "PYTHONPATH": str(ROOT)},
-    )
+_loadkit = functools.partial(loadkit, columns=120)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.load.profile import HttpJourney, Money, load_profile
+from loadkit.profile.model import HttpJourney, Money, load_profile
 from loadkit.spec import SpecError
 
 HEAD = """

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from loadkit.integrity import SqlLedger, check_run
-from loadkit.load.profile import SqlIntegrityCheck
+from loadkit.profile.model import SqlIntegrityCheck
 from loadkit.stack.ports import free_port
 
 ROOT = Path(__file__).parents[2]

@@ -15,17 +15,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-
 from loadkit.load.runconfig import RunConfig, Target, locust_argv
-from loadkit.report.timeline import Timeline
-from loadkit.stack.ports import free_port, port_open
+from loadkit.rundir.timeline import Timeline
+from loadkit.stack.ports import free_port
 
 ROOT = Path(__file__).parents[2]
 
@@ -153,31 +150,3 @@ def _wait_for_clock(
 
 def sleep_until(wall: float) -> None:
     time.sleep(max(0.0, wall - time.time()))
-
-
-@dataclass
-class PlainService:
-    url: str
-
-    def stats(self) -> dict[str, int]:
-        return dict(httpx.get(f"{self.url}/stats").json())
-
-
-@pytest.fixture(scope="session")
-def plain_service() -> Iterator[PlainService]:
-    """The tiny shop API of ``tests/load/plain_service.py``, in its own process."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.load.plain_service", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not port_open(port):
-            assert proc.poll() is None and time.monotonic() < deadline, "plain service died"
-            time.sleep(0.05)
-        yield PlainService(f"http://127.0.0.1:{port}")
-    finally:
-        proc.terminate()
-        proc.wait(10)

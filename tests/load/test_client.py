@@ -22,11 +22,11 @@ from loadkit.load.client import (
     Target,
     retry_after_s,
 )
-from loadkit.load.outcome import BUSY, CAUSES, OK, Cause, StatusTable
-from loadkit.load.profile import Retries
 from loadkit.load.recorder import REQUEST, Recorder
 from loadkit.load.schedule import Piece
-from tests.load.conftest import PlainService
+from loadkit.profile.model import Retries
+from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause, StatusTable
+from tests.conftest import PlainService
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadkit.load import load_profile
 from loadkit.load.runconfig import Target, WalletTarget
 from loadkit.load.schedule import arrival_counts
+from loadkit.profile import load_profile
 from loadkit.stack.reference import ReferenceStack
-from tests.load.conftest import LocustRun, PlainService, run_locust, sleep_until
+from tests.conftest import PlainService
+from tests.load.conftest import LocustRun, run_locust, sleep_until
 
 pytestmark = pytest.mark.slow
 

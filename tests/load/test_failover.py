@@ -19,12 +19,13 @@ import gevent
 import pytest
 
 from loadkit.load.client import Action, HttpClient, KeyMaker, Target, link
-from loadkit.load.outcome import BUSY, CAUSES, OK, Cause
-from loadkit.load.profile import Failover, Retries
 from loadkit.load.recorder import Recorder
 from loadkit.load.runconfig import Target as RunTarget
+from loadkit.profile.model import Failover, Retries
+from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause
 from loadkit.stack.ports import free_port
-from tests.load.conftest import PlainService, run_locust
+from tests.conftest import PlainService
+from tests.load.conftest import run_locust
 from tests.load.test_client import action, client_endpoint
 
 

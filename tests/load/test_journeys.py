@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.load import load_profile
 from loadkit.load.runconfig import Target
 from loadkit.load.schedule import arrival_counts
-from tests.load.conftest import PlainService, run_locust
+from loadkit.profile import load_profile
+from tests.conftest import PlainService
+from tests.load.conftest import run_locust
 
 pytestmark = pytest.mark.slow
 

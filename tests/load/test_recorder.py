@@ -6,18 +6,10 @@ import random
 
 from hdrh.histogram import HdrHistogram
 
-from loadkit.load.outcome import BUSY, CAUSES, NO_CAUSE, OK, REJECTED, Cause
-from loadkit.load.recorder import (
-    ACTION,
-    ANY_ENDPOINT,
-    HIGHEST_US,
-    REQUEST,
-    Recorder,
-    encode_sparse,
-    hdr_index,
-    new_histogram,
-)
+from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.schedule import Piece
+from loadkit.profile.outcome import BUSY, CAUSES, NO_CAUSE, OK, REJECTED, Cause
+from loadkit.rundir.histogram import HIGHEST_US, encode_sparse, hdr_index, new_histogram
 
 THROTTLED = CAUSES.index(Cause.THROTTLED)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.load import Profile, load_profile
 from loadkit.load.schedule import (
     PieceIndex,
     Share,
@@ -17,6 +16,7 @@ from loadkit.load.schedule import (
     share_size,
     stage_bounds,
 )
+from loadkit.profile import Profile, load_profile
 
 PROFILES = Path(__file__).parents[2] / "profiles"
 

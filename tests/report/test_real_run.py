@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.load.runner import RunOptions, run_profile
-from loadkit.report.cli import write_reports
+from loadkit.cli.report import write_reports
 from loadkit.report.metrics import compute_metrics
-from loadkit.report.timeline import Timeline
+from loadkit.run.orchestrator import RunOptions, run_profile
+from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 
 PROFILE = """

@@ -5,10 +5,8 @@ containers the backend starts."""
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,13 @@ from loadkit.stack import docker as dk
 from loadkit.stack import docker_image as img
 from loadkit.stack.docker_stack import DockerStack
 from loadkit.stack.reference import ReferenceStack
+from tests.support import loadkit as _run_loadkit
 
 ROOT = Path(__file__).parents[2]
 NO_ENGINE = "unix:///nonexistent/loadkit-test/docker.sock"
 
 
-def loadkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadkit", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
+loadkit = functools.partial(_run_loadkit, columns=200)
 
 
 def labelled(stack_dir: Path) -> list[Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from loadkit.load.journeys.base import Journey, Setup, VirtualUser, make_users
 from loadkit.load.journeys.http import HttpJourneyRunner
 from loadkit.load.journeys.wallet import WalletJourneyRunner, bind_accounts
-from loadkit.load.profile import HttpJourney, LocustClassJourney, WalletJourney
+from loadkit.profile.model import HttpJourney, LocustClassJourney, WalletJourney
 
 
 def build_journeys(setup: Setup, users: list[VirtualUser]) -> list[Journey]:

@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from loadkit.errors import ConfigError
 from loadkit.load.client import Action, Endpoint, HttpClient, Target, link
-from loadkit.load.outcome import StatusTable
-from loadkit.load.profile import Expect, Profile
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.runconfig import RunConfig
+from loadkit.profile.model import Expect, Profile
+from loadkit.profile.outcome import StatusTable
 
 #: the golden ratio's fraction: user i's point (i × φ) mod 1 spreads classes evenly
 _PHI = 0.6180339887498949

@@ -34,9 +34,9 @@ from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImm
 from loadkit.errors import ConfigError
 from loadkit.load.client import OWN_EVENT, Action, RunOver
 from loadkit.load.journeys.base import Setup, VirtualUser
-from loadkit.load.outcome import BUSY, CONNECTION_LOST, OK, REJECTED, TIMED_OUT, StatusTable
-from loadkit.load.profile import LocustClassJourney
 from loadkit.load.recorder import REQUEST, Recorder
+from loadkit.profile.model import LocustClassJourney
+from loadkit.profile.outcome import BUSY, CONNECTION_LOST, OK, REJECTED, TIMED_OUT, StatusTable
 
 log = logging.getLogger("loadkit.load")
 _ENDS_ACTION = (InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser)

@@ -31,8 +31,8 @@ import orjson
 from loadkit.errors import ConfigError
 from loadkit.load.client import Action, Target
 from loadkit.load.journeys.base import Setup, VirtualUser
-from loadkit.load.outcome import BUSY, CAUSES, OK, Cause
-from loadkit.load.profile import HttpJourney, HttpStep
+from loadkit.profile.model import HttpJourney, HttpStep
+from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause
 from loadkit.spec.template import render_json
 
 log = logging.getLogger("loadkit.load")

@@ -22,8 +22,8 @@ import orjson
 from loadkit.errors import ConfigError
 from loadkit.load.client import Action, Endpoint
 from loadkit.load.journeys.base import Setup, VirtualUser
-from loadkit.load.outcome import BUSY, CAUSES, OK, Cause
-from loadkit.load.profile import AmountRange, WalletJourney, WalletJourneyKind
+from loadkit.profile.model import AmountRange, WalletJourney, WalletJourneyKind
+from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause
 
 #: amounts (fen) of journeys whose profile entry names none
 DEFAULT_AMOUNTS = {

@@ -1,0 +1,212 @@
+"""``loadkit chaos run|list|rollback``: argument parsing and printing over the chaos library.
+
+``add_chaos_parser(subparsers)`` registers the commands on loadkit's argparse subparsers; each
+returns an exit code and raises :class:`~loadkit.errors.LoadkitError` for the CLI's ``main`` to
+print as one red line. ``python -m loadkit.chaos`` runs the same commands on their own::
+
+    python -m loadkit.chaos run chaos/db-crash.yaml --stack-dir .loadkit/stack
+    python -m loadkit.chaos rollback reports/20261111-000012-db-crash
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from loadkit.errors import (
+    EnvironmentProblem,
+    ExitCode,
+    Interrupted,
+    LoadkitError,
+    SafetyAbort,
+    StackNotRunning,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _stack_dir(args: argparse.Namespace) -> Path:
+    from loadkit.stack.reference import stack_dir_from
+
+    return stack_dir_from(args.stack_dir)
+
+
+def cmd_chaos_run(args: argparse.Namespace) -> int:
+    from loadkit.chaos.dashboard import Dashboard, plan_table
+    from loadkit.chaos.results import ChaosStatus
+    from loadkit.chaos.scenario import load_scenario, make_plan
+    from loadkit.profile.model import load_profile
+    from loadkit.run.gameday import GamedayOptions, Prepared, prepare, run_gameday
+
+    options = GamedayOptions(
+        scenario=Path(args.scenario),
+        stack_dir=_stack_dir(args),
+        out=Path(args.out),
+        profile=Path(args.profile) if args.profile else None,
+        command=list(sys.argv),
+    )
+    if args.dry_run:
+        try:
+            ready: Prepared | None = prepare(options)
+        except StackNotRunning:
+            ready = None
+        if ready is None:  # still show the plan; the targets are checked when a stack runs
+            scenario = load_scenario(options.scenario)
+            profile = load_profile(options.profile) if options.profile else None
+            plan = make_plan(scenario, profile)
+            note = f"no stack running in {options.stack_dir}: targets not checked"
+        else:
+            scenario, plan = ready.scenario, ready.plan
+            note = f"every target is allowlisted on the stack in {options.stack_dir}"
+        console.print(plan_table(plan, f"plan of '{scenario.name}' on the run clock"))
+        for cond in scenario.abort:
+            console.print(f"abort when {cond.describe()} ({cond.name})", highlight=False)
+        console.print(f"run ends at {plan.end_s:g}s; {note}", highlight=False)
+        return ExitCode.OK
+    ready = prepare(options)
+    if args.no_dashboard:
+        result = run_gameday(options, prepared=ready)
+    else:
+        board: list[Dashboard] = []
+
+        def watch(controller: Any) -> None:
+            if not board:
+                board.append(Dashboard(controller, console).__enter__())
+            board[0].refresh()
+
+        try:
+            result = run_gameday(options, prepared=ready, watch=watch)
+        finally:
+            if board:
+                board[0].__exit__(None, None, None)
+    console.print(f"run directory: {result.run_dir}", soft_wrap=True, highlight=False)
+    console.print(
+        f"{result.injected} fault(s) injected, {result.reverted} reverted; "
+        f"status {result.status.value}",
+        highlight=False,
+    )
+    if result.unreverted:
+        raise EnvironmentProblem(
+            "could not revert: " + "; ".join(result.unreverted),
+            detail=f"retry with: loadkit chaos rollback {result.run_dir}",
+        )
+    if result.status is ChaosStatus.ABORTED:
+        raise SafetyAbort(f"aborted, everything rolled back: {result.reason}")
+    if result.status is ChaosStatus.HALTED:
+        raise Interrupted(f"halted, everything rolled back: {result.reason}")
+    if result.status is ChaosStatus.DEVIATED or result.errors:
+        for line in [result.reason or "", *result.errors]:
+            if line:
+                err_console.print(Text.assemble(("failed: ", "bold red"), line), soft_wrap=True)
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def cmd_chaos_list(args: argparse.Namespace) -> int:
+    from loadkit.chaos.catalog import describe_all
+
+    rows = describe_all()
+    if args.json:
+        print(json.dumps([vars(r) for r in rows], indent=2))
+        return ExitCode.OK
+    table = Table(title="fault catalog (type: in a scenario's faults)", title_justify="left")
+    for col in ("type", "target", "window", "what it does", "parameters (default)"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        params = "\n".join(f"{p['name']} ({p['default']}): {p['help']}" for p in r.params)
+        table.add_row(r.type, r.target, r.window, r.summary, params or "-")
+    console.print(table)
+    console.print(
+        "every fault also takes: name, target, at (90s, or phase+10s), duration or until",
+        highlight=False,
+    )
+    return ExitCode.OK
+
+
+def cmd_chaos_rollback(args: argparse.Namespace) -> int:
+    from loadkit.chaos.rollback import rollback_run
+
+    result = rollback_run(
+        Path(args.run_dir),
+        stack_dir=Path(args.stack_dir) if args.stack_dir else None,
+        force=args.force,
+    )
+    if not result.reverted and not result.failed:
+        console.print("nothing to roll back: the journal shows every fault reverted")
+    for fault, detail in result.reverted:
+        console.print(Text.assemble(("reverted ", "green"), f"{fault}: {detail}"), soft_wrap=True)
+    if result.failed:
+        raise EnvironmentProblem(
+            "could not revert: " + "; ".join(f"{f}: {e}" for f, e in result.failed)
+        )
+    return ExitCode.OK
+
+
+def add_actions(sub: Any) -> None:
+    """Add ``run``, ``list`` and ``rollback`` to an argparse subparsers action."""
+    run = sub.add_parser("run", help="run a chaos scenario against a running stack")
+    run.add_argument(
+        "scenario", metavar="SCENARIO", help="a scenario file, e.g. chaos/db-crash.yaml"
+    )
+    run.add_argument(
+        "--stack-dir", help="the running stack (default: $LOADKIT_STACK_DIR or .loadkit/stack)"
+    )
+    run.add_argument("--out", default="reports", help="where run directories go (default reports/)")
+    run.add_argument("--profile", help="a profile, to place phase-relative times (no load is sent)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan; inject nothing")
+    run.add_argument("--no-dashboard", action="store_true", help="no live dashboard")
+    run.set_defaults(func=cmd_chaos_run)
+    listing = sub.add_parser("list", help="every fault type with its parameters and defaults")
+    listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    listing.set_defaults(func=cmd_chaos_list)
+    rollback = sub.add_parser("rollback", help="revert what a run's journal shows still injected")
+    rollback.add_argument("run_dir", metavar="RUN_DIR")
+    rollback.add_argument("--stack-dir", help="the stack (default: the one the journal names)")
+    rollback.add_argument(
+        "--force", action="store_true", help="even if the run's controller still runs"
+    )
+    rollback.set_defaults(func=cmd_chaos_rollback)
+
+
+def add_chaos_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``chaos run|list|rollback`` on loadkit's top-level subparsers."""
+    chaos = subparsers.add_parser(
+        "chaos", help="fault scenarios on the run clock, with rollback (run, list, rollback)"
+    )
+    add_actions(chaos.add_subparsers(dest="chaos_command", metavar="ACTION", required=True))
+    return chaos  # type: ignore[no-any-return]
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m loadkit.chaos``: the chaos commands alone, with loadkit's error handling."""
+    parser = argparse.ArgumentParser(prog="loadkit chaos", description="Chaos scenarios.")
+    add_actions(parser.add_subparsers(dest="chaos_command", metavar="ACTION", required=True))
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args))
+    except LoadkitError as exc:
+        for line in exc.message.splitlines():
+            err_console.print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True)
+        if exc.detail:
+            err_console.print(exc.detail, style="dim", highlight=False, markup=False)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: everything injected was rolled back")
+        return int(ExitCode.INTERRUPTED)

@@ -1,0 +1,442 @@
+"""The ``loadkit`` command: argument parsing and printing over the library API.
+
+Every :class:`~loadkit.errors.LoadkitError` is caught here, printed as one red line (plus its
+detail, dim), and turned into its exit code. Nothing below this module calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from loadkit import __version__
+from loadkit.cli.capacity import add_capacity_parsers
+from loadkit.cli.chaos import add_chaos_parser
+from loadkit.cli.gate import add_gate_parser
+from loadkit.cli.report import add_report_parsers
+from loadkit.errors import ExitCode, LoadkitError
+
+if TYPE_CHECKING:
+    from loadkit.run.orchestrator import RunOptions
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _stack_dir(args: argparse.Namespace) -> Path:
+    from loadkit.stack.reference import stack_dir_from
+
+    return stack_dir_from(args.dir)
+
+
+# -- stack ---------------------------------------------------------------------------------------
+
+
+def cmd_stack_up(args: argparse.Namespace) -> int:
+    from loadkit.stack.reference import ReferenceStack, StackOptions
+
+    opts = StackOptions(
+        instances=args.instances,
+        users=args.users,
+        merchants=args.merchants,
+        balance=args.balance,
+        pg_dsn=args.pg_dsn,
+        unsafe=args.unsafe,
+        backend=args.backend or "process",
+        image=args.image,
+    )
+    with console.status("starting the reference wallet stack…"):
+        stack = ReferenceStack.up(_stack_dir(args), opts)
+    status = stack.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return ExitCode.OK
+    _print_status(status)
+    first = stack.manifest.wallets[0]
+    console.print(
+        f"\n[green]stack up[/] in {stack.stack_dir} — try: "
+        f"curl -s {first.client_url}/v1/login -d "
+        f'\'{{"username":"user00001","password":"{stack.password}"}}\''
+    )
+    return ExitCode.OK
+
+
+def cmd_stack_down(args: argparse.Namespace) -> int:
+    from loadkit.errors import StackNotRunning
+    from loadkit.stack.reference import ReferenceStack
+
+    _check_engine(args)
+    try:
+        stack = ReferenceStack.attach(_stack_dir(args))
+    except StackNotRunning:
+        if args.backend == "docker":  # containers whose manifest is gone
+            from loadkit.stack.docker_stack import remove_leftovers
+
+            removed = remove_leftovers(_stack_dir(args))
+            if removed:
+                console.print(f"[green]stack down[/]: removed containers {', '.join(removed)}")
+                return ExitCode.OK
+        console.print(f"no stack running in {_stack_dir(args)}")
+        return ExitCode.OK
+    stopped = stack.down()
+    console.print(
+        f"[green]stack down[/]: stopped {', '.join(stopped) or 'nothing (already stopped)'}"
+    )
+    return ExitCode.OK
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    from loadkit.stack.reference import ReferenceStack
+
+    _check_engine(args)
+    status = ReferenceStack.attach(_stack_dir(args)).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _print_status(status)
+    return ExitCode.OK if status["healthy"] else ExitCode.ENVIRONMENT
+
+
+def _check_engine(args: argparse.Namespace) -> None:
+    """``--backend docker``: the engine must answer first (exit 3, one line, nothing else)."""
+    if args.backend == "docker":
+        from loadkit.stack.docker import connect
+
+        connect().close()
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    table = Table(title=f"reference stack — {status['stack_dir']}", title_justify="left")
+    for col in ("component", "pid", "port", "state", "log"):
+        table.add_column(col)
+    for c in status["components"]:
+        if c.get("kind") == "external":
+            table.add_row(c["name"], "-", "-", "external", c["dsn"])
+            continue
+        state = (
+            "[green]ready[/]"
+            if c["ready"]
+            else "[yellow]running[/]"
+            if c["running"]
+            else "[red]down[/]"
+        )
+        table.add_row(c["name"], str(c["pid"]), str(c["port"]), state, str(c.get("log") or ""))
+    console.print(table)
+    if status.get("unsafe"):
+        console.print(
+            f"[bold red]UNSAFE WALLET[/]: the wallets run with --unsafe {status['unsafe']} "
+            "(deliberately broken, to show the integrity check catching it)"
+        )
+    proxies = Table(title="toxiproxy links (where network faults go)", title_justify="left")
+    for col in ("proxy", "listen", "upstream", "link"):
+        proxies.add_column(col)
+    for p in status["proxies"]:
+        proxies.add_row(p["name"], f"127.0.0.1:{p['listen_port']}", p["upstream"], p["link"])
+    console.print(proxies)
+
+
+# -- doctor --------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from loadkit.doctor import run_checks
+
+    checks = run_checks()
+    missing_required = [c for c in checks if c.required and not c.ok]
+    if args.json:
+        print(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        table = Table(title=f"loadkit {__version__} — doctor", title_justify="left")
+        table.add_column("component", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("found / how to get it", overflow="fold")
+        python = [c for c in checks if c.name.startswith("python: ")]
+        missing_py = [c.name.removeprefix("python: ") for c in python if not c.ok]
+        if missing_py:
+            table.add_row(
+                "python packages",
+                "[red]✗[/]",
+                f"missing: {', '.join(missing_py)}\n[dim]→ pip install -e . (or make setup)[/]",
+            )
+        else:
+            table.add_row("python packages", "[green]✓[/]", f"all {len(python)} installed")
+        for c in checks:
+            if c in python:
+                continue
+            mark = "[green]✓[/]" if c.ok else ("[red]✗[/]" if c.required else "[yellow]–[/]")
+            text = escape(c.detail) + (f"\n[dim]→ {escape(c.fix)}[/]" if c.fix else "")
+            table.add_row(c.name, mark, text)
+        console.print(table)
+        if missing_required:
+            err_console.print(f"[red]{len(missing_required)} required component(s) missing[/]")
+    return ExitCode.ENVIRONMENT if missing_required else ExitCode.OK
+
+
+# -- run ------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from loadkit.run.orchestrator import RunOptions
+
+    options = RunOptions(
+        profile=Path(args.profile),
+        target=args.target,
+        workers=args.workers,
+        out=Path(args.out),
+        time_scale=args.time_scale,
+        stack_dir=Path(args.stack_dir) if args.stack_dir else None,
+        chaos=Path(args.chaos) if args.chaos else None,
+        remote_workers=args.remote_workers,
+        master_port=args.master_port,
+        wallet_unsafe=args.wallet_unsafe,
+        command=["loadkit", *sys.argv[1:]],
+        slo=Path(args.slo) if args.slo else None,
+        slo_abort=args.slo_abort,
+    )
+    return _run_and_summarise(options)
+
+
+def _run_and_summarise(options: RunOptions) -> int:
+    """Run with live progress, print the summary; exit 0 only for a completed run."""
+    from loadkit.run.orchestrator import Runner
+    from loadkit.run.progress import LiveProgress
+    from loadkit.rundir.record import RunStatus
+
+    runner = Runner(options, None)  # validates the profile and the target: nothing started yet
+    with LiveProgress(console, runner.profile.name) as live:
+        runner.on_progress = live.update
+        result = runner.run()
+    from loadkit.report import write_reports
+
+    # the terminal report, and report.html / summary.md / report.json / junit.xml in the run dir
+    write_reports(result.run_dir, ["html", "md", "json", "junit", "terminal"], term=console)
+    console.print(
+        f"report: {result.run_dir / 'report.html'}\nrun directory: {result.run_dir}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if result.status != RunStatus.COMPLETED:
+        err_console.print(
+            Text.assemble(("run " + result.status + ": ", "bold red"), result.record.reason or ""),
+            soft_wrap=True,
+        )
+    integrity = result.integrity
+    # the status stays `completed` (the load ran as planned); the exit code says money went wrong
+    violated = integrity is not None and integrity.ok is False
+    if integrity is not None and violated:
+        err_console.print(
+            Text.assemble(
+                ("money integrity VIOLATED: ", "bold red"), "; ".join(integrity.problems())
+            ),
+            soft_wrap=True,
+        )
+    if options.slo is not None:
+        # the gate, as `loadkit gate RUN_DIR --slo SLO` would run it (the SLO was checked first)
+        from loadkit.gate import gate_run, load_slo, render_table
+
+        gate = gate_run(result.run_dir, load_slo(options.slo))
+        write_reports(result.run_dir, ["html"])  # report.html shows the gate too
+        console.print()
+        render_table(gate, console)
+        return ExitCode.OK if gate.passed and not violated else ExitCode.FAILED
+    if result.status != RunStatus.COMPLETED or violated:
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from loadkit.demo import demo_options
+
+    console.print(
+        "[bold]loadkit demo[/]: starts the reference wallet stack, runs Double 11 night compressed "
+        "to 2.5 minutes, crashes the database at the midnight peak and slows a database link "
+        "after it, then reports what users saw and stops everything.",
+        highlight=False,
+    )
+    return _run_and_summarise(demo_options(Path(args.out)))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from loadkit.run.orchestrator import worker_argv
+
+    return subprocess.call(list(worker_argv(args.master)))
+
+
+# -- validate ------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from loadkit.spec import Problem, SpecError, validate_file
+
+    problems: list[Problem] = []
+    for path in args.files:
+        try:
+            summary = validate_file(path)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+        else:
+            console.print(Text.assemble(("ok ", "green"), summary), soft_wrap=True)
+    if problems:
+        raise SpecError(problems)
+    return ExitCode.OK
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadkit",
+        description="Load and chaos testing for digital-wallet services.",
+    )
+    parser.add_argument("--version", action="version", version=f"loadkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    stack = sub.add_parser(
+        "stack", help="the reference wallet stack (PostgreSQL, Toxiproxy, wallets)"
+    )
+    stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
+
+    def with_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--dir",
+            help="stack directory (default: $LOADKIT_STACK_DIR or .loadkit/stack)",
+        )
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        p.add_argument(
+            "--backend",
+            choices=["process", "docker"],
+            help="processes (default) or containers through the Docker engine (docs/docker.md)",
+        )
+        return p
+
+    up = with_dir(stack_sub.add_parser("up", help="start the stack and wait until it is ready"))
+    up.add_argument("--instances", type=int, default=2, help="wallet instances (default 2)")
+    up.add_argument("--users", type=int, default=1000, help="seeded users (default 1000)")
+    up.add_argument("--merchants", type=int, default=50, help="seeded merchants (default 50)")
+    up.add_argument(
+        "--balance",
+        type=int,
+        default=1_000_000,
+        help="seed balance per user in fen (default 1000000)",
+    )
+    up.add_argument(
+        "--pg-dsn", help="use this PostgreSQL (on loopback) instead of the embedded one"
+    )
+    up.add_argument(
+        "--unsafe",
+        metavar="MODE",
+        help="DELIBERATELY UNSAFE wallets (ack-before-commit, ignore-idempotency), to show the "
+        "integrity check catching them",
+    )
+    up.add_argument(
+        "--image",
+        help="--backend docker: run this image (e.g. built from docker/Dockerfile) instead of "
+        "building loadkit-stack images here",
+    )
+    up.set_defaults(func=cmd_stack_up)
+    with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process")).set_defaults(
+        func=cmd_stack_down
+    )
+    with_dir(
+        stack_sub.add_parser("status", help="what runs where; exit 3 if unhealthy")
+    ).set_defaults(func=cmd_stack_status)
+
+    run = sub.add_parser("run", help="run a load profile against the reference stack or --target")
+    run.add_argument("profile", metavar="PROFILE", help="a profile file, e.g. profiles/smoke.yaml")
+    run.add_argument("--target", help="URL(s) of your own service (loopback), comma-separated")
+    run.add_argument(
+        "--workers", type=int, default=0, help="Locust worker processes (0 = one process)"
+    )
+    run.add_argument("--out", default="reports", help="where run directories go (default reports/)")
+    run.add_argument("--time-scale", type=float, help="override the profile's time_scale")
+    run.add_argument("--stack-dir", help="use the reference stack running in this directory")
+    run.add_argument("--chaos", metavar="SCENARIO", help="run a chaos scenario on the same clock")
+    run.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        help="also wait for N workers started elsewhere with `loadkit worker --master`",
+    )
+    run.add_argument("--master-port", type=int, help="the Locust master's port (default: free)")
+    run.add_argument(
+        "--wallet-unsafe",
+        metavar="MODE",
+        help="start the run's own stack with DELIBERATELY UNSAFE wallets (ack-before-commit, "
+        "ignore-idempotency); the integrity check must catch them",
+    )
+    run.add_argument(
+        "--slo", metavar="SLO", help="gate the run on this SLO file at its end (exit 1 if it fails)"
+    )
+    run.add_argument(
+        "--slo-abort",
+        action="store_true",
+        help="with --slo: stop the load as soon as an objective can no longer be met",
+    )
+    run.set_defaults(func=cmd_run)
+
+    add_chaos_parser(sub)
+    add_report_parsers(sub)
+    add_capacity_parsers(sub)
+    add_gate_parser(sub)
+
+    demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")
+    demo.add_argument("--out", default="reports", help="where the run directory goes")
+    demo.set_defaults(func=cmd_demo)
+
+    worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")
+    worker.add_argument("--master", required=True, metavar="HOST:PORT")
+    worker.set_defaults(func=cmd_worker)
+
+    validate = sub.add_parser(
+        "validate", help="check profile, scenario and SLO files without starting anything"
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=cmd_validate)
+
+    doctor = sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
+    doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``loadkit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # SIGTERM takes the same clean-up path as Ctrl-C
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args))
+    except LoadkitError as exc:
+        # one red line per problem (a file with three mistakes shows all three)
+        for line in exc.message.splitlines():
+            err_console.print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True)
+        if exc.detail:
+            err_console.print(exc.detail, style="dim", highlight=False, markup=False)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: everything started was stopped")
+        return int(ExitCode.INTERRUPTED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

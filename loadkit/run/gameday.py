@@ -1,0 +1,122 @@
+"""``loadkit chaos run`` as a library call: a scenario against a running stack, without load.
+
+It validates everything first (scenario, optional profile, targets against the allowlist), then
+creates its own run directory with ``clock.json`` (t0 = now), ``run.json`` and the journal, runs
+the controller (the busy rate comes from its probe traffic) and always rolls back: on the normal
+end, an abort, an exception, Ctrl-C or SIGTERM::
+
+    result = run_gameday(GamedayOptions(Path("chaos/db-crash.yaml"), Path(".loadkit/stack")))
+    print(result.status, result.run_dir)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadkit.chaos.controller import Controller
+from loadkit.chaos.results import ChaosResult, ChaosStatus
+from loadkit.chaos.scenario import Plan, Scenario, load_scenario
+from loadkit.profile.model import Profile, load_profile
+from loadkit.rundir.record import RunRecord, RunStatus, iso, new_run_dir, write_json
+from loadkit.stack.reference import DEFAULT_STACK_DIR, ReferenceStack
+
+_RUN_STATUS = {
+    ChaosStatus.COMPLETED: RunStatus.COMPLETED,
+    ChaosStatus.DEVIATED: RunStatus.COMPLETED,
+    ChaosStatus.ABORTED: RunStatus.ABORTED,
+    ChaosStatus.HALTED: RunStatus.INTERRUPTED,
+}
+
+
+@dataclass
+class GamedayOptions:
+    scenario: Path
+    stack_dir: Path = DEFAULT_STACK_DIR
+    out: Path = Path("reports")
+    profile: Path | None = None  # resolves phase-relative times; no load is sent
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class Prepared:
+    """Everything checked, nothing started."""
+
+    scenario: Scenario
+    profile: Profile | None
+    stack: ReferenceStack
+    plan: Plan
+
+
+def prepare(options: GamedayOptions, *, need_stack: bool = True) -> Prepared:
+    """Validate the scenario (and profile), attach to the stack, check every target."""
+    scenario = load_scenario(options.scenario)
+    profile = load_profile(options.profile) if options.profile else None
+    stack = ReferenceStack.attach(options.stack_dir)
+    return Prepared(scenario, profile, stack, Controller.check(scenario, stack, profile))
+
+
+def run_gameday(
+    options: GamedayOptions,
+    *,
+    prepared: Prepared | None = None,
+    watch: Callable[[Controller], None] | None = None,
+) -> ChaosResult:
+    """Run the scenario to its end; ``watch`` is called with the controller about four times a
+    second (the dashboard). Ctrl-C (or SIGTERM turned into KeyboardInterrupt) halts and rolls
+    back; a second Ctrl-C does not stop the rollback."""
+    ready = prepared or prepare(options)
+    run_dir = new_run_dir(options.out, ready.scenario.name)
+    controller = Controller(ready.scenario, ready.stack, run_dir, ready.profile, load=False)
+    t0 = time.time()
+    write_json(
+        run_dir / "clock.json", {"t0": t0, "t0_iso": iso(t0), "duration_s": ready.plan.end_s}
+    )
+    record = RunRecord(
+        run_id=run_dir.name,
+        command=list(options.command),
+        profile={"path": str(options.profile.absolute()), "name": ready.profile.name}
+        if options.profile and ready.profile
+        else {},
+        target={"kind": "reference", "stack_dir": str(ready.stack.stack_dir)},
+        clock_t0=t0,
+        scenario={
+            "path": str(options.scenario.absolute()),
+            "name": ready.scenario.name,
+            "faults": len(ready.plan.faults),
+            "end_s": ready.plan.end_s,
+        },
+    )
+    write_json(run_dir / "run.json", record.to_dict())
+    try:
+        controller.start(t0)
+        try:
+            while not controller.wait(0.25):
+                if watch is not None:
+                    watch(controller)
+        except KeyboardInterrupt:
+            controller.halt("interrupted (Ctrl-C or SIGTERM)")
+    finally:
+        result = _stop(controller, watch)
+        record.status = _RUN_STATUS.get(result.status, RunStatus.FAILED)
+        record.reason = result.reason
+        record.ended_at = time.time()
+        write_json(run_dir / "run.json", record.to_dict())
+    return result
+
+
+def _stop(controller: Controller, watch: Callable[[Controller], None] | None) -> ChaosResult:
+    """Wait for the rollback whatever the operator presses meanwhile."""
+    if controller.status is ChaosStatus.PENDING:  # it never started: nothing to roll back
+        return controller.stop()
+    while True:
+        try:
+            while not controller.wait(0.25):
+                if watch is not None:
+                    watch(controller)
+            return controller.stop()
+        except KeyboardInterrupt:
+            controller.halt("interrupted (Ctrl-C or SIGTERM)")

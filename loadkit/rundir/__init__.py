@@ -1,0 +1,269 @@
+"""The run directory (``reports/<run-id>/``): the contract between a run and everything that
+reads it afterwards. docs/run-directory.md describes exactly what :class:`RunDir` owns.
+
+Every file name lives here, once. Writers (the orchestrator, the Locust master, the chaos
+controller, the integrity check, reports, the gate) and readers (reports, the gate, ``compare``,
+the chaos probes, the live view) reach the files through a :class:`RunDir`::
+
+    rd = RunDir.create(Path("reports"), "double11")     # reports/20261128-193000-double11
+    rd.write_clock(t0=time.time(), duration_s=45.0)
+    RunDir.open("reports/20261128-193000-double11").read_timeline().totals("action")
+
+Modules: ``record`` (``run.json``: :class:`RunRecord`, :class:`RunStatus`, atomic JSON),
+``timeline`` (the incremental reader), ``writer`` (the Locust master's timeline and acks
+writer), ``histogram`` (the latency histogram format), ``events`` (the chaos journal,
+``events.jsonl``). Nothing here imports Locust, gevent, chaos, report or gate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from loadkit.errors import ConfigError
+from loadkit.rundir.record import (
+    RunRecord,
+    RunStatus,
+    iso,
+    new_run_dir,
+    read_json,
+    write_json,
+)
+from loadkit.rundir.timeline import Timeline
+
+RUN: Final = "run.json"
+RUN_CONFIG: Final = "run-config.json"
+CLOCK: Final = "clock.json"
+TIMELINE: Final = "timeline.jsonl"
+ACKS: Final = "acks.jsonl"
+EVENTS: Final = "events.jsonl"
+PROFILE: Final = "profile.yaml"
+SCENARIO: Final = "scenario.yaml"
+INTEGRITY: Final = "integrity.json"
+GATE: Final = "gate.json"
+REPORT_JSON: Final = "report.json"
+REPORT_HTML: Final = "report.html"
+SUMMARY_MD: Final = "summary.md"
+JUNIT_XML: Final = "junit.xml"
+LOCUST_CSV_PREFIX: Final = "locust"  # Locust's own --csv files: locust_stats.csv, …
+LOCUST_STATS: Final = "locust_stats.csv"
+LOGS: Final = "logs"
+STACK: Final = "stack"  # the stack a run started for itself
+
+
+@dataclass(frozen=True)
+class Clock:
+    """``clock.json``: when the run clock started (Unix time) and how long the run lasts."""
+
+    t0: float
+    duration_s: float
+
+
+class RunDir:
+    """One run directory and every file in it, by name::
+
+    rd = RunDir(path)
+    rd.timeline, rd.acks, rd.events          # paths
+    rd.read_record(), rd.read_clock()        # contents (None when not written yet)
+    """
+
+    #: every file a run directory may hold (docs/run-directory.md lists what writes each)
+    FILES: ClassVar[tuple[str, ...]] = (
+        RUN,
+        RUN_CONFIG,
+        CLOCK,
+        TIMELINE,
+        ACKS,
+        EVENTS,
+        PROFILE,
+        SCENARIO,
+        INTEGRITY,
+        GATE,
+        REPORT_JSON,
+        REPORT_HTML,
+        SUMMARY_MD,
+        JUNIT_XML,
+    )
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def create(cls, out: Path, name: str) -> RunDir:
+        """A new, empty ``out/<YYYYmmdd-HHMMSS>-<name>`` with its ``logs/``."""
+        rd = cls(new_run_dir(out, name))
+        rd.logs.mkdir()
+        return rd
+
+    @classmethod
+    def open(cls, path: str | Path, what: str | None = None) -> RunDir:
+        """An existing run directory, or a ``ConfigError`` (exit 2) naming the option
+        (``what``, e.g. ``--baseline``) when ``path`` is not one."""
+        rd = cls(path)
+        label = f"{what} {path}" if what else str(path)
+        if not rd.path.is_dir():
+            raise ConfigError(f"{label}: not a run directory (no such directory)")
+        if not rd.run_json.exists() and not rd.timeline.exists():
+            raise ConfigError(f"{label}: not a run directory (no {RUN} and no {TIMELINE})")
+        return rd
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # -- paths ------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN
+
+    @property
+    def run_config(self) -> Path:
+        return self.path / RUN_CONFIG
+
+    @property
+    def clock(self) -> Path:
+        return self.path / CLOCK
+
+    @property
+    def timeline(self) -> Path:
+        return self.path / TIMELINE
+
+    @property
+    def acks(self) -> Path:
+        return self.path / ACKS
+
+    @property
+    def events(self) -> Path:
+        return self.path / EVENTS
+
+    @property
+    def profile(self) -> Path:
+        return self.path / PROFILE
+
+    @property
+    def scenario(self) -> Path:
+        return self.path / SCENARIO
+
+    @property
+    def integrity(self) -> Path:
+        return self.path / INTEGRITY
+
+    @property
+    def gate(self) -> Path:
+        return self.path / GATE
+
+    @property
+    def report_json(self) -> Path:
+        return self.path / REPORT_JSON
+
+    @property
+    def report_html(self) -> Path:
+        return self.path / REPORT_HTML
+
+    @property
+    def summary_md(self) -> Path:
+        return self.path / SUMMARY_MD
+
+    @property
+    def junit_xml(self) -> Path:
+        return self.path / JUNIT_XML
+
+    @property
+    def locust_csv(self) -> Path:
+        return self.path / LOCUST_CSV_PREFIX
+
+    @property
+    def locust_stats(self) -> Path:
+        return self.path / LOCUST_STATS
+
+    @property
+    def logs(self) -> Path:
+        return self.path / LOGS
+
+    @property
+    def stack(self) -> Path:
+        return self.path / STACK
+
+    def log(self, name: str) -> Path:
+        """``logs/<name>.log``."""
+        return self.logs / f"{name}.log"
+
+    # -- contents ---------------------------------------------------------------------------
+
+    def read_json(self, name: str) -> Any | None:
+        """A JSON file of the run directory; None when it is missing or unreadable."""
+        with contextlib.suppress(OSError, ValueError):
+            return read_json(self.path / name)
+        return None
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write ``name`` atomically (a killed writer never leaves half a file)."""
+        path = self.path / name
+        write_json(path, data)
+        return path
+
+    def read_record(self) -> dict[str, Any] | None:
+        """``run.json`` as written (None before it exists)."""
+        data = self.read_json(RUN)
+        return data if isinstance(data, dict) else None
+
+    def write_record(self, record: RunRecord) -> None:
+        self.write_json(RUN, record.to_dict())
+
+    def read_clock(self) -> Clock | None:
+        """``clock.json``, or None while the run clock has not started."""
+        data: Any = self.read_json(CLOCK)
+        try:
+            return Clock(float(data["t0"]), float(data.get("duration_s") or 0.0))
+        except (TypeError, KeyError, ValueError):
+            return None
+
+    def write_clock(self, *, t0: float, duration_s: float) -> Path:
+        """``clock.json``: the moment the run clock starts (the one writer of this file)."""
+        stamp = dt.datetime.fromtimestamp(t0, dt.UTC).isoformat(timespec="milliseconds")
+        body = {"t0": t0, "t0_iso": stamp.replace("+00:00", "Z"), "duration_s": duration_s}
+        return self.write_json(CLOCK, body)
+
+    def read_timeline(self) -> Timeline:
+        """The whole timeline as it is now (an empty one when there is none)."""
+        return Timeline.read(self.timeline) if self.timeline.exists() else Timeline()
+
+
+__all__ = [
+    "ACKS",
+    "CLOCK",
+    "EVENTS",
+    "GATE",
+    "INTEGRITY",
+    "JUNIT_XML",
+    "PROFILE",
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "RUN",
+    "RUN_CONFIG",
+    "SCENARIO",
+    "SUMMARY_MD",
+    "TIMELINE",
+    "Clock",
+    "RunDir",
+    "RunRecord",
+    "RunStatus",
+    "Timeline",
+    "iso",
+    "new_run_dir",
+    "read_json",
+    "write_json",
+]

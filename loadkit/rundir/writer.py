@@ -1,0 +1,123 @@
+"""The run-directory files the Locust master (or the single process) writes.
+
+``timeline.jsonl`` and ``acks.jsonl`` are appended as payloads of :class:`~loadkit.load.recorder.
+Recorder` arrive (from workers' reports, or from the local recorder): :meth:`RunWriter.add` merges
+cells with the same key, :meth:`RunWriter.flush` appends one additive delta line per key and the
+ack lines, then flushes the files, so a killed run still leaves a readable directory.
+See docs/run-directory.md for the formats::
+
+    writer = RunWriter(run_dir)
+    RunDir(run_dir).write_clock(t0=1764358200.25, duration_s=45.0)
+    writer.add(recorder.drain())
+    writer.flush()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any, Final
+
+import orjson
+
+from loadkit.profile.outcome import CAUSES, OUTCOMES
+from loadkit.rundir import ACKS, TIMELINE
+from loadkit.rundir.histogram import encode_sparse
+
+OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
+CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)
+
+TIMELINE_SCHEMA: Final = "loadkit.timeline/v1"
+ACKS_SCHEMA: Final = "loadkit.acks/v1"
+
+_Key = tuple[int, str, str, str, str]
+
+
+class _Merged:
+    __slots__ = ("causes", "lat", "n", "svc")
+
+    def __init__(self) -> None:
+        self.n = [0] * len(OUTCOME_NAMES)
+        self.causes = [0] * len(CAUSE_NAMES)
+        self.lat: dict[int, int] = {}
+        self.svc: dict[int, int] = {}
+
+
+class RunWriter:
+    """Appends timeline deltas and acknowledgements to a run directory."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._pending: dict[_Key, _Merged] = {}
+        self._acks: list[str] = []
+        self._timeline = _open_jsonl(
+            self.run_dir / TIMELINE, {"schema": TIMELINE_SCHEMA, "latency_unit": "us"}
+        )
+        self._ack_file = _open_jsonl(self.run_dir / ACKS, {"schema": ACKS_SCHEMA})
+        #: totals written so far (requests and actions by outcome), for logs and tests
+        self.lines = 0
+
+    def add(self, payload: dict[str, Any]) -> None:
+        """Merge one drained payload into what the next :meth:`flush` writes."""
+        pending = self._pending
+        for t, phase, journey, endpoint, level, n, causes, lat, svc in payload.get("cells", ()):
+            key = (t, phase, journey, endpoint, level)
+            merged = pending.get(key)
+            if merged is None:
+                merged = pending[key] = _Merged()
+            for i, count in enumerate(n):
+                merged.n[i] += count
+            for i, count in enumerate(causes):
+                merged.causes[i] += count
+            _merge_flat(merged.lat, lat)
+            _merge_flat(merged.svc, svc)
+        self._acks.extend(payload.get("acks", ()))
+
+    def flush(self) -> None:
+        """Append the merged deltas (ordered by second) and the acks; flush both files."""
+        pending, self._pending = self._pending, {}
+        out = []
+        for key in sorted(pending):
+            t, phase, journey, endpoint, level = key
+            merged = pending[key]
+            line: dict[str, Any] = {
+                "t": t,
+                "phase": phase,
+                "journey": journey,
+                "endpoint": endpoint,
+                "level": level,
+                "n": dict(zip(OUTCOME_NAMES, merged.n, strict=True)),
+                "busy": {c: k for c, k in zip(CAUSE_NAMES, merged.causes, strict=True) if k},
+            }
+            if merged.lat:
+                line["lat"] = encode_sparse(merged.lat)
+                line["svc"] = encode_sparse(merged.svc)
+            out.append(orjson.dumps(line))
+        if out:
+            self._timeline.write(b"\n".join(out) + b"\n")
+            self.lines += len(out)
+        self._timeline.flush()
+        acks, self._acks = self._acks, []
+        if acks:
+            self._ack_file.write(("\n".join(acks) + "\n").encode())
+        self._ack_file.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._timeline.close()
+        self._ack_file.close()
+
+
+def _merge_flat(into: dict[int, int], flat: list[int]) -> None:
+    for i in range(0, len(flat), 2):
+        index = flat[i]
+        into[index] = into.get(index, 0) + flat[i + 1]
+
+
+def _open_jsonl(path: Path, header: dict[str, Any]) -> IO[bytes]:
+    """Open for appending; a new (or empty) file gets its schema header line first."""
+    handle = path.open("ab")
+    if handle.tell() == 0:
+        handle.write(orjson.dumps(header) + b"\n")
+        handle.flush()
+    return handle

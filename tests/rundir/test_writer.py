@@ -1,0 +1,96 @@
+"""``timeline.jsonl``, ``acks.jsonl`` and ``clock.json`` as docs/run-directory.md defines them,
+merged from several workers and read back by the report side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
+from loadkit.load.schedule import Piece
+from loadkit.profile.outcome import BUSY, CAUSES, NO_CAUSE, OK, Cause
+from loadkit.rundir import RunDir
+from loadkit.rundir.timeline import Timeline
+from loadkit.rundir.writer import RunWriter
+
+TIMEOUT = CAUSES.index(Cause.TIMEOUT)
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def worker_payload(latencies: list[int], busy: int = 0) -> dict[str, object]:
+    recorder = Recorder()
+    piece = Piece(42, "midnight-spike", 3, 42.0, 43.0)
+    sid = recorder.series("p2p_transfer", "POST /v1/transfers", REQUEST)
+    for lat in latencies:
+        recorder.record(piece, sid, OK, NO_CAUSE, lat, lat // 2)
+    for _ in range(busy):
+        recorder.record(piece, sid, BUSY, TIMEOUT, 5_000_000, 5_000_000)
+    recorder.unsent(piece, recorder.series("p2p_transfer", ANY_ENDPOINT, ACTION))
+    recorder.ack('{"key": "lk-1"}')
+    return recorder.drain()
+
+
+def test_workers_payloads_merge_into_one_delta_per_key(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path)
+    writer.add(worker_payload([1000, 2000, 3000]))
+    writer.add(worker_payload([4000], busy=2))
+    writer.close()
+    header, *rows = lines(tmp_path / "timeline.jsonl")
+    assert header == {"schema": "loadkit.timeline/v1", "latency_unit": "us"}
+    request, action = sorted(rows, key=lambda r: str(r["level"]), reverse=True)
+    assert {k: request[k] for k in ("t", "phase", "journey", "endpoint", "level")} == {
+        "t": 42,
+        "phase": "midnight-spike",
+        "journey": "p2p_transfer",
+        "endpoint": "POST /v1/transfers",
+        "level": "request",
+    }
+    assert request["n"] == {"ok": 4, "rejected": 0, "busy": 2, "unsent": 0}
+    assert request["busy"] == {"timeout": 2}  # causes with 0 are left out
+    lat = HdrHistogram.decode(request["lat"])
+    assert lat.get_total_count() == 6
+    assert 4000 <= lat.get_value_at_percentile(60) <= 4100
+    assert HdrHistogram.decode(request["svc"]).get_value_at_percentile(1) <= 510
+    assert action["endpoint"] == "*" and action["n"] == {
+        "ok": 0,
+        "rejected": 0,
+        "busy": 0,
+        "unsent": 2,
+    }
+    assert "lat" not in action and action["busy"] == {}
+    acks = lines(tmp_path / "acks.jsonl")
+    assert acks == [{"schema": "loadkit.acks/v1"}, {"key": "lk-1"}, {"key": "lk-1"}]
+
+
+def test_deltas_add_up_across_flushes_and_reopening(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path)
+    writer.add(worker_payload([1000]))
+    writer.flush()
+    writer.flush()  # nothing new: nothing written
+    writer.close()
+    again = RunWriter(tmp_path)  # appending to an existing file: no second header
+    again.add(worker_payload([2000, 3000], busy=1))
+    again.close()
+    text = (tmp_path / "timeline.jsonl").read_text()
+    assert text.count("schema") == 1 and len(text.splitlines()) == 5
+    timeline = Timeline.read(tmp_path / "timeline.jsonl")
+    total = timeline.totals("request")
+    assert total.n == {"ok": 3, "rejected": 0, "busy": 1, "unsent": 0}
+    assert total.busy == {"timeout": 1} and total.busy_rate == 0.25
+    assert total.lat is not None and total.lat.get_total_count() == 4
+    assert timeline.totals("action").count("unsent") == 2
+
+
+def test_clock_json(tmp_path: Path) -> None:
+    path = RunDir(tmp_path).write_clock(t0=1764358200.25, duration_s=492.0)
+    assert json.loads(path.read_text()) == {
+        "t0": 1764358200.25,
+        "t0_iso": "2025-11-28T19:30:00.250Z",
+        "duration_s": 492.0,
+    }
+    assert not list(tmp_path.glob("*.tmp"))
