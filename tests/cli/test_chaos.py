@@ -1,5 +1,5 @@
-"""``loadkit chaos`` as a real command in a subprocess: the catalog, dry runs, exit codes, and rollback after the controller
-is halted, interrupted, or killed with SIGKILL."""
+"""``loadkit chaos`` as a real command in a subprocess: the catalog, dry runs, exit codes, and
+rollback after the controller is halted, interrupted, or killed with SIGKILL."""
 
 from __future__ import annotations
 
