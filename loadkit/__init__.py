@@ -44,7 +44,7 @@ _LAZY = {
     "load_scenario": "loadkit.chaos",
     "rollback_run": "loadkit.chaos",
     "SpecError": "loadkit.spec",
-    "validate_file": "loadkit.spec",
+    "validate_file": "loadkit.run.validate",
     "CapacityOptions": "loadkit.capacity",
     "CapacityResult": "loadkit.capacity",
     "find_capacity": "loadkit.capacity",
@@ -66,8 +66,9 @@ if TYPE_CHECKING:
     from loadkit.profile.model import Profile, load_profile
     from loadkit.profile.traffic import read_traffic, write_traffic_profile
     from loadkit.run.orchestrator import Runner, RunOptions, RunResult, run_profile
+    from loadkit.run.validate import validate_file
     from loadkit.rundir.timeline import Timeline
-    from loadkit.spec import SpecError, validate_file
+    from loadkit.spec import SpecError
     from loadkit.stack.admin import WalletAdmin
     from loadkit.stack.postgres import Postgres
     from loadkit.stack.reference import ReferenceStack, StackOptions

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -51,6 +52,19 @@ TICK = 0.25
 BEFORE_LEAD = 1.0  # the steady state is checked this long before the first fault
 
 
+@dataclass(frozen=True)
+class FaultEvent:
+    """A fault went in (``kind`` ``injected``) or came out (``reverted``; ``ok`` False when the
+    revert failed and the final sweep will retry), at run-clock ``t``."""
+
+    kind: str
+    fault: str
+    type: str
+    target: str
+    t: float
+    ok: bool = True
+
+
 class Controller:
     """Runs one scenario's plan against a stack, on the run clock that starts at ``t0``.
 
@@ -68,8 +82,11 @@ class Controller:
         *,
         load: bool = False,
         on_abort: Callable[[str], None] | None = None,
+        on_fault: Callable[[FaultEvent], None] | None = None,
     ) -> None:
         self.scenario = scenario
+        #: told, from a fault's thread, when it went in and when it came out
+        self.on_fault = on_fault
         self.plan: Plan = Controller.check(scenario, stack, profile)
         self.stack = stack
         self.run_dir = run_dir
@@ -262,6 +279,7 @@ class Controller:
             added = fault.apply(state) or {}
             state.update(added)
             journal.write("inject.end", **common, result="ok", state=added, took=_since(started))
+            self._tell(FaultEvent("injected", p.spec.name, p.spec.type, p.spec.target, self.now()))
         except Exception as exc:  # whatever went wrong, the revert below still runs
             run.error = _message(exc)
             journal.write("inject.end", **common, result="error", error=run.error)
@@ -276,9 +294,21 @@ class Controller:
         except Exception as exc:  # journaled as failed: the final sweep tries again
             run.error = _message(exc)
             journal.write("revert.end", **common, result="error", error=run.error)
+            self._tell(
+                FaultEvent("reverted", p.spec.name, p.spec.type, p.spec.target, self.now(), False)
+            )
             return
         journal.write("revert.end", **common, result="ok", detail=detail, took=_since(started))
         run.reverted_t = self.now()
+        self._tell(FaultEvent("reverted", p.spec.name, p.spec.type, p.spec.target, run.reverted_t))
+
+    def _tell(self, event: FaultEvent) -> None:
+        if self.on_fault is None:
+            return
+        try:
+            self.on_fault(event)
+        except Exception:  # a listener must not stop a fault's revert
+            log.exception("on_fault callback")
 
     def _wait_ready(self) -> bool:
         while not self._ready.wait(0.05):

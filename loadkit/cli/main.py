@@ -279,7 +279,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from loadkit.spec import Problem, SpecError, validate_file
+    from loadkit.run.validate import validate_file
+    from loadkit.spec import Problem, SpecError
 
     problems: list[Problem] = []
     for path in args.files:

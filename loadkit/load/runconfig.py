@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from loadkit.errors import ConfigError
+from loadkit.rundir import RUN_CONFIG
 from loadkit.safety import check_loopback_url as _check
 
 SCHEMA: Final = "loadkit.run-config/v1"
-FILENAME: Final = "run-config.json"
+FILENAME: Final = RUN_CONFIG
 #: the file to give ``locust -f`` (found without importing it: that would start gevent)
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
 #: the custom Locust argument naming the run config

@@ -10,6 +10,7 @@ stages and journeys have their own modules. Every problem in the file is collect
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +34,8 @@ from loadkit.spec.loader import Document, Map, Node, Seq, load_document
 from loadkit.spec.schema import Context, Fields, Keys, items_of
 from loadkit.spec.values import (
     describe,
+    format_duration,
+    format_rate,
     parse_bandwidth,
     parse_bool,
     parse_duration,
@@ -73,6 +76,26 @@ MIN_BANDWIDTH_KBPS = 8.0
 def load_profile(path: str | Path) -> Profile:
     """Read, validate and build the profile in ``path``; raises ``SpecError`` with every problem."""
     return read_profile(load_document(path))
+
+
+def summary(profile: Profile, file: str | Path) -> str:
+    """The one-line summary ``loadkit validate`` prints for a valid profile."""
+    peak = max((stage.peak for stage in profile.stages), default=0.0)
+    unit = format_rate(peak) if profile.model is LoadModel.OPEN else f"{peak:g} users"
+    length = format_duration(profile.profile_duration_s)
+    if profile.time_scale != 1:
+        length += (
+            f" (runs {format_duration(profile.duration_s)}, time_scale {profile.time_scale:g})"
+        )
+    return (
+        f"{file}: profile '{profile.name}': {_count(profile.stages, 'stage')}, {length}, "
+        f"peak {unit}, {_count(profile.journeys, 'journey')}, "
+        f"{_count(profile.network, 'network class', 'network classes')}"
+    )
+
+
+def _count(items: Sized, noun: str, plural: str = "") -> str:
+    return f"{len(items)} {noun if len(items) == 1 else plural or noun + 's'}"
 
 
 def read_profile(doc: Document) -> Profile:

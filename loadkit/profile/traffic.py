@@ -563,7 +563,7 @@ def write_traffic_profile(
 ) -> str:
     """Read, convert, write, and check the written profile with the profile validator; the
     validator's one-line summary of it."""
-    from loadkit.spec import validate_file
+    from loadkit.profile.read import load_profile, summary
 
     names = journey_names(journeys_from)
     traffic = read_traffic(traffic_file, journeys=names)
@@ -576,4 +576,4 @@ def write_traffic_profile(
         name=name,
     )
     Path(out).write_text(text, encoding="utf-8")
-    return validate_file(out)
+    return summary(load_profile(out), out)

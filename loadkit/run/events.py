@@ -44,7 +44,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loadkit.run.orchestrator import RunContext
+    from loadkit.run.orchestrator import Runner as RunContext
 
 log = logging.getLogger("loadkit.run")
 

@@ -21,7 +21,7 @@ from loadkit.chaos.controller import Controller
 from loadkit.chaos.results import ChaosResult, ChaosStatus
 from loadkit.chaos.scenario import Plan, Scenario, load_scenario
 from loadkit.profile.model import Profile, load_profile
-from loadkit.rundir.record import RunRecord, RunStatus, iso, new_run_dir, write_json
+from loadkit.rundir import RunDir, RunRecord, RunStatus
 from loadkit.stack.reference import DEFAULT_STACK_DIR, ReferenceStack
 
 _RUN_STATUS = {
@@ -69,12 +69,11 @@ def run_gameday(
     second (the dashboard). Ctrl-C (or SIGTERM turned into KeyboardInterrupt) halts and rolls
     back; a second Ctrl-C does not stop the rollback."""
     ready = prepared or prepare(options)
-    run_dir = new_run_dir(options.out, ready.scenario.name)
+    rd = RunDir.create(options.out, ready.scenario.name)
+    run_dir = rd.path
     controller = Controller(ready.scenario, ready.stack, run_dir, ready.profile, load=False)
     t0 = time.time()
-    write_json(
-        run_dir / "clock.json", {"t0": t0, "t0_iso": iso(t0), "duration_s": ready.plan.end_s}
-    )
+    rd.write_clock(t0=t0, duration_s=ready.plan.end_s)
     record = RunRecord(
         run_id=run_dir.name,
         command=list(options.command),
@@ -90,7 +89,7 @@ def run_gameday(
             "end_s": ready.plan.end_s,
         },
     )
-    write_json(run_dir / "run.json", record.to_dict())
+    rd.write_record(record)
     try:
         controller.start(t0)
         try:
@@ -104,7 +103,7 @@ def run_gameday(
         record.status = _RUN_STATUS.get(result.status, RunStatus.FAILED)
         record.reason = result.reason
         record.ended_at = time.time()
-        write_json(run_dir / "run.json", record.to_dict())
+        rd.write_record(record)
     return result
 
 

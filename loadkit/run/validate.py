@@ -10,12 +10,11 @@ The kind is told by the top-level keys: a profile has ``stages``, a chaos scenar
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sized
+from collections.abc import Iterable
 from pathlib import Path
 
 from loadkit.spec.errors import Problem, SpecError
 from loadkit.spec.loader import Document, load_document
-from loadkit.spec.values import format_duration, format_rate
 
 #: a key that tells the kind of a file → that kind
 KIND_KEYS = {"stages": "profile", "faults": "scenario", "timeline": "scenario", "objectives": "slo"}
@@ -26,23 +25,9 @@ def validate_file(path: str | Path) -> str:
     doc = load_document(path)
     kind = detect_kind(doc)
     if kind == "profile":
-        # imported here: the profile model imports loadkit.spec's leaf modules
-        from loadkit.profile.model import LoadModel
-        from loadkit.profile.read import read_profile
+        from loadkit.profile import read
 
-        profile = read_profile(doc)
-        peak = max((stage.peak for stage in profile.stages), default=0.0)
-        unit = format_rate(peak) if profile.model is LoadModel.OPEN else f"{peak:g} users"
-        length = format_duration(profile.profile_duration_s)
-        if profile.time_scale != 1:
-            length += (
-                f" (runs {format_duration(profile.duration_s)}, time_scale {profile.time_scale:g})"
-            )
-        return (
-            f"{doc.file}: profile '{profile.name}': {_count(profile.stages, 'stage')}, {length}, "
-            f"peak {unit}, {_count(profile.journeys, 'journey')}, "
-            f"{_count(profile.network, 'network class', 'network classes')}"
-        )
+        return read.summary(read.read_profile(doc), doc.file)
     if kind == "scenario":
         # imported here: the chaos package imports loadkit.spec's leaf modules
         from loadkit.chaos.spec import read_scenario, summary
@@ -81,7 +66,3 @@ def detect_kind(doc: Document) -> str:
         "'timeline', an SLO file 'objectives'"
     )
     raise SpecError([Problem(doc.file, mark.line, mark.column, "", message)])
-
-
-def _count(items: Sized, noun: str, plural: str = "") -> str:
-    return f"{len(items)} {noun if len(items) == 1 else plural or noun + 's'}"

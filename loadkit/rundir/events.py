@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "loadkit.events/v1"
-FILENAME = "events.jsonl"
+FILENAME = "events.jsonl"  # = loadkit.rundir.EVENTS
 
 
 class Journal:

@@ -1,11 +1,13 @@
-"""Spec files (profiles now; chaos scenarios and SLO files later): YAML with line numbers, value
-parsers and validation that reports every mistake as ``file:line:col: field: message``::
+"""The leaf toolkit every file reader builds on: YAML with line numbers (``loader``), schema
+helpers (``schema``), value parsers (``values``), templates (``template``) and the error that
+reports every mistake as ``file:line:col: field: message`` (``errors``). It knows no file kind:
+profiles are read in :mod:`loadkit.profile`, scenarios in :mod:`loadkit.chaos`, SLO files in
+:mod:`loadkit.gate`, and ``loadkit validate`` dispatches in :mod:`loadkit.run.validate`::
 
-    from loadkit.spec import validate_file
-    print(validate_file("profiles/smoke.yaml"))
+    from loadkit.spec import parse_duration
+    parse_duration("1m30s")  # 90.0
 """
 
-from loadkit.run.validate import detect_kind, validate_file, validate_files
 from loadkit.spec.errors import Invalid, Problem, SpecError
 from loadkit.spec.loader import Document, Map, Mark, Node, Scalar, Seq, load_document
 from loadkit.spec.values import (
@@ -27,7 +29,6 @@ __all__ = [
     "Scalar",
     "Seq",
     "SpecError",
-    "detect_kind",
     "format_duration",
     "format_rate",
     "load_document",
@@ -35,6 +36,4 @@ __all__ = [
     "parse_duration",
     "parse_percent",
     "parse_rate",
-    "validate_file",
-    "validate_files",
 ]

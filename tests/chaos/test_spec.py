@@ -15,7 +15,8 @@ import pytest
 from loadkit.chaos.scenario import load_scenario, make_plan
 from loadkit.errors import ExitCode
 from loadkit.profile.model import load_profile
-from loadkit.spec import SpecError, validate_file
+from loadkit.run.validate import validate_file
+from loadkit.spec import SpecError
 
 ROOT = Path(__file__).parents[2]
 SHIPPED = sorted((ROOT / "chaos").glob("*.yaml"))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from loadkit.gate.slo import Objective, check_names, load_slo
-from loadkit.spec import SpecError, validate_file
+from loadkit.run.validate import validate_file
+from loadkit.spec import SpecError
 from loadkit.spec.loader import load_document
 from loadkit.spec.values import parse_duration
 

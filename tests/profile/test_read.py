@@ -13,7 +13,8 @@ import pytest
 
 from loadkit.errors import ConfigError, ExitCode
 from loadkit.profile.model import load_profile
-from loadkit.spec import SpecError, validate_file
+from loadkit.run.validate import validate_file
+from loadkit.spec import SpecError
 
 OK_JOURNEYS = "journeys:\n  - wallet: balance\n"
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.spec import SpecError, validate_file, validate_files
+from loadkit.run.validate import validate_file, validate_files
+from loadkit.spec import SpecError
 
 PROFILES = sorted((Path(__file__).parents[2] / "profiles").glob("*.yaml"))
 
