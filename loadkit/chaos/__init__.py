@@ -15,7 +15,6 @@ from loadkit.chaos.results import ChaosResult, ChaosStatus
 from loadkit.chaos.rollback import RollbackResult, rollback_run
 from loadkit.chaos.safety import Allowlist, TargetRefused
 from loadkit.chaos.scenario import Plan, PlannedFault, Scenario, load_scenario, make_plan
-from loadkit.run.gameday import GamedayOptions, run_gameday
 from loadkit.rundir.events import Journal, outstanding, read_events
 
 __all__ = [
@@ -27,7 +26,6 @@ __all__ = [
     "Controller",
     "Fault",
     "FaultType",
-    "GamedayOptions",
     "Journal",
     "Param",
     "Plan",
@@ -46,5 +44,4 @@ __all__ = [
     "read_events",
     "register",
     "rollback_run",
-    "run_gameday",
 ]

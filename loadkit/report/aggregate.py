@@ -1,7 +1,7 @@
 """One pass over ``timeline.jsonl`` that sums everything a report shows.
 
 Counts go per second and level (busy rate over time, windows, recovery), per phase and per
-journey × endpoint. Latency histograms are decoded once per line (:mod:`loadkit.report.hdr`) and
+journey × endpoint. Latency histograms are decoded once per line (:mod:`loadkit.rundir.hdr`) and
 added to one accumulator per (phase, journey, endpoint, level) — phases, endpoints and the whole
 run are sums of those — plus one per requested window (fault windows) and one per time-series
 bin, so a 1-hour run at 1,000 requests/s reports in seconds::
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from loadkit.report import hdr
+from loadkit.rundir import hdr
 
 LEVELS = ("action", "request")
 OUTCOMES = ("ok", "rejected", "busy", "unsent")

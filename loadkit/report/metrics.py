@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from loadkit.profile.model import LoadModel, Profile
-from loadkit.report import hdr
 from loadkit.report.aggregate import OUTCOMES, Acc, Aggregates, aggregate, as_array
 from loadkit.report.model import (
     CauseMetrics,
@@ -39,6 +38,7 @@ from loadkit.report.model import (
 )
 from loadkit.report.rundata import FaultWindow, RunData
 from loadkit.report.verdict import verdict
+from loadkit.rundir import hdr
 
 WINDOW_S = 10  # the rolling busy rate's window
 HOLD_S = 10  # how long it must stay within the limit

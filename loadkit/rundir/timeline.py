@@ -116,7 +116,7 @@ class Bucket:
 
     def percentile_ms(self, p: float, *, service: bool = False) -> float | None:
         """The ``p``-th percentile in ms; decodes only this bucket's histograms (fast path)."""
-        from loadkit.report import hdr  # numpy: imported when a percentile is first asked for
+        from loadkit.rundir import hdr  # numpy: imported when a percentile is first asked for
 
         parts = self._svc if service else self._lat
         if not parts:

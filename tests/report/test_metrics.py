@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadkit.report.hdr import Decoder, percentile_ms, zeros
 from loadkit.report.metrics import compute_metrics
+from loadkit.rundir.hdr import Decoder, percentile_ms, zeros
 from tests.report.rundirs import RunDirBuilder, hist
 
 PROFILE = """
