@@ -2,21 +2,18 @@
 
 ``add_chaos_parser(subparsers)`` registers the commands on loadkit's argparse subparsers; each
 returns an exit code and raises :class:`~loadkit.errors.LoadkitError` for the CLI's ``main`` to
-print as one red line. ``python -m loadkit.chaos`` runs the same commands on their own::
+print as one red line::
 
-    python -m loadkit.chaos run chaos/db-crash.yaml --stack-dir .loadkit/stack
-    python -m loadkit.chaos rollback reports/20261111-000012-db-crash
+    loadkit chaos run chaos/db-crash.yaml --stack-dir .loadkit/stack
+    loadkit chaos rollback reports/20261111-000012-db-crash
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -27,7 +24,6 @@ from loadkit.errors import (
     EnvironmentProblem,
     ExitCode,
     Interrupted,
-    LoadkitError,
     SafetyAbort,
     StackNotRunning,
 )
@@ -186,27 +182,3 @@ def add_chaos_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_actions(chaos.add_subparsers(dest="chaos_command", metavar="ACTION", required=True))
     return chaos  # type: ignore[no-any-return]
-
-
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m loadkit.chaos``: the chaos commands alone, with loadkit's error handling."""
-    parser = argparse.ArgumentParser(prog="loadkit chaos", description="Chaos scenarios.")
-    add_actions(parser.add_subparsers(dest="chaos_command", metavar="ACTION", required=True))
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return int(func(args))
-    except LoadkitError as exc:
-        for line in exc.message.splitlines():
-            err_console.print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True)
-        if exc.detail:
-            err_console.print(exc.detail, style="dim", highlight=False, markup=False)
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: everything injected was rolled back")
-        return int(ExitCode.INTERRUPTED)

@@ -172,22 +172,3 @@ def add_report_parsers(sub: Any) -> None:
         "--fail-on-regression", action="store_true", help="exit 1 when a regression is flagged"
     )
     compare.set_defaults(func=cmd_compare)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m loadkit.report report|compare``: the report commands alone, with loadkit's
-    error handling (one red line and the error's exit code)."""
-    from rich.text import Text
-
-    from loadkit.errors import LoadkitError
-
-    parser = argparse.ArgumentParser(prog="loadkit", description="Busy-rate reports.")
-    add_report_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except LoadkitError as exc:
-        err = Console(stderr=True)
-        for line in exc.message.splitlines():
-            err.print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True)
-        return int(exc.exit_code)
