@@ -24,6 +24,7 @@ from loadkit import __version__
 from loadkit.cli.capacity import add_capacity_parsers
 from loadkit.cli.chaos import add_chaos_parser
 from loadkit.cli.gate import add_gate_parser
+from loadkit.cli.profile import add_profile_parsers
 from loadkit.cli.report import add_report_parsers
 from loadkit.errors import ExitCode, LoadkitError
 
@@ -392,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_chaos_parser(sub)
     add_report_parsers(sub)
     add_capacity_parsers(sub)
+    add_profile_parsers(sub)
     add_gate_parser(sub)
 
     demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")

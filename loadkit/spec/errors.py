@@ -51,6 +51,41 @@ class SpecError(ConfigError):
         self.problems = ordered
 
 
+class Problems:
+    """Collects the problems of one file (up to ``limit``), then raises them as one
+    :class:`SpecError`; for readers of files that are not YAML (CSV traffic, data feeders)::
+
+        problems = Problems("traffic.csv")
+        problems.add(3, 1, "count", "expected a whole number")
+        problems.raise_if_any()
+    """
+
+    def __init__(self, file: str, *, limit: int | None = None) -> None:
+        self.file = file
+        self.limit = limit
+        self.items: list[Problem] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, line: int | None, column: int | None, field: str, message: str) -> None:
+        self.items.append(Problem(self.file, line, column, field, message))
+
+    @property
+    def full(self) -> bool:
+        """True once ``limit`` problems were found: a reader may stop looking."""
+        return self.limit is not None and len(self.items) >= self.limit
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            items = list(self.items)
+            if self.full:
+                items.append(
+                    Problem(self.file, None, None, "", f"stopped after {self.limit} problems")
+                )
+            raise SpecError(items)
+
+
 def _position(problem: Problem) -> tuple[str, int, int]:
     return (problem.file, problem.line or 0, problem.column or 0)
 
