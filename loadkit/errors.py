@@ -12,7 +12,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Exit codes, as DESIGN.md documents them."""
+    """Exit codes, as docs/design.md documents them."""
 
     OK = 0
     FAILED = 1  # an SLO or gate failed, integrity violated

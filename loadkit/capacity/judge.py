@@ -14,7 +14,7 @@ from loadkit.capacity.model import Measure, Outcome, StepObjective, StepResult, 
 from loadkit.report.model import LevelStats
 from loadkit.rundir.timeline import Bucket
 
-#: a step with more unsent arrivals than this share is generator-limited (DESIGN.md's 1%)
+#: a step with more unsent arrivals than this share is generator-limited (docs/design.md's 1%)
 MAX_UNSENT = 0.01
 
 

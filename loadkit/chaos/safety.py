@@ -29,7 +29,7 @@ from loadkit.stack.reference import ReferenceStack
 if TYPE_CHECKING:
     from loadkit.chaos.controller import Controller
 
-#: DESIGN.md: recovered = the 10 s busy rate back within the limit, and staying there 10 s
+#: docs/design.md: recovered = the 10 s busy rate back within the limit, and staying there 10 s
 RECOVERY_HOLD = 10.0
 #: fault types that need the PostgreSQL server loadkit itself started (they stop its processes)
 PROCESS_LEVEL_DB = ("postgres.crash", "postgres.kill-backend")

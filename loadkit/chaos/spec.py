@@ -52,7 +52,7 @@ def read_scenario(doc: Document) -> Scenario:
     """Build the scenario of an already loaded document (see :func:`load_scenario`)."""
     ctx = Context(doc.file, doc.problems)
     root: Node = doc.root
-    if "timeline" in doc.root.items:  # DESIGN.md speaks of a timeline: say where it goes
+    if "timeline" in doc.root.items:  # docs/design.md speaks of a timeline: say where it goes
         message = "write the timeline of faults under 'faults'"
         ctx.error_at(doc.root.key_marks["timeline"], "timeline", message)
         root = _without(doc.root, {"timeline"})

@@ -1,6 +1,6 @@
 """Outcome classification: what one HTTP request, or one user action, ended in.
 
-One definition everywhere (DESIGN.md, "Outcome taxonomy"): ``ok`` (2xx/3xx), ``rejected`` (a
+One definition everywhere (docs/design.md, "Outcome taxonomy"): ``ok`` (2xx/3xx), ``rejected`` (a
 correct refusal: 400, 401, 402, 403, 404, 409, 422 and every other 4xx), ``busy`` with a cause, or
 ``unsent`` (the generator could not send an arrival; never the result of a request).
 A declarative step's ``expect`` block overrides the status rules; answers that never came
@@ -11,7 +11,7 @@ A declarative step's ``expect`` block overrides the status rules; answers that n
     classify(None, failure=Failure.TIMEOUT)        # (Outcome.BUSY, Cause.TIMEOUT)
     classify(409, expect=Expect({409: Outcome.OK}))  # (Outcome.OK, None)
 
-Beyond DESIGN.md's list, so that every status has exactly one outcome: every 4xx but 429 is
+Beyond docs/design.md's list, so that every status has exactly one outcome: every 4xx but 429 is
 ``rejected`` (405, 408, 413 … too); a status outside 200–599 (a broken answer) is busy
 ``server_error``. A status that ``expect`` declares busy gets the cause its code has by
 default, or ``unavailable`` when its code is not busy by default (a 409 the service uses to say
@@ -104,7 +104,7 @@ CAUSES: tuple[Cause, ...] = tuple(Cause)
 OK, REJECTED, BUSY, UNSENT = range(4)
 NO_CAUSE = -1
 
-#: statuses DESIGN.md names as refusals (every other 4xx is one too, see the module docstring)
+#: statuses docs/design.md names as refusals (every other 4xx is one too, see the module docstring)
 REJECTED_STATUSES = frozenset({400, 401, 402, 403, 404, 409, 422})
 
 

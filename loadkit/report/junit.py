@@ -4,7 +4,7 @@ systems show a run like a test suite. Every case carries its numbers as ``<prope
 What fails (the gate adds SLO failures later):
 
 - ``run``: the run did not complete, or over 1% of arrivals were unsent (an invalid run is never
-  silently passed, DESIGN.md);
+  silently passed, docs/design.md);
 - a phase: only when ``max_busy`` is given and its action busy rate exceeds it;
 - a fault: when it did not recover (or was never reverted); an injection error is an *error*.
 

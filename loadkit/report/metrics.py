@@ -1,5 +1,5 @@
 """Busy-rate metrics of one run: the single implementation every renderer, ``compare`` and the
-gate use (definitions in DESIGN.md; the model in :mod:`loadkit.report.model`)::
+gate use (definitions in docs/design.md; the model in :mod:`loadkit.report.model`)::
 
     m = compute_metrics(Path("reports/20261128-193000-double11"))
     print(m.verdict)                       # "double11: 7.3% of user actions busy; …"

@@ -16,7 +16,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Counts:
-    """Outcomes of requests or actions (DESIGN.md's taxonomy) and busy causes."""
+    """Outcomes of requests or actions (docs/design.md's taxonomy) and busy causes."""
 
     ok: int = 0
     rejected: int = 0
@@ -173,7 +173,7 @@ class TotalMetrics:
     offered_rate: float | None
     achieved_rate: float | None
     unsent_share: float
-    valid: bool  # at most 1% unsent (DESIGN.md)
+    valid: bool  # at most 1% unsent (docs/design.md)
 
 
 @dataclass(frozen=True)

@@ -133,9 +133,8 @@ def requirements() -> list[str]:
 
 
 def _source_dir() -> Path:
-    import loadkit
-
-    return Path(loadkit.__file__).parent
+    """The installed ``loadkit`` package directory (this file is ``loadkit/stack/…``)."""
+    return Path(__file__).resolve().parents[1]
 
 
 #: the part of this package the containers run: the wallet imports nothing else (a test starts

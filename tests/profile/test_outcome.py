@@ -1,4 +1,4 @@
-"""The outcome taxonomy of DESIGN.md, for every status, cause and ``expect`` override."""
+"""The outcome taxonomy of docs/design.md, for every status, cause and ``expect`` override."""
 
 from __future__ import annotations
 
