@@ -23,7 +23,13 @@ import httpx
 
 from loadkit.chaos.faults.base import ALL_WALLETS, ChaosEnv
 from loadkit.chaos.scenario import ProbeKind, ProbeSpec, Request, Traffic
-from loadkit.profile.outcome import Failure, Outcome, classify
+from loadkit.profile.outcome import (
+    MAINTENANCE_HEADER,
+    Failure,
+    Outcome,
+    classify,
+    maintenance_marked,
+)
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 
@@ -201,15 +207,13 @@ def _detail(r: httpx.Response) -> str | None:
     """The service's own word for a busy answer (``maintenance``, ``db_unavailable``…)."""
     if r.status_code < 429:
         return None
-    if r.headers.get("X-Wallet-Maintenance") == "true":
+    if maintenance_marked(r.headers.get(MAINTENANCE_HEADER), r.content):
         return "maintenance"
     try:
         body = r.json()
     except ValueError:
         return None
     if isinstance(body, dict):
-        if body.get("maintenance") is True:
-            return "maintenance"
         word = body.get("cause") or body.get("reason")
         return str(word) if word else None
     return None

@@ -168,3 +168,36 @@ def test_a_closed_model_loops_its_users_with_think_time(
     assert more.answered > 1.5 * few.answered
     assert tl.totals("action").count("unsent") == 0 and tl.totals("action").busy_rate == 0
     assert run.locust["Aggregated"]["requests"] == tl.totals("request").answered
+
+
+MONEY_EXPECT = """
+name: money-expect
+users: {accounts: 10}
+stages:
+  - {name: steady, duration: 2s, rate: 10/s}
+journeys:
+  - name: order
+    http:
+      # without a bearer token the shop refuses an order with 422, which this step says
+      # means "busy, try later": the money movement's outcome is then unknown, not refused
+      - method: POST
+        path: /api/accounts/1/orders
+        headers:
+          Idempotency-Key: "{step.idempotency_key}"
+        json: {amount: 100}
+        expect: {busy: [422]}
+        money: true
+client:
+  timeout: 2s
+  retries: {attempts: 1}
+"""
+
+
+def test_a_money_step_follows_its_expect_block(plain_service: PlainService, tmp_path: Path) -> None:
+    run = run_locust(tmp_path, MONEY_EXPECT, Target(urls=(plain_service.url,)), drain_s=2)
+    assert run.codes == {"locust": 0}, run.logs
+    busy = run.timeline.totals("request")
+    assert busy.count("busy") == busy.answered > 0, busy.n
+    acks = run.acks()
+    assert acks and {a["view"] for a in acks} == {"unknown"}, acks[:3]
+    assert {a["status"] for a in acks} == {422}

@@ -128,3 +128,40 @@ def test_the_hot_path_table_is_classify_cached(expect: Expect | None) -> None:
             outcome, cause = classify(status, maintenance=maintenance, expect=expect)
             want = (OUTCOMES.index(outcome), -1 if cause is None else CAUSES.index(cause))
             assert table.lookup(status, maintenance) == want, (status, maintenance)
+
+
+def test_the_money_view_follows_the_classified_outcome() -> None:
+    from loadkit.profile.outcome import BUSY, OK, REJECTED, UNSENT, MoneyView, money_view
+
+    assert money_view(OK) is MoneyView.ACKNOWLEDGED
+    assert money_view(REJECTED) is MoneyView.REFUSED
+    assert money_view(BUSY) is MoneyView.UNKNOWN
+    assert money_view(UNSENT) is MoneyView.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "marked"),
+    [
+        ("true", b"", True),
+        (" TRUE ", None, True),
+        (b"true", None, True),
+        (None, b'{"maintenance": true, "code": "WALLET_BUSY"}', True),
+        (None, b'{"maintenance": false}', False),
+        (None, b'{"reason": "maintenance"}', False),
+        (None, b"maintenance, not json", False),
+        ("false", b"", False),
+        (None, None, False),
+    ],
+)
+def test_one_maintenance_detector(header: object, body: bytes | None, marked: bool) -> None:
+    from loadkit.profile.outcome import maintenance_marked
+
+    assert maintenance_marked(header, body) is marked
+
+
+def test_every_cause_has_a_colour_and_a_description() -> None:
+    from loadkit.profile.outcome import CAUSE_INFO, Cause
+
+    assert set(CAUSE_INFO) == set(Cause)
+    colours = [info.colour for info in CAUSE_INFO.values()]
+    assert len(set(colours)) == len(colours)

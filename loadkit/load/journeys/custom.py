@@ -36,7 +36,16 @@ from loadkit.load.client import OWN_EVENT, Action, RunOver
 from loadkit.load.journeys.base import Setup, VirtualUser
 from loadkit.load.recorder import REQUEST, Recorder
 from loadkit.profile.model import LocustClassJourney
-from loadkit.profile.outcome import BUSY, CONNECTION_LOST, OK, REJECTED, TIMED_OUT, StatusTable
+from loadkit.profile.outcome import (
+    BUSY,
+    CONNECTION_LOST,
+    MAINTENANCE_HEADER,
+    OK,
+    REJECTED,
+    TIMED_OUT,
+    StatusTable,
+    maintenance_marked,
+)
 
 log = logging.getLogger("loadkit.load")
 _ENDS_ACTION = (InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser)
@@ -97,12 +106,15 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _maintenance(response: object) -> bool:
-    headers = getattr(response, "headers", None)
+    """:func:`~loadkit.profile.outcome.maintenance_marked` for whatever response object a
+    user's Locust client gives (``headers`` and ``content`` where it has them)."""
     try:
-        value = headers.get("X-Wallet-Maintenance") if headers is not None else None
+        headers = getattr(response, "headers", None)
+        header = headers.get(MAINTENANCE_HEADER) if headers is not None else None
+        body = getattr(response, "content", None)
     except Exception:  # a client with unusual headers: not worth failing the request over
         return False
-    return isinstance(value, str) and value.strip().lower() == "true"
+    return maintenance_marked(header, body if isinstance(body, bytes) else None)
 
 
 def load_user_class(spec: LocustClassJourney) -> type[User]:

@@ -32,7 +32,7 @@ from loadkit.errors import ConfigError
 from loadkit.load.client import Action, Target
 from loadkit.load.journeys.base import Setup, VirtualUser
 from loadkit.profile.model import HttpJourney, HttpStep
-from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause
+from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause, MoneyView, money_view
 from loadkit.spec.template import render_json
 
 log = logging.getLogger("loadkit.load")
@@ -130,15 +130,13 @@ class _Step:
         if not key:
             return
         status = a.status
-        view = "acknowledged" if 200 <= status < 300 else "unknown"
-        if 400 <= status < 500 and status != 429:
-            view = "refused"
+        view = money_view(a.outcome)  # the step's `expect` counts: a 409 it calls busy is unknown
         amount = None
         if money.amount is not None and body is not None:
             with contextlib.suppress(orjson.JSONDecodeError):
                 amount = _walk(orjson.loads(body), money.amount)
         transaction = None
-        if money.id_field is not None and view == "acknowledged":
+        if money.id_field is not None and view is MoneyView.ACKNOWLEDGED:
             transaction = _walk(a.json(), money.id_field)
         user: VirtualUser = a.user
         line = {

@@ -23,7 +23,7 @@ from loadkit.errors import ConfigError
 from loadkit.load.client import Action, Endpoint
 from loadkit.load.journeys.base import Setup, VirtualUser
 from loadkit.profile.model import AmountRange, WalletJourney, WalletJourneyKind
-from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause
+from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause, MoneyView, money_view
 
 #: amounts (fen) of journeys whose profile entry names none
 DEFAULT_AMOUNTS = {
@@ -148,7 +148,7 @@ class WalletJourneyRunner:
             body = orjson.dumps({"amount": amount})
             path, label = "/v1/topup", "topup"
         self._authed(a, user, self.ep_move, path, body, key)
-        status, answer = a.status, a.body
+        status, answer, outcome = a.status, a.body, a.outcome
         if status == 403 and self.spec.otp and kind is not WalletJourneyKind.TOPUP:
             challenge = _field(answer, "otp_challenge")
             if isinstance(challenge, str):
@@ -157,11 +157,9 @@ class WalletJourneyRunner:
                 if isinstance(code, str):
                     otp = f"X-OTP: {code}\r\n"
                     self._authed(a, user, self.ep_move, path, body, a.key or key, otp)
-                    status, answer = a.status, a.body
-        view = "acknowledged" if 200 <= status < 300 else "unknown"
-        if 400 <= status < 500 and status != 429:
-            view = "refused"
-        transaction = _field(answer, "transaction_id") if view == "acknowledged" else None
+                    status, answer, outcome = a.status, a.body, a.outcome
+        view = money_view(outcome)
+        transaction = _field(answer, "transaction_id") if view is MoneyView.ACKNOWLEDGED else None
         line = {
             "t": round(a.t - self.base, 3),
             "journey": self.name,
