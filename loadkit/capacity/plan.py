@@ -49,6 +49,7 @@ class CapacityOptions:
     workers: int = 0
     out: Path = Path("reports")
     slo_name: str | None = None
+    allow: tuple[str, ...] = ()  # beyond loopback, as for `loadkit run --allow`
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 

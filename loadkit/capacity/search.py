@@ -240,6 +240,7 @@ class CapacitySearch:
             stack_dir=stack_dir if stack_dir is not None else opts.stack_dir,
             chaos=opts.chaos,
             command=list(opts.command),
+            allow=opts.allow,
         )
 
     def _pass(

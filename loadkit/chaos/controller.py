@@ -28,6 +28,7 @@ from types import TracebackType
 
 import psutil
 
+from loadkit import safety
 from loadkit.chaos.catalog import FAULTS
 from loadkit.chaos.faults.base import ChaosEnv, Fault
 from loadkit.chaos.probes import BusySource, Prober, ProbeResult, TimelineSource, WindowStats
@@ -83,11 +84,12 @@ class Controller:
         load: bool = False,
         on_abort: Callable[[str], None] | None = None,
         on_fault: Callable[[FaultEvent], None] | None = None,
+        hosts: safety.Allowlist | None = None,
     ) -> None:
         self.scenario = scenario
         #: told, from a fault's thread, when it went in and when it came out
         self.on_fault = on_fault
-        self.plan: Plan = Controller.check(scenario, stack, profile)
+        self.plan: Plan = Controller.check(scenario, stack, profile, hosts=hosts)
         self.stack = stack
         self.run_dir = run_dir
         self.load = load
@@ -116,10 +118,22 @@ class Controller:
         self._lock = threading.Lock()
 
     @staticmethod
-    def check(scenario: Scenario, stack: ReferenceStack, profile: Profile | None = None) -> Plan:
-        """The plan on the run clock, after the safety check; raises before anything is done."""
+    def check(
+        scenario: Scenario,
+        stack: ReferenceStack,
+        profile: Profile | None = None,
+        *,
+        hosts: safety.Allowlist | None = None,
+    ) -> Plan:
+        """The plan on the run clock, after the safety checks (fault targets against the
+        stack's components, probe URLs against ``hosts``: loopback when None); raises before
+        anything is done."""
         plan = make_plan(scenario, profile)
         Allowlist.for_stack(stack, scenario.allow).enforce(plan)
+        allow = hosts or safety.Allowlist()
+        for i, probe in enumerate(scenario.steady_state.probes):
+            if probe.url:
+                allow.check_url(probe.url, what=f"steady_state.probes[{i}].url")
         return plan
 
     # -- public API ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from loadkit.chaos.faults.base import ALL_WALLETS, POSTGRES, TargetKind
 from loadkit.chaos.probes import check_probe
 from loadkit.chaos.scenario import AbortCondition, AbortWhen, Plan, ProbeKind
 from loadkit.errors import EnvironmentProblem, SafetyAbort
+from loadkit.safety import is_loopback
 from loadkit.spec.values import did_you_mean
 from loadkit.stack.reference import ReferenceStack
 
@@ -37,10 +38,6 @@ PROCESS_LEVEL_DB = ("postgres.crash", "postgres.kill-backend")
 
 class TargetRefused(SafetyAbort):
     """A fault names a target outside the allowlist: nothing was injected (exit 4)."""
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,15 @@ def percent_arg(text: str) -> float:
     with contextlib.suppress(ValueError):
         value = float(text)  # a plain number is a fraction (0.01 = 1%)
     return spec_arg(parse_percent, "expected a percentage like 1%")(value)
+
+
+def add_allow_arg(parser: argparse.ArgumentParser) -> None:
+    """``--allow HOST|IP|CIDR|*.SUFFIX`` (repeatable): where load, probes and faults may go
+    beyond loopback (loadkit.safety)."""
+    parser.add_argument(
+        "--allow",
+        action="append",
+        metavar="HOST|CIDR|*.SUFFIX",
+        help="also allow this host, address, network or *.suffix beyond loopback (repeatable); "
+        "a name must also resolve only to allowed addresses",
+    )

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from loadkit.cli.args import duration_arg, percent_arg, rate_arg
+from loadkit.cli.args import add_allow_arg, duration_arg, percent_arg, rate_arg
 from loadkit.errors import ConfigError, ExitCode
 
 console = Console()
@@ -79,6 +79,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         workers=args.workers,
         out=Path(args.out),
         slo_name=args.slo,
+        allow=tuple(args.allow or ()),
         command=["loadkit", *sys.argv[1:]],
     )
     quiet = args.json
@@ -165,7 +166,8 @@ def add_capacity_parsers(sub: Any) -> None:
         "--min-knee", type=rate_arg, metavar="RATE", help="CI gate: exit 1 if the knee is lower"
     )
     cap.add_argument("--chaos", metavar="SCENARIO", help="hold a chaos scenario through each pass")
-    cap.add_argument("--target", help="URL(s) of your own service (loopback), comma-separated")
+    cap.add_argument("--target", help="URL(s) of your own service, comma-separated")
+    add_allow_arg(cap)
     cap.add_argument("--stack-dir", help="use the reference stack running in this directory")
     cap.add_argument(
         "--instances", type=int, default=2, help="wallet instances of a stack it starts (2)"

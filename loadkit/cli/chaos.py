@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from loadkit.cli.args import add_allow_arg
 from loadkit.errors import (
     EnvironmentProblem,
     ExitCode,
@@ -51,6 +52,7 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
         out=Path(args.out),
         profile=Path(args.profile) if args.profile else None,
         command=list(sys.argv),
+        allow=tuple(args.allow or ()),
     )
     if args.dry_run:
         try:
@@ -158,6 +160,7 @@ def add_actions(sub: Any) -> None:
     run.add_argument(
         "--stack-dir", help="the running stack (default: $LOADKIT_STACK_DIR or .loadkit/stack)"
     )
+    add_allow_arg(run)
     run.add_argument("--out", default="reports", help="where run directories go (default reports/)")
     run.add_argument("--profile", help="a profile, to place phase-relative times (no load is sent)")
     run.add_argument("--dry-run", action="store_true", help="print the plan; inject nothing")

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadkit import __version__
+from loadkit.cli.args import add_allow_arg
 from loadkit.cli.capacity import add_capacity_parsers
 from loadkit.cli.chaos import add_chaos_parser
 from loadkit.cli.gate import add_gate_parser
@@ -204,6 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         command=["loadkit", *sys.argv[1:]],
         slo=Path(args.slo) if args.slo else None,
         slo_abort=args.slo_abort,
+        allow=tuple(args.allow or ()),
     )
     return _run_and_summarise(options)
 
@@ -359,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a load profile against the reference stack or --target")
     run.add_argument("profile", metavar="PROFILE", help="a profile file, e.g. profiles/smoke.yaml")
-    run.add_argument("--target", help="URL(s) of your own service (loopback), comma-separated")
+    run.add_argument("--target", help="URL(s) of your own service, comma-separated")
+    add_allow_arg(run)
     run.add_argument(
         "--workers", type=int, default=0, help="Locust worker processes (0 = one process)"
     )

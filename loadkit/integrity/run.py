@@ -22,6 +22,7 @@ from loadkit.integrity.sources import HttpLedger, LedgerSource, ReferenceLedger,
 
 if TYPE_CHECKING:
     from loadkit.profile.model import Profile
+    from loadkit.safety import Allowlist
     from loadkit.stack.reference import ReferenceStack
 
 log = logging.getLogger("loadkit.integrity")
@@ -75,14 +76,17 @@ def check_run(
     return result
 
 
-def source_for(profile: Profile, stack: ReferenceStack | None) -> LedgerSource | None:
+def source_for(
+    profile: Profile, stack: ReferenceStack | None, allow: Allowlist | None = None
+) -> LedgerSource | None:
     """The ledger a run's check reads: the profile's declared check, else the reference
-    stack's database, else none (a ``--target`` run without ``integrity:`` is not checked)."""
+    stack's database, else none (a ``--target`` run without ``integrity:`` is not checked).
+    A declared check's URL or DSN must be on loopback or in ``allow`` (ConfigError)."""
     check = profile.integrity
     if check is not None and check.sql is not None:
-        return SqlLedger(check.sql)
+        return SqlLedger(check.sql, allow=allow)
     if check is not None and check.http is not None:
-        return HttpLedger(check.http)
+        return HttpLedger(check.http, allow=allow)
     if stack is not None:
         return ReferenceLedger(stack)
     return None

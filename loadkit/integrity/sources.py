@@ -27,7 +27,7 @@ import orjson
 
 from loadkit.errors import ConfigError, EnvironmentProblem
 from loadkit.integrity.core import Applied, Source
-from loadkit.safety import check_loopback_url
+from loadkit.safety import Allowlist
 
 if TYPE_CHECKING:
     from loadkit.profile.model import HttpIntegrityCheck, SqlIntegrityCheck
@@ -185,9 +185,18 @@ class SqlLedger:
 
     name = Source.SQL.value
 
-    def __init__(self, check: SqlIntegrityCheck, timeout: float = RECOVER_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        check: SqlIntegrityCheck,
+        timeout: float = RECOVER_TIMEOUT_S,
+        *,
+        allow: Allowlist | None = None,
+    ) -> None:
         self.check = check
         self.timeout = timeout
+        self.allow = allow or Allowlist()
+        if check.dsn:  # a DSN from the environment is checked when it is read
+            self.allow.check_dsn(check.dsn, what="integrity.sql.dsn")
 
     def dsn(self) -> str:
         if self.check.dsn:
@@ -196,6 +205,7 @@ class SqlLedger:
         value = os.environ.get(env)
         if not value:
             raise ConfigError(f"integrity.sql.dsn_env: environment variable {env} is not set")
+        self.allow.check_dsn(value, what=f"integrity.sql.dsn_env ({env})")
         return value
 
     def fetch(self, since: float) -> LedgerView:
@@ -224,8 +234,14 @@ class HttpLedger:
 
     name = Source.HTTP.value
 
-    def __init__(self, check: HttpIntegrityCheck, timeout: float = RECOVER_TIMEOUT_S) -> None:
-        check_loopback_url(check.url, what="integrity.http.url")
+    def __init__(
+        self,
+        check: HttpIntegrityCheck,
+        timeout: float = RECOVER_TIMEOUT_S,
+        *,
+        allow: Allowlist | None = None,
+    ) -> None:
+        (allow or Allowlist()).check_url(check.url, what="integrity.http.url")
         self.check = check
         self.timeout = timeout
 

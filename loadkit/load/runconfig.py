@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 
 from loadkit.errors import ConfigError
 from loadkit.rundir import RUN_CONFIG
-from loadkit.safety import check_loopback_url as _check
+from loadkit.safety import Allowlist
 
 SCHEMA: Final = "loadkit.run-config/v1"
 FILENAME: Final = RUN_CONFIG
@@ -69,13 +69,17 @@ class RunConfig:
     time_scale: float | None = None
     workers: int = 0
     drain_s: float = 10.0
+    #: allowlist entries beyond loopback (``--allow``, a system file's ``allow:``)
+    allow: tuple[str, ...] = ()
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for a config no Locust process could run."""
+        """Raise :class:`ConfigError` for a config no Locust process could run (a URL the
+        allowlist does not cover included: every Locust process checks again)."""
         if not self.target.urls:
             raise ConfigError("run config: target.urls is empty")
+        allowlist = Allowlist.parse(self.allow, source="run config: allow")
         for url in self.target.all_urls():
-            check_loopback_url(url)
+            allowlist.check_url(url, what="target URL")
         if self.target.kind == "reference":
             wallet = self.target.wallet
             if wallet is None or not wallet.users:
@@ -107,6 +111,7 @@ class RunConfig:
             "workers": self.workers,
             "target": target,
             "drain_s": self.drain_s,
+            "allow": list(self.allow),
         }
 
     @classmethod
@@ -124,6 +129,7 @@ class RunConfig:
                 time_scale=None if data.get("time_scale") is None else float(data["time_scale"]),
                 workers=int(data.get("workers", 0)),
                 drain_s=float(data.get("drain_s", 10.0)),
+                allow=tuple(str(a) for a in data.get("allow", ())),
                 target=Target(
                     urls=tuple(str(u) for u in t["urls"]),
                     kind="reference" if t.get("kind") == "reference" else "http",
@@ -158,11 +164,6 @@ class RunConfig:
         tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         os.replace(tmp, target)
         return target
-
-
-def check_loopback_url(url: str) -> None:
-    """Load only goes to loopback (127.0.0.0/8, ::1, localhost): :class:`ConfigError` otherwise."""
-    _check(url, what="target URL")
 
 
 Role = Literal["standalone", "master", "worker"]

@@ -52,6 +52,7 @@ class ChaosListener(RunListener):
             load=True,
             on_abort=run.abort,
             on_fault=self._relay,
+            hosts=run.allowlist,
         )
         run.record.scenario = {
             "path": str(self.path.absolute()),

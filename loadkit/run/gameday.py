@@ -22,6 +22,7 @@ from loadkit.chaos.results import ChaosResult, ChaosStatus
 from loadkit.chaos.scenario import Plan, Scenario, load_scenario
 from loadkit.profile.model import Profile, load_profile
 from loadkit.rundir import RunDir, RunRecord, RunStatus
+from loadkit.safety import Allowlist
 from loadkit.stack.reference import DEFAULT_STACK_DIR, ReferenceStack
 
 _RUN_STATUS = {
@@ -38,6 +39,7 @@ class GamedayOptions:
     stack_dir: Path = DEFAULT_STACK_DIR
     out: Path = Path("reports")
     profile: Path | None = None  # resolves phase-relative times; no load is sent
+    allow: tuple[str, ...] = ()  # probe URLs beyond loopback (loadkit.safety)
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -49,6 +51,7 @@ class Prepared:
     profile: Profile | None
     stack: ReferenceStack
     plan: Plan
+    hosts: Allowlist
 
 
 def prepare(options: GamedayOptions, *, need_stack: bool = True) -> Prepared:
@@ -56,7 +59,9 @@ def prepare(options: GamedayOptions, *, need_stack: bool = True) -> Prepared:
     scenario = load_scenario(options.scenario)
     profile = load_profile(options.profile) if options.profile else None
     stack = ReferenceStack.attach(options.stack_dir)
-    return Prepared(scenario, profile, stack, Controller.check(scenario, stack, profile))
+    hosts = Allowlist.parse(options.allow, source="--allow")
+    plan = Controller.check(scenario, stack, profile, hosts=hosts)
+    return Prepared(scenario, profile, stack, plan, hosts)
 
 
 def run_gameday(
@@ -71,7 +76,9 @@ def run_gameday(
     ready = prepared or prepare(options)
     rd = RunDir.create(options.out, ready.scenario.name)
     run_dir = rd.path
-    controller = Controller(ready.scenario, ready.stack, run_dir, ready.profile, load=False)
+    controller = Controller(
+        ready.scenario, ready.stack, run_dir, ready.profile, load=False, hosts=ready.hosts
+    )
     t0 = time.time()
     rd.write_clock(t0=t0, duration_s=ready.plan.end_s)
     record = RunRecord(

@@ -25,7 +25,7 @@ class IntegrityListener(RunListener):
         if run.record.status == RunStatus.INTERRUPTED:
             return
         try:
-            source = source_for(run.profile, run.stack)
+            source = source_for(run.profile, run.stack, run.allowlist)
             if source is not None:
                 unsafe = run.stack.unsafe if run.stack is not None else None
                 run.integrity = check_run(run.run_dir, source, unsafe_mode=unsafe)

@@ -36,6 +36,7 @@ from loadkit.run.progress import Progress, progress_of
 from loadkit.run.target import TargetResolver, parse_targets
 from loadkit.rundir import RunDir, RunRecord, RunStatus
 from loadkit.rundir.timeline import Timeline
+from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions
@@ -78,6 +79,8 @@ class RunOptions:
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     slo: Path | None = None  # an SLO file: checked against the profile before anything starts
     slo_abort: bool = False  # stop the load once an objective of `slo` can no longer be met
+    #: hosts, addresses, networks or *.suffixes beyond loopback that load and faults may reach
+    allow: tuple[str, ...] = ()
 
 
 @dataclass
@@ -95,7 +98,7 @@ class Runner:
     """One run. Constructing it validates everything (profile, target, scenario, SLO) and starts
     nothing; :meth:`run` does the run. It is also the ``run`` every event listener receives:
     ``run_dir``, ``rundir``, ``profile``, ``options``, ``record`` (``run.json``), ``timeline``
-    (what arrived so far), ``stack`` (None for the user's own service), ``t0``,
+    (what arrived so far), ``stack`` (None for the user's own service), ``allowlist``, ``t0``,
     ``integrity``, and :meth:`stop` / :meth:`abort` to end the load early."""
 
     def __init__(
@@ -112,7 +115,9 @@ class Runner:
         self.profile = load_profile(options.profile)  # the whole file is validated first
         if options.time_scale is not None:
             self.profile = self.profile.with_time_scale(options.time_scale)
-        self.target_urls = parse_targets(options.target) if options.target else None
+        #: where this run may send load, probes and faults (loopback, plus what the user allowed)
+        self.allowlist = Allowlist.parse(options.allow, source="--allow")
+        self.target_urls = parse_targets(options.target, self.allowlist) if options.target else None
         self._check_options()
         self.rundir: RunDir | None = None
         self.record = RunRecord(run_id="", command=list(options.command), profile={}, target={})
@@ -172,6 +177,11 @@ class Runner:
                 "--chaos: faults go to the reference stack's components; drop --target "
                 "(loadkit starts the stack) or add --stack-dir"
             )
+        check = self.profile.integrity
+        if check is not None and check.http is not None:
+            self.allowlist.check_url(check.http.url, what="integrity.http.url")
+        if check is not None and check.sql is not None and check.sql.dsn:
+            self.allowlist.check_dsn(check.sql.dsn, what="integrity.sql.dsn")
         if options.slo is None and options.slo_abort:
             raise ConfigError("--slo-abort stops a run that can no longer meet its SLO: add --slo")
         if options.workers < 0 or options.workers > 64:
@@ -330,6 +340,7 @@ class Runner:
                     time_scale=opts.time_scale,
                     workers=opts.workers + opts.remote_workers,
                     drain_s=self.drain_s(),
+                    allow=tuple(self.allowlist.texts),
                 )
                 run_config.validate()
                 run_config.write(rd.run_config)

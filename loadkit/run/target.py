@@ -23,7 +23,7 @@ from loadkit.load.runconfig import Target, WalletTarget
 from loadkit.profile.model import Profile
 from loadkit.run.network import NetworkRouting, has_toxics
 from loadkit.rundir import RunDir
-from loadkit.safety import check_loopback_url
+from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
 from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
@@ -31,13 +31,13 @@ from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
 Accounts = list[tuple[int, str]]
 
 
-def parse_targets(target: str) -> list[str]:
-    """``--target`` URLs; only loopback hosts are allowed."""
+def parse_targets(target: str, allow: Allowlist | None = None) -> list[str]:
+    """``--target`` URLs (comma-separated); each host on loopback or in ``allow``."""
     urls = [u.strip().rstrip("/") for u in target.split(",") if u.strip()]
     if not urls:
         raise ConfigError("--target: expected a URL like http://127.0.0.1:8080")
     for url in urls:
-        check_loopback_url(url, what="--target")
+        (allow or Allowlist()).check_url(url, what="--target")
     return urls
 
 

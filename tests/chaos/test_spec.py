@@ -194,14 +194,6 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "4:7: steady_state.probes[1].max: missing required key 'max' in this probe",
         ],
     ),
-    "a probe URL off loopback": (
-        'steady_state:\n  probes:\n    - {name: a, type: http, url: "http://192.168.1.10/h"}\n'
-        "faults:\n" + HANG,
-        [
-            "3:34: steady_state.probes[0].url: 192.168.1.10 is not on loopback; probes only "
-            "reach 127.0.0.0/8, ::1 and localhost"
-        ],
-    ),
     "an address in the allowlist": (
         "faults:\n" + HANG + 'safety:\n  allow: [wallet-*, "db.example.com:5432"]\n',
         [

@@ -25,7 +25,7 @@ from tests.report.conftest import build_fault_run
 from tests.report.rundirs import RunDirBuilder
 from tests.support import loadkit
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 # 10 s at 100 arrivals/s: 1,000 scheduled actions, 500 in each phase
 PROFILE = """
