@@ -108,7 +108,7 @@ def read_profile(doc: Document) -> Profile:
     users = fields.sub("users", lambda n: _users(ctx, n)) or UserPool()
     client = fields.sub("client", lambda n: _client(ctx, n)) or ClientBehaviour()
     network = fields.sub("network", lambda n: _network(ctx, n)) or ()
-    integrity = fields.sub("integrity", lambda n: _integrity(ctx, n))
+    integrity = fields.sub("integrity", lambda n: read_integrity(ctx, n))
     journeys_node = fields.child("journeys")
     journeys = read_journeys(ctx, journeys_node) if journeys_node is not None else ()
     complete = isinstance(journeys_node, Seq) and len(journeys) == len(journeys_node.items)
@@ -138,7 +138,7 @@ def read_profile(doc: Document) -> Profile:
     )
 
 
-def _integrity(ctx: Context, node: Node) -> IntegrityCheck:
+def read_integrity(ctx: Context, node: Node) -> IntegrityCheck:
     """``integrity: {sql: {query, dsn | dsn_env}}`` or ``integrity: {http: {url, headers}}``."""
     fields = Fields(ctx, node, INTEGRITY_KEYS, "integrity block")
     sql = fields.sub("sql", lambda n: _integrity_sql(ctx, n))

@@ -17,7 +17,13 @@ from loadkit.spec.errors import Problem, SpecError
 from loadkit.spec.loader import Document, load_document
 
 #: a key that tells the kind of a file → that kind
-KIND_KEYS = {"stages": "profile", "faults": "scenario", "timeline": "scenario", "objectives": "slo"}
+KIND_KEYS = {
+    "stages": "profile",
+    "faults": "scenario",
+    "timeline": "scenario",
+    "objectives": "slo",
+    "services": "system",
+}
 
 
 def validate_file(path: str | Path) -> str:
@@ -33,6 +39,10 @@ def validate_file(path: str | Path) -> str:
         from loadkit.chaos.spec import read_scenario, summary
 
         return summary(read_scenario(doc), doc.file)
+    if kind == "system":
+        from loadkit.stack import system
+
+        return system.summary(system.read_system(doc), doc.file)
     from loadkit.gate import slo
 
     return slo.summary(slo.read_slo(doc))
@@ -63,6 +73,6 @@ def detect_kind(doc: Document) -> str:
     mark = doc.root.mark
     message = (
         "cannot tell what this file is: a profile has 'stages', a chaos scenario 'faults' or "
-        "'timeline', an SLO file 'objectives'"
+        "'timeline', an SLO file 'objectives', a system file 'services'"
     )
     raise SpecError([Problem(doc.file, mark.line, mark.column, "", message)])

@@ -50,7 +50,7 @@ def test_summary_mentions_the_time_scale() -> None:
         (
             "hello: world\n",
             "1:1: cannot tell what this file is: a profile has 'stages', a chaos "
-            "scenario 'faults' or 'timeline', an SLO file 'objectives'",
+            "scenario 'faults' or 'timeline', an SLO file 'objectives', a system file 'services'",
         ),
     ],
 )

@@ -1,0 +1,195 @@
+"""System files: the shipped example validates, and every mistake is reported as
+file:line:col with the field and what was expected — through the library and the real CLI
+(exit 2, nothing started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadkit.errors import ConfigError
+from loadkit.run.validate import validate_file
+from loadkit.safety import Allowlist
+from loadkit.spec import SpecError
+from loadkit.stack.system import load_system
+from tests.support import ROOT, loadkit
+
+GOOD = """\
+name: staging
+allow: [shop.test.internal, 198.18.0.0/30]
+services:
+  shop:
+    url: https://shop.test.internal:8443
+    headers: {Authorization: "Bearer {env.SHOP_TOKEN}"}
+  admin:
+    urls: [http://127.0.0.1:9001, http://127.0.0.1:9002]
+probes:
+  - {name: up, url: "https://shop.test.internal:8443/healthz"}
+"""
+
+
+def test_the_shipped_example_validates() -> None:
+    for path in sorted((ROOT / "systems").glob("*.yaml")):
+        assert "system '" in validate_file(path)
+
+
+def test_a_good_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "staging.yaml"
+    path.write_text(GOOD)
+    system = load_system(path)
+    assert [s.name for s in system.services] == ["shop", "admin"]
+    assert system.service().name == "shop" and system.service("admin").urls == (
+        "http://127.0.0.1:9001",
+        "http://127.0.0.1:9002",
+    )
+    assert system.allowlist.texts == ["shop.test.internal", "198.18.0.0/30"]
+    with pytest.raises(ConfigError, match="SHOP_TOKEN"):
+        system.service("shop").rendered_headers()
+    monkeypatch.setenv("SHOP_TOKEN", "t0k")
+    assert system.service("shop").rendered_headers() == {"Authorization": "Bearer t0k"}
+    with pytest.raises(ConfigError, match="no service named 'shops'; did you mean 'shop'"):
+        system.service("shops")
+
+
+def test_a_system_checks_its_urls_against_the_allowlist(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "services:\n  shop: {url: 'http://198.18.0.2:8080'}\n"
+        "probes:\n  - {name: up, url: 'http://198.18.0.6/healthz'}\n"
+    )
+    system = load_system(path)
+    with pytest.raises(ConfigError, match=r"services\.shop: 198\.18\.0\.2 is not on loopback"):
+        system.check(system.allowlist)
+    allow = system.allowlist + Allowlist.parse(["198.18.0.0/30"])
+    with pytest.raises(ConfigError, match=r"probes\.up: 198\.18\.0\.6 is not on loopback"):
+        system.check(allow)
+    system.check(allow + Allowlist.parse(["198.18.0.4/30"]))
+
+
+HEAD = "services:\n  shop: {url: 'https://127.0.0.1:8443'}\n"
+
+MISTAKES = {
+    "no services": ("name: x\n", ["1:1: services: missing required key 'services'"]),
+    "misspelt top-level key": (
+        HEAD + "alow: [10.0.0.1]\n",
+        ["3:1: alow: unknown key 'alow'; did you mean 'allow'?"],
+    ),
+    "services not a mapping": (
+        "services: [https://x]\n",
+        ["1:11: services: expected services by name"],
+    ),
+    "no service at all": ("services: {}\n", ["1:11: services: expected at least one service"]),
+    "a bad service name": (
+        "services:\n  Shop API: {url: 'http://127.0.0.1:1'}\n",
+        ["2:3: services[\"Shop API\"]: service name 'Shop API': lower-case letters"],
+    ),
+    "a service without a URL": (
+        "services:\n  shop: {headers: {X-A: b}}\n",
+        ["2:9: services.shop: a service needs 'url' (or 'urls')"],
+    ),
+    "url and urls": (
+        "services:\n  shop: {url: 'http://127.0.0.1:1', urls: ['http://127.0.0.1:2']}\n",
+        ["2:43: services.shop.urls: give 'url' (one) or 'urls' (several), not both"],
+    ),
+    "not http": (
+        "services:\n  shop: {url: 'ftp://127.0.0.1'}\n",
+        ["2:15: services.shop.url: expected an http:// or https:// URL"],
+    ),
+    "a bad port": (
+        "services:\n  shop: {url: 'http://127.0.0.1:99999'}\n",
+        ["2:15: services.shop.url: expected a URL like"],
+    ),
+    "credentials in the URL": (
+        "services:\n  shop: {url: 'https://u:p@127.0.0.1'}\n",
+        ["2:15: services.shop.url: a base URL has no query, fragment or credentials"],
+    ),
+    "an empty urls list": (
+        "services:\n  shop: {urls: []}\n",
+        ["2:16: services.shop.urls: expected at least one URL, got an empty list"],
+    ),
+    "a missing CA file": (
+        "services:\n  shop:\n    url: https://127.0.0.1:8443\n    tls: {ca: nope.pem}\n",
+        ["4:15: services.shop.tls.ca: no such file:"],
+    ),
+    "a misspelt tls key": (
+        "services:\n  shop:\n    url: https://127.0.0.1:8443\n    tls: {verfy: false}\n",
+        ["4:11: services.shop.tls.verfy: unknown key 'verfy'; did you mean 'verify'?"],
+    ),
+    "verify not a boolean": (
+        "services:\n  shop:\n    url: https://127.0.0.1:8443\n    tls: {verify: sometimes}\n",
+        ["4:19: services.shop.tls.verify: expected true or false"],
+    ),
+    "tls on a plain http service": (
+        "services:\n  shop:\n    url: http://127.0.0.1:8080\n    tls: {verify: false}\n",
+        ["4:10: services.shop.tls: tls settings on a service with no https:// URL"],
+    ),
+    "a bad server name": (
+        "services:\n  shop:\n    url: https://127.0.0.1:8443\n    tls: {server_name: 'a b'}\n",
+        ["4:24: services.shop.tls.server_name: expected a host name"],
+    ),
+    "a header the system may not set": (
+        "services:\n  shop:\n    url: http://127.0.0.1:1\n    headers: {Host: evil}\n",
+        ["4:15: services.shop.headers.Host: 'Host' is not a header a system may set"],
+    ),
+    "a header with a per-request variable": (
+        "services:\n  shop:\n    url: http://127.0.0.1:1\n    headers: {X-Id: '{user.id}'}\n",
+        ["4:21: services.shop.headers.X-Id: a system's headers may use {env.NAME} only"],
+    ),
+    "a header with a lone brace": (
+        "services:\n  shop:\n    url: http://127.0.0.1:1\n    headers: {X-A: 'a{b'}\n",
+        ["4:20: services.shop.headers.X-A: a lone '{'"],
+    ),
+    "a bad allow entry": (
+        HEAD + "allow: [0.0.0.0/0]\n",
+        ["3:9: allow[0]: '0.0.0.0/0' allows every address"],
+    ),
+    "allow not a list": (
+        HEAD + "allow: 10.0.0.1\n",
+        ["3:8: allow: expected a list of hosts, addresses, networks or *.suffixes"],
+    ),
+    "a probe without a url": (
+        HEAD + "probes:\n  - {name: up}\n",
+        ["4:5: probes[0].url: missing required key 'url' in this probe"],
+    ),
+    "a probe status out of range": (
+        HEAD + "probes:\n  - {name: up, url: 'http://127.0.0.1/h', status: 700}\n",
+        ["4:51: probes[0].status: expected a whole number from 100 to 599, got 700"],
+    ),
+    "two probes with one name": (
+        HEAD
+        + "probes:\n  - {name: up, url: 'http://127.0.0.1/a'}\n"
+        + "  - {name: up, url: 'http://127.0.0.1/b'}\n",
+        ["5:12: probes[1].name: probe name 'up' is used twice"],
+    ),
+    "an integrity block with neither sql nor http": (
+        HEAD + "integrity: {}\n",
+        ["3:12: integrity: give exactly one of 'sql' (a query) or 'http' (a URL)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISTAKES))
+def test_mistakes_are_reported_with_their_place(tmp_path: Path, case: str) -> None:
+    text, expected = MISTAKES[case]
+    path = tmp_path / "system.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_system(path)
+    lines = [str(p).removeprefix(f"{path}:") for p in caught.value.problems]
+    for want in expected:
+        assert any(line.startswith(want) for line in lines), (want, lines)
+
+
+def test_every_mistake_through_the_cli_exits_2(tmp_path: Path) -> None:
+    """One file with several mistakes: every one reported, exit 2, nothing written."""
+    path = tmp_path / "system.yaml"
+    path.write_text(
+        "services:\n  shop:\n    url: ftp://x\n    tls: {verfy: no}\nallow: [0.0.0.0/0]\n"
+    )
+    run = loadkit("validate", str(path), cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3, run.stderr
+    assert f"{path}:3:10: services.shop.url" in run.stderr
+    assert list(tmp_path.iterdir()) == [path]
