@@ -201,6 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         chaos=Path(args.chaos) if args.chaos else None,
         remote_workers=args.remote_workers,
         master_port=args.master_port,
+        master_bind=args.master_bind,
         wallet_unsafe=args.wallet_unsafe,
         command=["loadkit", *sys.argv[1:]],
         slo=Path(args.slo) if args.slo else None,
@@ -377,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also wait for N workers started elsewhere with `loadkit worker --master`",
     )
     run.add_argument("--master-port", type=int, help="the Locust master's port (default: free)")
+    run.add_argument(
+        "--master-bind",
+        metavar="ADDR[:PORT]",
+        help="where the master listens for workers on other hosts (default 127.0.0.1; another "
+        "address only when allowed with --allow)",
+    )
     run.add_argument(
         "--wallet-unsafe",
         metavar="MODE",

@@ -14,7 +14,11 @@ One :class:`Coordinator` per Locust process, installed by ``loadkit/load/locustf
   ``timeline.jsonl`` and ``acks.jsonl`` every second;
 - a worker whose driver finished forces a last report and sends ``loadkit_done``; when every share
   is done (or the drain plus a grace period is over) the master writes the rest, gives Locust's
-  CSV writer time for one more round, and quits the run: every process exits on its own.
+  CSV writer time for one more round, and quits the run: every process exits on its own;
+- a worker that stops answering Locust's heartbeats (killed, its machine gone) is *lost*: the
+  master counts its share's arrivals from the second after its last report as ``unsent``,
+  records it in ``workers.json`` (which worker, when, how many arrivals) and treats the share
+  as done, so the run ends on time instead of waiting for it.
 
 Exit codes: 0 when every share ran to its end, 2 for a configuration problem (bad run config or
 profile, unset ``env.*`` variable, a custom class that does not import), 1 when a share never
@@ -43,7 +47,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadkit.errors import LoadkitError
 from loadkit.load.driver import Driver, DriverResult, RunClock
 from loadkit.load.journeys.http import template_env_names
-from loadkit.load.recorder import Recorder
+from loadkit.load.recorder import ACTION, Recorder
 from loadkit.load.runconfig import CONFIG_ARG, RunConfig
 from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile, load_profile
 from loadkit.rundir import RunDir
@@ -86,6 +90,10 @@ class Coordinator:
         self.result: DriverResult | None = None
         self.driver: Driver | None = None
         self.stopping = False
+        #: share index → what is known about the worker that lost it (master only)
+        self.lost: dict[int, dict[str, Any]] = {}
+        #: worker id → its actions reported so far, by (second, phase) (master only)
+        self.reported: dict[str, dict[tuple[int, str], int]] = {}
         self._installed = False
 
     def install(self, events: Any) -> None:
@@ -166,6 +174,8 @@ class Coordinator:
         if self.role == "master":
             runner.send_message(START_MESSAGE, info)
             log.info("loadkit: run clock t0=%.3f, %d worker(s)", t0, len(ids))
+            self._write_workers()
+            gevent.spawn(self._watch_workers)
         self.started.set()
 
     def _on_start_message(self, environment: Any, msg: Any, **_: Any) -> None:
@@ -179,7 +189,13 @@ class Coordinator:
     def _on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         payload = data.get("loadkit")
         if payload and self.writer is not None:
+            if self._share_of(client_id) in self.lost:
+                return  # counted unsent already: a late report would count it twice
             self.writer.add(payload)
+            seen = self.reported.setdefault(client_id, {})
+            for t, phase, _journey, _endpoint, level, n, *_ in payload.get("cells") or ():
+                if level == ACTION:
+                    seen[(t, phase)] = seen.get((t, phase), 0) + sum(n)
 
     def _on_done_message(self, environment: Any, msg: Any, **_: Any) -> None:
         data = msg.data or {}
@@ -267,6 +283,71 @@ class Coordinator:
             writer.add(self.recorder.drain())
         writer.flush()
 
+    # -- lost workers ---------------------------------------------------------------------------
+
+    def _share_of(self, client_id: str) -> int | None:
+        info = self.start_info
+        return None if info is None else info["shares"].get(client_id)
+
+    def _watch_workers(self) -> None:
+        """Every second: a share's worker that Locust marks missing (no heartbeat for
+        ``HEARTBEAT_LIVENESS`` seconds), or that left, loses its share."""
+        runner = self.environment.runner
+        info = self.start_info
+        assert info is not None
+        while not self.finishing:
+            gevent.sleep(1.0)
+            for client_id, share in info["shares"].items():
+                if share in self.done or share in self.lost:
+                    continue
+                node = runner.clients.get(client_id)
+                if node is None or node.state == locust.runners.STATE_MISSING:
+                    self._lose(client_id, share)
+
+    def _lose(self, client_id: str, share: int) -> None:
+        info = self.start_info
+        assert info is not None and self.profile is not None
+        reported = self.reported.get(client_id, {})
+        now = time.time() - float(info["t0"])
+        unsent, since = 0, None
+        if self.profile.model.value == "open":
+            count = int(info["count"])
+            unsent, since = _count_lost(self.profile, share, count, reported, self.recorder)
+            if self.writer is not None:
+                self.writer.add(self.recorder.drain())
+        self.lost[share] = {
+            "share": share,
+            "worker": client_id,
+            "lost_at_s": round(max(now, 0.0), 1),
+            "unsent_from_s": since,
+            "unsent": unsent,
+        }
+        log.error(
+            "loadkit: worker %s (share %d) lost at %.0fs: %d of its arrivals from second %d "
+            "on counted unsent",
+            client_id,
+            share,
+            now,
+            unsent,
+            since,
+        )
+        self._write_workers()
+        self.done[share] = {"share": share, "result": None, "error": None, "lost": True}
+        if len(self.done) >= info["count"] and not self.finishing:
+            gevent.spawn(self._finish)
+
+    def _write_workers(self) -> None:
+        """``workers.json``: every share's worker, and the ones lost."""
+        info = self.start_info
+        if info is None or self.config is None:
+            return
+        RunDir(self.config.run_dir).write_workers(
+            {
+                "shares": {str(share): cid for cid, share in info["shares"].items()},
+                "lost": sorted(self.lost.values(), key=lambda x: x["share"]),
+            }
+        )
+
     def _give_up(self) -> None:
         if not self.finishing:
             log.error("loadkit: shares %s never reported back", self._missing())
@@ -286,8 +367,49 @@ class Coordinator:
         self._flush()
         errors = [d["error"] for d in self.done.values() if d.get("error")]
         env = self.environment
+        # a lost worker is not an error of the run: its arrivals count unsent (the run is
+        # invalid when they are too many); a share that never reported back is
         env.process_exit_code = 2 if errors else 1 if self._missing() else 0
         gevent.spawn(env.runner.quit)
+
+
+def _count_lost(
+    profile: Profile,
+    share: int,
+    count: int,
+    reported: dict[tuple[int, str], int],
+    recorder: Recorder,
+) -> tuple[int, int | None]:
+    """Record every arrival of ``share`` its worker never reported (``reported``: its actions
+    by second and phase) as ``unsent``, the journey chosen by the stage's weights as a driver
+    would; how many, and the first second that had one."""
+    import random
+
+    from loadkit.load.recorder import ANY_ENDPOINT
+    from loadkit.load.schedule import Share
+
+    weights = [profile.journey_weights(stage) for stage in profile.stages]
+    names = [journey.name for journey in profile.journeys]
+    rng = random.Random(f"lost-{profile.seed}-{share}")
+    sids: dict[str, int] = {}
+    lost = Share(profile, share, count)
+    left = dict(reported)
+    total, since = 0, None
+    while lost.next() != float("inf"):
+        piece = lost.piece
+        assert piece is not None
+        key = (piece.t, piece.phase)
+        if left.get(key, 0) > 0:
+            left[key] -= 1
+            continue
+        since = piece.t if since is None else since
+        name = rng.choices(names, weights=weights[piece.stage])[0]
+        sid = sids.get(name)
+        if sid is None:
+            sid = sids[name] = recorder.series(name, ANY_ENDPOINT, ACTION)
+        recorder.unsent(piece, sid)
+        total += 1
+    return total, since
 
 
 def check_runnable(profile: Profile) -> None:

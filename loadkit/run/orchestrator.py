@@ -73,6 +73,9 @@ class RunOptions:
     chaos: Path | None = None  # a chaos scenario run on the same clock
     remote_workers: int = 0  # workers joining from elsewhere with `loadkit worker --master`
     master_port: int | None = None  # the master's port (default: a free one)
+    #: the address (and port) the Locust master listens on for workers on other hosts:
+    #: loopback by default; another address only when allowed (``allow``)
+    master_bind: str | None = None
     own_stack: bool = False  # always start a stack of the run's own, even if one is up
     #: start the run's own stack with this deliberately unsafe wallet mode (docs/integrity.md)
     wallet_unsafe: str | None = None
@@ -118,6 +121,7 @@ class Runner:
         #: where this run may send load, probes and faults (loopback, plus what the user allowed)
         self.allowlist = Allowlist.parse(options.allow, source="--allow")
         self.target_urls = parse_targets(options.target, self.allowlist) if options.target else None
+        self.master_host, self.master_port = self._master_address()
         self._check_options()
         self.rundir: RunDir | None = None
         self.record = RunRecord(run_id="", command=list(options.command), profile={}, target={})
@@ -196,6 +200,36 @@ class Runner:
                 )
             StackOptions(unsafe=options.wallet_unsafe).validate()
 
+    def _master_address(self) -> tuple[str, int | None]:
+        """``--master-bind ADDR[:PORT]`` (and ``--master-port``): where the master listens."""
+        options = self.options
+        if options.master_bind is None:
+            return "127.0.0.1", options.master_port
+        text = options.master_bind.strip()
+        host, port = text, options.master_port
+        if text.count(":") == 1 or (text.startswith("[") and "]:" in text):
+            host, _, port_text = text.rpartition(":")
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ConfigError(f"--master-bind: expected ADDR[:PORT], got {text!r}")
+            port = int(port_text)
+        host = host.strip("[]")
+        if not host:
+            raise ConfigError(f"--master-bind: expected ADDR[:PORT], got {text!r}")
+        if host in ("0.0.0.0", "::"):
+            if not any(
+                e.network is not None
+                and e.network.prefixlen == e.network.max_prefixlen
+                and str(e.network.network_address) == host
+                for e in self.allowlist.entries
+            ):
+                raise ConfigError(
+                    f"--master-bind: {host} listens on every interface; name the address "
+                    f"workers reach, or add --allow {host} to mean it"
+                )
+        else:
+            self.allowlist.check_host(host, what="--master-bind")
+        return host, port
+
     def _attach_listeners(self) -> None:
         """The listeners the options ask for; each validates its input now (nothing started)."""
         from loadkit.run.integrity import IntegrityListener
@@ -257,13 +291,27 @@ class Runner:
 
         if workers == 0:
             return spawn("locust", locust_argv(config, role="standalone", extra=extra))
-        port = self.options.master_port or free_port()
+        bind = self.master_host
+        port = self.master_port or free_port()
+        self.record.master = {"bind": bind, "port": port}
         master = spawn(
             "locust-master",
-            locust_argv(config, role="master", workers=workers, master_port=port, extra=extra),
+            locust_argv(
+                config,
+                role="master",
+                workers=workers,
+                master_host=bind,
+                master_port=port,
+                extra=extra,
+            ),
         )
+        # local workers reach the master where it listens (loopback when it listens everywhere)
+        reach = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
         for i in range(1, self.options.workers + 1):
-            spawn(f"locust-worker-{i}", locust_argv(config, role="worker", master_port=port))
+            spawn(
+                f"locust-worker-{i}",
+                locust_argv(config, role="worker", master_host=reach, master_port=port),
+            )
         return master
 
     def _signal_locust(self) -> None:
@@ -407,15 +455,25 @@ class Runner:
             record.reason = self.abort_reason
         if self.stop_reason is not None and record.status == RunStatus.RUNNING:
             record.reason = f"stopped early: {self.stop_reason}"
+        lost = rd.lost_workers()
+        record.lost_workers = lost
+        lost_text = "; ".join(
+            f"worker {w['worker']} (share {w['share']}) lost at {w['lost_at_s']:g}s, its "
+            f"{w['unsent']} arrivals from second {w['unsent_from_s']} on counted unsent"
+            for w in lost
+        )
         if record.status == RunStatus.RUNNING:
             if scheduled and actions.count("unsent") / scheduled > MAX_UNSENT:
                 record.status = RunStatus.INVALID
                 record.reason = (
                     f"{actions.count('unsent')} of {scheduled} arrivals unsent "
-                    f"(> {MAX_UNSENT:.0%}): the generator could not keep the schedule"
+                    f"(> {MAX_UNSENT:.0%}): "
+                    + (lost_text or "the generator could not keep the schedule")
                 )
             else:
                 record.status = RunStatus.COMPLETED
+                if lost_text:
+                    record.reason = lost_text
         rd.write_record(record)
 
 

@@ -52,6 +52,7 @@ LOCUST_CSV_PREFIX: Final = "locust"  # Locust's own --csv files: locust_stats.cs
 LOCUST_STATS: Final = "locust_stats.csv"
 LOGS: Final = "logs"
 STACK: Final = "stack"  # the stack a run started for itself
+WORKERS: Final = "workers.json"  # the Locust master: which worker ran which share, which were lost
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class RunDir:
         REPORT_HTML,
         SUMMARY_MD,
         JUNIT_XML,
+        WORKERS,
     )
 
     def __init__(self, path: str | Path) -> None:
@@ -237,6 +239,16 @@ class RunDir:
         body = {"t0": t0, "t0_iso": stamp.replace("+00:00", "Z"), "duration_s": duration_s}
         return self.write_json(CLOCK, body)
 
+    def write_workers(self, data: dict[str, Any]) -> Path:
+        """``workers.json`` (schema ``loadkit.workers/v1``): shares and lost workers."""
+        return self.write_json(WORKERS, {"schema": "loadkit.workers/v1", **data})
+
+    def lost_workers(self) -> list[dict[str, Any]]:
+        """The workers the master lost during the run (``workers.json``), oldest first."""
+        data = self.read_json(WORKERS)
+        lost = data.get("lost") if isinstance(data, dict) else None
+        return [x for x in lost if isinstance(x, dict)] if isinstance(lost, list) else []
+
     def read_timeline(self) -> Timeline:
         """The whole timeline as it is now (an empty one when there is none)."""
         return Timeline.read(self.timeline) if self.timeline.exists() else Timeline()
@@ -257,6 +269,7 @@ __all__ = [
     "SCENARIO",
     "SUMMARY_MD",
     "TIMELINE",
+    "WORKERS",
     "Clock",
     "RunDir",
     "RunRecord",

@@ -100,6 +100,10 @@ class RunRecord:
     totals: dict[str, Any] = field(default_factory=dict)
     locust_totals: dict[str, Any] = field(default_factory=dict)
     workers: int = 0
+    #: where the Locust master listened for workers (``bind``, ``port``); None without workers
+    master: dict[str, Any] | None = None
+    #: Locust workers lost during the run (from ``workers.json``)
+    lost_workers: list[dict[str, Any]] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=environment_facts)
 
     def to_dict(self) -> dict[str, Any]:
