@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from loadkit.errors import ExitCode
-from loadkit.report.formats import ALL_FORMATS, parse_formats, write_reports
+from loadkit.report.formats import FORMATS, parse_formats, write_reports
 from loadkit.rundir import RunDir
 
 console = Console()
@@ -69,7 +69,9 @@ def add_report_parsers(sub: Any) -> None:
     report.add_argument(
         "--format",
         default="all",
-        help=f"comma-separated: {','.join(ALL_FORMATS)} (default: all)",
+        help="comma-separated, from: "
+        + ", ".join(f"{f.name} ({f.file or 'printed'})" for f in FORMATS)
+        + " (default: all)",
     )
     report.add_argument("--out", help="where the files go (default: the run directory)")
     report.add_argument(

@@ -51,7 +51,6 @@ class ReportFormat:
     name: str
     file: str | None
     renderer: str
-    help: str
     aliases: tuple[str, ...] = ()
 
     def render(self, m: RunMetrics, options: ReportOptions) -> str | None:
@@ -61,13 +60,11 @@ class ReportFormat:
 
 
 FORMATS: tuple[ReportFormat, ...] = (
-    ReportFormat("html", REPORT_HTML, "loadkit.report.html:render_html", "the page with charts"),
-    ReportFormat(
-        "md", SUMMARY_MD, "loadkit.report.markdown:render_markdown", "a PR comment", ("markdown",)
-    ),
-    ReportFormat("json", REPORT_JSON, "loadkit.report.jsonreport:render_json", "the data"),
-    ReportFormat("junit", JUNIT_XML, "loadkit.report.junit:render_junit", "CI tests", ("xml",)),
-    ReportFormat("terminal", None, "loadkit.report.terminal:print_report", "printed"),
+    ReportFormat("html", REPORT_HTML, "loadkit.report.html:render_html"),
+    ReportFormat("md", SUMMARY_MD, "loadkit.report.markdown:render_markdown", ("markdown",)),
+    ReportFormat("json", REPORT_JSON, "loadkit.report.jsonreport:render_json"),
+    ReportFormat("junit", JUNIT_XML, "loadkit.report.junit:render_junit", ("xml",)),
+    ReportFormat("terminal", None, "loadkit.report.terminal:print_report"),
 )
 BY_NAME = {f.name: f for f in FORMATS}
 #: every format's name, in registry order; ``FILE_FORMATS``: the ones that write a file

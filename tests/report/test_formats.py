@@ -67,7 +67,7 @@ def _shout(m: RunMetrics, options: ReportOptions) -> str:
 def test_a_new_format_is_one_registry_line(
     fault_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shout = ReportFormat("shout", "shout.txt", f"{__name__}:_shout", "a test format")
+    shout = ReportFormat("shout", "shout.txt", f"{__name__}:_shout")
     monkeypatch.setattr(formats, "BY_NAME", {**formats.BY_NAME, "shout": shout})
     written = write_reports(fault_run, ["shout"], out=tmp_path / "out", max_busy=0.05)
     assert written["shout"].read_text() == "HAND-BUILT max_busy=0.05\n"
