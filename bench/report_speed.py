@@ -104,9 +104,9 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from rich.console import Console
-from loadkit.cli.report import write_reports
+from loadkit.report.formats import ALL_FORMATS, write_reports
 t = time.perf_counter()
-write_reports(Path(sys.argv[1]), ["html", "md", "json", "junit", "terminal"],
+write_reports(Path(sys.argv[1]), ALL_FORMATS,
               term=Console(file=open("/dev/null", "w"), width=120))
 import resource
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

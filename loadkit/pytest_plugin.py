@@ -117,7 +117,9 @@ class LoadkitResult:
     @property
     def report(self) -> Path:
         """``report.html`` of the run."""
-        return self.run_dir / "report.html"
+        from loadkit.rundir import RunDir
+
+        return RunDir(self.run_dir).report_html
 
     @property
     def metrics(self) -> RunMetrics:
@@ -202,7 +204,8 @@ class LoadkitRunner:
             command=["pytest", self.request.node.nodeid],
         )
         run = Runner(options, None).run()  # a bad profile, scenario or SLO raises here
-        write_reports(run.run_dir, ["html", "md", "json", "junit"])
+        if slo is None:
+            write_reports(run.run_dir)  # with an SLO, the gate renders them, gate included
         return self.gate(run.run_dir, slo, status=run.status, reason=run.record.reason)
 
     def gate(
@@ -213,7 +216,8 @@ class LoadkitRunner:
         status: str | None = None,
         reason: str | None = None,
     ) -> LoadkitResult:
-        """Gate an existing run directory (``loadkit gate`` from a test)."""
+        """Gate an existing run directory (``loadkit gate`` from a test): ``gate.json``, and
+        its report files rendered again to show the gate."""
         from loadkit.gate import gate_run, load_slo
 
         run_dir = Path(run_dir)

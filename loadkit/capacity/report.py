@@ -25,8 +25,11 @@ from loadkit.capacity.model import CapacityResult, Outcome, StepResult, Verdict
 from loadkit.report import charts
 from loadkit.report.html import TEMPLATE as REPORT_TEMPLATE
 from loadkit.report.verdict import ms, pct
+from loadkit.rundir import SUMMARY_MD
 
-FILES = {"json": "capacity.json", "html": "capacity.html", "md": "summary.md"}
+#: the capacity directory's own files (each pass's run directory has the usual report files)
+CAPACITY_JSON = "capacity.json"
+CAPACITY_HTML = "capacity.html"
 _COLOURS = {
     Verdict.PASS: "#1a7f37",
     Verdict.FAIL: "#b42318",
@@ -245,12 +248,12 @@ def write_capacity_files(result: CapacityResult) -> dict[str, Path]:
     cdir = Path(result.capacity_dir)
     cdir.mkdir(parents=True, exist_ok=True)
     written = {}
-    for fmt, text in (
-        ("json", json.dumps(result.to_dict(), indent=2, default=str) + "\n"),
-        ("html", render_capacity_html(result)),
-        ("md", render_capacity_markdown(result)),
+    for fmt, name, text in (
+        ("json", CAPACITY_JSON, json.dumps(result.to_dict(), indent=2, default=str) + "\n"),
+        ("html", CAPACITY_HTML, render_capacity_html(result)),
+        ("md", SUMMARY_MD, render_capacity_markdown(result)),
     ):
-        path = cdir / FILES[fmt]
+        path = cdir / name
         path.write_text(text, encoding="utf-8")
         written[fmt] = path
     return written

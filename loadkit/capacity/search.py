@@ -281,8 +281,8 @@ class CapacitySearch:
         t0 = result.record.clock_t0
         with contextlib.suppress(OSError, ValueError, KeyError):
             t0 = float(read_json(result.run_dir / "clock.json")["t0"])
-        write_reports(result.run_dir, ["html", "md", "json"])
         m = compute_metrics(result.run_dir)
+        write_reports(result.run_dir, metrics=m)  # each pass's run directory: every report file
         for step in steps:
             step.run_id = result.run_dir.name
             if watch.stopped_at is not None and step.end_s + self.lag_s > watch.stopped_at:

@@ -16,8 +16,9 @@ from typing import Any
 
 from rich.console import Console
 
-from loadkit.cli.report import run_dir_arg
 from loadkit.errors import ConfigError, ExitCode
+from loadkit.report.formats import FORMATS
+from loadkit.rundir import GATE, RunDir
 
 #: the default allowed rise of a busy rate over the baseline's, with --baseline
 DEFAULT_MAX_REGRESSION = 0.01
@@ -44,8 +45,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from loadkit.gate.slo import load_slo
 
     slo = load_slo(args.slo)  # SpecError: exit 2 before anything is read or written
-    run_dir = run_dir_arg(args.run_dir, "RUN_DIR")
-    baseline = run_dir_arg(args.baseline, "--baseline") if args.baseline else None
+    run_dir = RunDir.open(args.run_dir, "RUN_DIR")
+    baseline = RunDir.open(args.baseline, "--baseline") if args.baseline else None
     if args.max_regression is not None and baseline is None:
         raise ConfigError("--max-regression compares with a baseline: add --baseline RUN_DIR")
     max_regression = None
@@ -71,9 +72,10 @@ def add_gate_parser(sub: Any) -> None:
         "gate",
         help="check a run against an SLO file: exit 0 pass, 1 fail, 2 bad SLO",
         description="Check a run directory against an SLO file. Prints every objective "
-        "(measured, limit, pass/fail), adds the gate to junit.xml and summary.md and writes "
-        "gate.json in the run directory. Exit 0: all met; 1: any failed or the run is invalid; "
-        "2: bad SLO file, option or run directory.",
+        f"(measured, limit, pass/fail), writes {GATE} in the run directory and renders its "
+        f"reports again ({', '.join(f.file for f in FORMATS if f.file)}) so that they show the "
+        "gate. Exit 0: all met; 1: any failed or the run is invalid; 2: bad SLO file, option "
+        "or run directory.",
     )
     gate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. reports/<run-id>")
     gate.add_argument(

@@ -17,10 +17,9 @@ from typing import Any
 
 from rich.console import Console
 
-from loadkit.errors import ConfigError, ExitCode
-
-FORMATS = ("html", "md", "json", "junit", "terminal")
-FILES = {"html": "report.html", "md": "summary.md", "json": "report.json", "junit": "junit.xml"}
+from loadkit.errors import ExitCode
+from loadkit.report.formats import FORMATS, parse_formats, write_reports
+from loadkit.rundir import RunDir
 
 console = Console()
 
@@ -34,86 +33,8 @@ def _percent(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a percentage like 5% or 0.05 ({exc})") from exc
 
 
-def run_dir_arg(path: str, what: str | None = None) -> Path:
-    """``path`` as a run directory, or a ``ConfigError`` (exit 2) naming the option (``what``)."""
-    run_dir = Path(path)
-    label = f"{what} {path}" if what else path
-    if not run_dir.is_dir():
-        raise ConfigError(f"{label}: not a run directory (no such directory)")
-    if not (run_dir / "run.json").exists() and not (run_dir / "timeline.jsonl").exists():
-        raise ConfigError(f"{label}: not a run directory (no run.json and no timeline.jsonl)")
-    return run_dir
-
-
-def parse_formats(text: str) -> list[str]:
-    """``"html,md"`` → ``["html", "md"]``; ``all`` is every format."""
-    from loadkit.spec.values import did_you_mean
-
-    names = [f.strip().lower() for f in text.split(",") if f.strip()]
-    if names == ["all"]:
-        return list(FORMATS)
-    aliases = {"markdown": "md", "xml": "junit"}
-    out = []
-    for name in names:
-        name = aliases.get(name, name)
-        if name not in FORMATS:
-            hint = did_you_mean(name, FORMATS)
-            raise ConfigError(
-                f"--format: unknown format '{name}'{hint} (one of {', '.join(FORMATS)})"
-            )
-        out.append(name)
-    if not out:
-        raise ConfigError(f"--format: expected a list like html,md (one of {', '.join(FORMATS)})")
-    return out
-
-
-def write_reports(
-    run_dir: Path,
-    formats: list[str],
-    *,
-    out: Path | None = None,
-    max_busy: float | None = None,
-    busy_limit: float | None = None,
-    term: Console | None = None,
-) -> dict[str, Path]:
-    """Compute the metrics once and write each format (``terminal`` prints to ``term``); the
-    files written, by format. What ``loadkit report`` and the end of ``loadkit run`` call."""
-    from loadkit.report.html import render_html
-    from loadkit.report.jsonreport import render_json
-    from loadkit.report.junit import render_junit
-    from loadkit.report.markdown import render_markdown
-    from loadkit.report.metrics import compute_metrics
-    from loadkit.report.terminal import render_terminal
-
-    m = compute_metrics(run_dir, busy_limit=busy_limit)
-    target = out or run_dir
-    target.mkdir(parents=True, exist_ok=True)
-    renderers: dict[str, Any] = {
-        "html": lambda: render_html(m),
-        "md": lambda: render_markdown(m),
-        "json": lambda: render_json(m),
-        "junit": lambda: render_junit(m, max_busy=max_busy),
-    }
-    written = {}
-    for fmt in formats:
-        if fmt == "terminal":
-            render_terminal(m, term or console)
-            continue
-        path = target / FILES[fmt]
-        text = renderers[fmt]()
-        if fmt in ("md", "junit") and m.gate is not None:
-            # a gated run: keep the gate's section (loadkit.gate.output writes it)
-            from loadkit.gate.output import carry_junit, carry_summary
-
-            previous = path.read_text(encoding="utf-8") if path.exists() else None
-            text = (carry_summary if fmt == "md" else carry_junit)(previous, text)
-        path.write_text(text, encoding="utf-8")
-        written[fmt] = path
-    return written
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    run_dir = run_dir_arg(args.run_dir)
+    run_dir = RunDir.open(args.run_dir)
     formats = parse_formats(args.format)
     written = write_reports(
         run_dir,
@@ -121,6 +42,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         out=Path(args.out) if args.out else None,
         max_busy=args.max_busy,
         busy_limit=args.busy_limit,
+        term=console,
     )
     for fmt, path in written.items():
         console.print(f"{fmt:>5}: {path}", highlight=False, soft_wrap=True)
@@ -131,8 +53,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from loadkit.report.compare import compare_metrics, render_comparison
     from loadkit.report.metrics import compute_metrics
 
-    a = compute_metrics(run_dir_arg(args.run_a))
-    b = compute_metrics(run_dir_arg(args.run_b))
+    a = compute_metrics(RunDir.open(args.run_a).path)
+    b = compute_metrics(RunDir.open(args.run_b).path)
     comparison = compare_metrics(a, b)
     render_comparison(comparison, console)
     if args.fail_on_regression and comparison.regressions:
@@ -147,7 +69,9 @@ def add_report_parsers(sub: Any) -> None:
     report.add_argument(
         "--format",
         default="all",
-        help="comma-separated: html,md,json,junit,terminal (default: all)",
+        help="comma-separated, from: "
+        + ", ".join(f"{f.name} ({f.file or 'printed'})" for f in FORMATS)
+        + " (default: all)",
     )
     report.add_argument("--out", help="where the files go (default: the run directory)")
     report.add_argument(

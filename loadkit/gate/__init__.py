@@ -7,9 +7,10 @@ plugin. The SLO format is in docs/slo.md (loader: :mod:`loadkit.gate.slo`)::
     result = gate_run(Path("reports/20261128-193000-smoke"), load_slo("slo/smoke.yaml"))
     result.passed, [r.title() for r in result.failed]
 
-Modules: ``evaluate`` (objectives against metrics, baselines), ``output`` (the table,
-``gate.json`` and the gate's sections in ``junit.xml`` and ``summary.md``), ``watch`` (early
-abort while a run goes), ``cli`` (``loadkit gate``).
+Modules: ``slo`` (the SLO file reader), ``evaluate`` (objectives against metrics, baselines),
+``output`` (``gate.json``, the report files rendered again to show it, the table), ``watch``
+(early abort while a run goes). The command is in :mod:`loadkit.cli.gate`. The gate writes only
+``gate.json``; the report's renderers draw the gate section from it.
 """
 
 from loadkit.gate.evaluate import GateResult, ObjectiveResult, evaluate, invalid_reason, measure

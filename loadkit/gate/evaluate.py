@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadkit.gate.slo import Objective, Slo, format_percent
+from loadkit.report.gateview import headline as gate_headline
 
 if TYPE_CHECKING:
     from loadkit.report.model import FaultMetrics, PhaseMetrics, RunMetrics
@@ -59,6 +60,12 @@ class ObjectiveResult:
         return base
 
     def measured_text(self) -> str:
+        """The measured value as reports show it: ``2.13%``, ``312ms``; integrity is
+        ``clean``, ``violated`` or ``not run``."""
+        if self.objective.measure == "integrity":
+            if self.passed:
+                return "clean"
+            return "violated" if self.detail.startswith("violated") else "not run"
         return format_value(self.objective, self.measured)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,16 +113,10 @@ class GateResult:
         return [r for r in self.results if not r.passed]
 
     def headline(self) -> str:
-        """``gate passed: 7 of 7 objectives met`` / ``gate FAILED: 2 of 7 objectives failed``."""
-        total = len(self.results)
-        if self.passed:
-            return f"gate passed: {total} of {total} objectives met (SLO {self.slo.name})"
-        parts = []
-        if self.failed:
-            parts.append(f"{len(self.failed)} of {total} objectives failed")
-        if self.invalid_reason:
-            parts.append(f"the run cannot pass: {self.invalid_reason}")
-        return f"gate FAILED: {'; '.join(parts)} (SLO {self.slo.name})"
+        """``gate passed: 7 of 7 objectives met`` / ``gate FAILED: 2 of 7 objectives failed``
+        (the reports' wording: :func:`loadkit.report.gateview.headline`)."""
+        total, failed = len(self.results), len(self.failed)
+        return gate_headline(self.passed, total, failed, self.invalid_reason, self.slo.name)
 
     def to_dict(self) -> dict[str, Any]:
         return {

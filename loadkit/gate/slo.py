@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadkit.profile.outcome import Cause
 from loadkit.spec.errors import Invalid, Problem, SpecError
 from loadkit.spec.loader import Document, Map, Node, Seq, load_document
 from loadkit.spec.schema import Context, Fields, Keys, items_of
@@ -41,15 +42,8 @@ MEASURES = (
     "integrity",
 )
 LEVELS = ("action", "request")
-CAUSES = (
-    "throttled",
-    "maintenance",
-    "unavailable",
-    "server_error",
-    "gateway_timeout",
-    "timeout",
-    "connection",
-)
+#: the busy causes an objective may name: the outcome vocabulary's (loadkit.profile.outcome)
+CAUSES: tuple[str, ...] = tuple(c.value for c in Cause)
 SCOPES = ("phase", "fault")
 OPTIONS = ("level", "phase", "fault", "cause", "name")
 SLO_KEYS = Keys(required=("objectives",), optional=("name", "description"))

@@ -1,20 +1,22 @@
 """Busy-rate reports of a run directory (docs/run-directory.md): one metrics implementation and
-its renderers. Files a report writes into the run directory: ``report.json`` (schema
-``loadkit.report/v1``, ``loadkit/report/schema/report-v1.schema.json``), ``summary.md``,
-``junit.xml`` and ``report.html``; the terminal report prints::
+its renderers. The formats and the files they write are in one registry
+(:mod:`loadkit.report.formats`): ``report.html``, ``summary.md``, ``report.json`` (schema
+``loadkit.report/v1``, ``loadkit/report/schema/report-v1.schema.json``), ``junit.xml``, and the
+terminal report, which prints::
 
-    from loadkit.report import compute_metrics, render_terminal, write_reports
+    from loadkit.report import compute_metrics, write_reports
     m = compute_metrics(Path("reports/20261128-193000-double11"))
     m.verdict, m.total.action.busy_rate, m.fault("db-down").recovery_s
-    write_reports(run_dir, ["html", "md", "json", "junit", "terminal"])
+    write_reports(run_dir, ALL_FORMATS, term=Console())
 
-Modules: ``metrics`` (compute_metrics; definitions of windows, recovery and the limit),
-``model`` (the dataclasses), ``aggregate`` (one pass over the timeline), ``hdr`` (fast histogram
-decoding), ``rundata`` (run.json, clock, journal, profile, scenario, integrity), ``verdict``,
-``jsonreport``, ``markdown``, ``terminal``, ``junit``, ``html`` + ``charts``, ``compare``,
-``cli`` (``loadkit report`` and ``loadkit compare``), ``timeline`` (the incremental reader the
-live display and the chaos probes use). Attributes load lazily: importing the package (as the
-run orchestrator does for ``timeline``) pulls in neither numpy nor matplotlib.
+Modules: ``formats`` (the registry, ``write_reports``, ``parse_formats``), ``metrics``
+(compute_metrics; definitions of windows, recovery and the limit), ``model`` (the dataclasses),
+``aggregate`` (one pass over the timeline), ``hdr`` (fast histogram decoding), ``rundata``
+(run.json, clock, journal, profile, scenario, integrity, gate), ``gateview`` (gate.json as every
+renderer shows it), ``verdict``, the renderers ``html`` + ``charts``, ``markdown``,
+``jsonreport``, ``junit``, ``terminal``, and ``compare``. The report never imports the gate: a
+gated run's reports draw the gate from ``gate.json``. Attributes load lazily: importing the
+package pulls in neither numpy nor matplotlib.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loadkit.cli.report import write_reports
     from loadkit.report.compare import compare_metrics
+    from loadkit.report.formats import ALL_FORMATS, FILE_FORMATS, parse_formats, write_reports
     from loadkit.report.html import render_html
     from loadkit.report.jsonreport import render_json
     from loadkit.report.junit import render_junit
@@ -44,15 +46,21 @@ _WHERE = {
     "render_markdown": "loadkit.report.markdown",
     "render_terminal": "loadkit.report.terminal",
     "compare_metrics": "loadkit.report.compare",
-    "write_reports": "loadkit.cli.report",
+    "write_reports": "loadkit.report.formats",
+    "parse_formats": "loadkit.report.formats",
+    "ALL_FORMATS": "loadkit.report.formats",
+    "FILE_FORMATS": "loadkit.report.formats",
 }
 
 __all__ = [
+    "ALL_FORMATS",
+    "FILE_FORMATS",
     "FaultMetrics",
     "PhaseMetrics",
     "RunMetrics",
     "compare_metrics",
     "compute_metrics",
+    "parse_formats",
     "render_html",
     "render_json",
     "render_junit",

@@ -6,7 +6,7 @@ added to one accumulator per (phase, journey, endpoint, level) — phases, endpo
 run are sums of those — plus one per requested window (fault windows) and one per time-series
 bin, so a 1-hour run at 1,000 requests/s reports in seconds::
 
-    agg = aggregate(run_dir / "timeline.jsonl", windows={"f01": (30, 41)}, bin_s=1)
+    agg = aggregate(RunDir(run_dir).timeline, windows={"f01": (30, 41)}, bin_s=1)
     agg.seconds["action"][42]      # [ok, rejected, busy, unsent]
 """
 
@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import orjson
 
+from loadkit.profile.outcome import Outcome
 from loadkit.rundir import hdr
 
 LEVELS = ("action", "request")
-OUTCOMES = ("ok", "rejected", "busy", "unsent")
+#: the keys of a timeline line's ``n``, in :class:`Acc`'s order (plain strings: the hot loop)
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 SeriesKey = tuple[str, str, str, str]  # phase, journey, endpoint, level
 
 
@@ -31,13 +33,13 @@ SeriesKey = tuple[str, str, str, str]  # phase, journey, endpoint, level
 class Acc:
     """Summed counts, causes and latency of one group of lines."""
 
-    n: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    n: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
     causes: dict[str, int] = field(default_factory=dict)
     lat: hdr.Counts = field(default_factory=hdr.zeros)
     svc: hdr.Counts = field(default_factory=hdr.zeros)
 
     def add_counts(self, n: list[int], causes: Mapping[str, int]) -> None:
-        for i in range(4):
+        for i in range(len(OUTCOMES)):
             self.n[i] += n[i]
         for cause, count in causes.items():
             self.causes[cause] = self.causes.get(cause, 0) + count
@@ -126,8 +128,8 @@ def aggregate(
         if acc is None:
             acc = agg.series[key] = Acc()
         acc.add_counts(n, causes)
-        per_second = agg.seconds.setdefault(level, {}).setdefault(t, [0, 0, 0, 0])
-        for i in range(4):
+        per_second = agg.seconds.setdefault(level, {}).setdefault(t, [0] * len(OUTCOMES))
+        for i in range(len(OUTCOMES)):
             per_second[i] += n[i]
         if causes:
             sec_causes = agg.causes.setdefault(level, {}).setdefault(t, {})

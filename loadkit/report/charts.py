@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,17 +18,25 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 
+from loadkit.profile.outcome import CAUSE_INFO
 from loadkit.report.model import RunMetrics
 
-CAUSE_COLOURS = {
-    "throttled": "#e6a100",
-    "maintenance": "#7a5cc9",
-    "unavailable": "#d1495b",
-    "server_error": "#8c2f39",
-    "gateway_timeout": "#ed7d3a",
-    "timeout": "#2e86ab",
-    "connection": "#5c6b73",
-}
+#: every busy cause's colour, from the outcome vocabulary (loadkit.profile.outcome.CAUSE_INFO)
+CAUSE_COLOURS: dict[str, str] = {cause.value: info.colour for cause, info in CAUSE_INFO.items()}
+#: colours for causes loadkit does not know (a newer recorder, a hand-written timeline): none
+#: of them is a known cause's, and none is grey
+EXTRA_COLOURS = (
+    "#1b9e77",
+    "#e7298a",
+    "#66a61e",
+    "#a6761d",
+    "#1f78b4",
+    "#b15928",
+    "#6a3d9a",
+    "#33a02c",
+)
+#: the legend says which causes are not loadkit's
+UNKNOWN_CAUSE = "{} (unknown cause)"
 ACTION, REQUEST, FAULT = "#d1495b", "#2e86ab", "#d1495b"
 _ids = itertools.count(1)
 _RC: dict[Any, Any] = {
@@ -165,8 +174,27 @@ def busy_chart(m: RunMetrics) -> str:
     return _chart(m, draw)
 
 
+def cause_colours(causes: list[str]) -> dict[str, str]:
+    """A colour per cause: a known cause has its own; an unknown one a colour picked from its
+    name (the same in every report), distinct from the known causes' and from the other
+    unknown ones' while :data:`EXTRA_COLOURS` lasts::
+
+        cause_colours(["throttled", "quota_exceeded"])   # {"throttled": "#e6a100", "quota…": …}
+    """
+    out = {c: CAUSE_COLOURS[c] for c in causes if c in CAUSE_COLOURS}
+    taken = set(CAUSE_COLOURS.values())
+    for cause in sorted(c for c in causes if c not in CAUSE_COLOURS):
+        start = zlib.crc32(cause.encode("utf-8")) % len(EXTRA_COLOURS)
+        ring = EXTRA_COLOURS[start:] + EXTRA_COLOURS[:start]
+        colour = next((c for c in ring if c not in taken), EXTRA_COLOURS[start])
+        out[cause] = colour
+        taken.add(colour)
+    return out
+
+
 def causes_chart(m: RunMetrics) -> str:
-    """Busy user actions per second, stacked by cause."""
+    """Busy user actions per second, stacked by cause (a cause loadkit does not know keeps a
+    colour of its own and is named as unknown in the legend)."""
     causes = [c.cause for c in m.causes]
 
     def draw(ax: Axes) -> None:
@@ -176,8 +204,10 @@ def causes_chart(m: RunMetrics) -> str:
             [p.causes.get(c, 0) / w for p, w in zip(m.series, width, strict=True)] for c in causes
         ]
         if causes and x:
-            colours = [CAUSE_COLOURS.get(c, "#999") for c in causes]
-            ax.stackplot(x, ys, labels=causes, colors=colours, alpha=0.85, step=None)
+            colour = cause_colours(causes)
+            labels = [c if c in CAUSE_COLOURS else UNKNOWN_CAUSE.format(c) for c in causes]
+            colours = [colour[c] for c in causes]
+            ax.stackplot(x, ys, labels=labels, colors=colours, alpha=0.85, step=None)
         ax.set_ylim(bottom=0)
         ax.set_ylabel("busy actions / s")
 

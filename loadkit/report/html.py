@@ -1,20 +1,25 @@
 """``report.html``: one self-contained page (inline SVG charts and CSS; no JavaScript, nothing
 fetched, works offline) with the verdict on top, busy rate, causes, latency and load over time,
-and the per-phase, per-fault, per-endpoint and per-cause tables::
+and the per-phase, per-fault, per-endpoint and per-cause tables; a gated run's "Release gate"
+section (from ``gate.json``) on top::
 
-    (run_dir / "report.html").write_text(render_html(compute_metrics(run_dir)))
+    RunDir(run_dir).report_html.write_text(render_html(compute_metrics(run_dir)))
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from loadkit.report import charts
+from loadkit.report.gateview import gate_view
 from loadkit.report.integrity import integrity_rows, integrity_state, integrity_title
 from loadkit.report.model import RunMetrics
 from loadkit.report.verdict import ms, pct, recovery_text, secs
+
+if TYPE_CHECKING:
+    from loadkit.report.formats import ReportOptions
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -63,16 +68,16 @@ endif %}
 <span>{{ label }}</span></div>
 {% endfor %}</div>
 {% if gate %}<section id="gate"><h2 class="{{ 'ok' if gate.passed else 'bad' }}">Release gate:
-{{ 'passed' if gate.passed else 'FAILED' }} (SLO {{ gate.slo.name }})</h2>
-<p class="hint">From gate.json: {{ gate.slo.file }}{% if gate.baseline_dir %}, baseline
+{{ 'passed' if gate.passed else 'FAILED' }} (SLO {{ gate.slo_name }})</h2>
+<p class="hint">From gate.json: {{ gate.slo_file }}{% if gate.baseline_dir %}, baseline
 {{ gate.baseline_dir }}{% endif %}.{% if gate.invalid_reason %} The run is not valid:
 {{ gate.invalid_reason }}.{% endif %}</p><table>
 <tr><th class="l"></th><th class="l">objective</th><th>measured</th><th>limit</th>
-{% if gate_baseline %}<th>baseline</th>{% endif %}<th class="l">detail</th></tr>
-{% for o in gate.objectives %}<tr><td class="l {{ 'ok' if o.passed else 'bad' }}">{{ 'pass' if
+{% if gate.has_baseline %}<th>baseline</th>{% endif %}<th class="l">detail</th></tr>
+{% for o in gate.rows %}<tr><td class="l {{ 'ok' if o.passed else 'bad' }}">{{ 'pass' if
 o.passed else 'FAIL' }}</td><td class="l">{{ o.title }}</td>
 <td class="{{ '' if o.passed else 'bad' }}">{{ o.measured_text }}</td><td>{{ o.limit_text }}</td>
-{% if gate_baseline %}<td>{{ o.baseline_text }}</td>{% endif %}
+{% if gate.has_baseline %}<td>{{ o.baseline_text }}</td>{% endif %}
 <td class="l wrap">{{ o.detail }}</td></tr>
 {% endfor %}</table></section>{% endif %}
 {% for c in chart_list %}<section><h2>{{ c.title }}</h2><p class="hint">{{ c.hint }}</p>
@@ -141,7 +146,7 @@ def _clock(value: float) -> str:
     return charts._clock(value)
 
 
-def render_html(m: RunMetrics) -> str:
+def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
     """The whole page as a string."""
     limit = m.limit.value if m.limit else 0.05
 
@@ -210,14 +215,13 @@ def render_html(m: RunMetrics) -> str:
         tiles.append(
             (state, "money integrity", {"clean": "ok", "violated": "bad"}.get(state, "warn"))
         )
-    gate = _gate(m.gate)
+    gate = gate_view(m.gate)
     if gate is not None:
-        passed = bool(gate["passed"])
+        passed = gate.passed
         tiles.append(("passed" if passed else "FAILED", "release gate", "ok" if passed else "bad"))
         bad = bad or not passed
     return env.from_string(TEMPLATE).render(
         gate=gate,
-        gate_baseline=gate is not None and any(o["baseline_text"] for o in gate["objectives"]),
         integrity=integrity_rows(m.integrity),
         integrity_title=integrity_title(m.integrity),
         integrity_class={"clean": "ok", "violated": "bad"}.get(state, "warn"),
@@ -233,46 +237,3 @@ def render_html(m: RunMetrics) -> str:
         top=top,
         recovery=recovery_text,
     )
-
-
-def _gate(data: dict[str, Any] | None) -> dict[str, Any] | None:
-    """gate.json made safe for the template (a hand-edited or older file may lack keys)."""
-    if not data or not isinstance(data.get("objectives"), list):
-        return None
-    slo = data.get("slo")
-    if not isinstance(slo, dict):
-        slo = {}
-    invalid = data.get("invalid_reason")
-    objectives = [
-        {
-            "passed": invalid is None,
-            "title": "run completed and valid",
-            "measured_text": str(data.get("status") or "?"),
-            "limit_text": "completed",
-            "baseline_text": "",
-            "detail": str(invalid or ""),
-        }
-    ]
-    for o in data["objectives"]:
-        if not isinstance(o, dict):
-            continue
-        baseline = o.get("baseline")
-        objectives.append(
-            {
-                "passed": bool(o.get("passed")),
-                "title": str(o.get("title") or o.get("label") or "?"),
-                "measured_text": str(o.get("measured_text") or "-"),
-                "limit_text": str(o.get("limit_text") or "-"),
-                "baseline_text": (
-                    "" if baseline is None else str(o.get("baseline_text") or baseline)
-                ),
-                "detail": str(o.get("detail") or ""),
-            }
-        )
-    return {
-        "passed": bool(data.get("passed")),
-        "slo": {"name": str(slo.get("name") or "?"), "file": str(slo.get("file") or "?")},
-        "baseline_dir": data.get("baseline_dir"),
-        "invalid_reason": data.get("invalid_reason"),
-        "objectives": objectives,
-    }

@@ -1,8 +1,10 @@
 """``report.json``: the metrics as data, schema ``loadkit.report/v1``
 (``loadkit/report/schema/report-v1.schema.json`` documents every field)::
 
-    write_json_report(compute_metrics(run_dir), run_dir / "report.json")
-    json.loads((run_dir / "report.json").read_text())["total"]["action"]["counts"]["busy_rate"]
+    write_json_report(compute_metrics(run_dir), RunDir(run_dir).report_json)
+    json.loads(RunDir(run_dir).report_json.read_text())["total"]["action"]["counts"]["busy_rate"]
+
+A gated run's document has ``gate.json`` under ``gate`` (``null`` otherwise).
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadkit import __version__
 from loadkit.report.model import RunMetrics
+
+if TYPE_CHECKING:
+    from loadkit.report.formats import ReportOptions
 
 SCHEMA = "loadkit.report/v1"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "report-v1.schema.json"
@@ -41,7 +46,8 @@ def report_dict(m: RunMetrics) -> dict[str, Any]:
     return {**head, **_with_rates(m.to_dict())}
 
 
-def render_json(m: RunMetrics) -> str:
+def render_json(m: RunMetrics, options: ReportOptions | None = None) -> str:
+    """The ``loadkit.report/v1`` document as text."""
     return json.dumps(report_dict(m), indent=1, ensure_ascii=False) + "\n"
 
 

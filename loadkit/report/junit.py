@@ -1,24 +1,33 @@
 """``junit.xml``: one test case per phase and per fault, plus one for the run itself, so CI
 systems show a run like a test suite. Every case carries its numbers as ``<properties>``.
 
-What fails (the gate adds SLO failures later):
+What fails in the report's suite ``loadkit.<profile>``:
 
 - ``run``: the run did not complete, or over 1% of arrivals were unsent (an invalid run is never
   silently passed, docs/design.md);
 - a phase: only when ``max_busy`` is given and its action busy rate exceeds it;
 - a fault: when it did not recover (or was never reverted); an injection error is an *error*.
 
-::
+A gated run (``gate.json``) gets a second suite, ``loadkit.gate.<slo name>``: a test case
+``run completed and valid`` and one per objective, failed as the gate judged them::
 
-    (run_dir / "junit.xml").write_text(render_junit(m, max_busy=0.05))
+    RunDir(run_dir).junit_xml.write_text(render_junit(m, max_busy=0.05))
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
+from loadkit.report.gateview import GateView, gate_view
 from loadkit.report.model import LevelStats, RunMetrics
 from loadkit.report.verdict import pct, recovery_text
+
+if TYPE_CHECKING:
+    from loadkit.report.formats import ReportOptions
+
+#: the gate's suite is ``loadkit.gate.<slo name>`` (CI configurations may select on it)
+GATE_SUITE = "loadkit.gate."
 
 
 def _props(case: ET.Element, values: dict[str, object]) -> None:
@@ -38,8 +47,13 @@ def _level(prefix: str, s: LevelStats) -> dict[str, object]:
     }
 
 
-def render_junit(m: RunMetrics, *, max_busy: float | None = None) -> str:
-    """The JUnit XML document (``max_busy``: fail phases above this action busy rate)."""
+def render_junit(
+    m: RunMetrics, options: ReportOptions | None = None, *, max_busy: float | None = None
+) -> str:
+    """The JUnit XML document (``max_busy``, else ``options.max_busy``: fail phases above this
+    action busy rate)."""
+    if max_busy is None and options is not None:
+        max_busy = options.max_busy
     suites = ET.Element("testsuites", name=f"loadkit {m.profile}")
     suite = ET.SubElement(suites, "testsuite", name=f"loadkit.{m.profile}")
     _props(suite, {"run_id": m.run_id, "status": m.status, "verdict": m.verdict})
@@ -114,5 +128,52 @@ def render_junit(m: RunMetrics, *, max_busy: float | None = None) -> str:
         el.set("failures", str(failures))
         el.set("errors", str(errors))
         el.set("time", f"{time_total:.3f}")
+    gate = gate_view(m.gate)
+    if gate is not None:
+        suites.append(gate_suite(gate))
+        for attr in ("tests", "failures", "errors"):
+            suites.set(attr, str(sum(int(s.get(attr, "0")) for s in suites)))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def gate_suite(gate: GateView) -> ET.Element:
+    """The gate's test suite: one case per row of the gate, with its numbers as properties."""
+    name = f"{GATE_SUITE}{gate.slo_name}"
+    suite = ET.Element("testsuite", name=name)
+    props = ET.SubElement(suite, "properties")
+    for prop, value in (
+        ("slo_file", gate.slo_file),
+        ("passed", str(gate.passed).lower()),
+        ("baseline_dir", gate.baseline_dir or ""),
+    ):
+        ET.SubElement(props, "property", name=prop, value=value)
+    failures = 0
+    run = gate.run_row
+    case = ET.SubElement(suite, "testcase", name=run.title, classname=name)
+    if not run.passed:
+        failures += 1
+        ET.SubElement(case, "failure", message=run.detail, type="invalid-run")
+    for row in gate.objectives:
+        case = ET.SubElement(suite, "testcase", name=row.title, classname=name)
+        case_props = ET.SubElement(case, "properties")
+        values = {
+            "measure": row.measure,
+            "limit": row.limit_text,
+            "measured": row.measured_text,
+            "baseline": row.baseline_text,
+            "slo_line": "" if row.line is None else str(row.line),
+        }
+        for prop, value in values.items():
+            ET.SubElement(case_props, "property", name=prop, value=value)
+        if not row.passed:
+            failures += 1
+            message = f"{row.label}: {row.message}"
+            ET.SubElement(case, "failure", message=message, type=row.measure).text = row.detail
+        else:
+            ET.SubElement(case, "system-out").text = row.detail
+    suite.set("tests", str(len(gate.objectives) + 1))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("time", "0.000")
+    return suite

@@ -1,14 +1,25 @@
 """``summary.md``: the report as a pull-request comment — the verdict, a per-phase table, a
-per-fault table with recovery, and the top busy causes::
+per-fault table with recovery, and the top busy causes; a gated run's gate table on top (from
+``gate.json``, between ``<!-- loadkit:gate -->`` and ``<!-- /loadkit:gate -->``)::
 
-    (run_dir / "summary.md").write_text(render_markdown(compute_metrics(run_dir)))
+    RunDir(run_dir).summary_md.write_text(render_markdown(compute_metrics(run_dir)))
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from loadkit.report.gateview import GateView, gate_view
 from loadkit.report.integrity import integrity_rows, integrity_title
 from loadkit.report.model import RunMetrics
 from loadkit.report.verdict import ms, pct, recovery_text, secs
+
+if TYPE_CHECKING:
+    from loadkit.report.formats import ReportOptions
+
+#: the gate's section is marked, so that scripts can cut it out of a summary
+MD_BEGIN = "<!-- loadkit:gate -->"
+MD_END = "<!-- /loadkit:gate -->"
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -25,8 +36,43 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}/s"
 
 
-def render_markdown(m: RunMetrics, *, top_causes: int = 5) -> str:
-    """The Markdown summary (GitHub-flavoured tables)."""
+def render_markdown(
+    m: RunMetrics, options: ReportOptions | None = None, *, top_causes: int = 5
+) -> str:
+    """The Markdown summary (GitHub-flavoured tables); the gate's section first when the run
+    was gated."""
+    gate = gate_view(m.gate)
+    body = _report(m, top_causes)
+    return body if gate is None else gate_markdown(gate) + "\n" + body
+
+
+def gate_markdown(gate: GateView) -> str:
+    """The gate's section: the headline, every objective, the failures, the SLO file."""
+    icon = "✅" if gate.passed else "❌"
+    baseline = gate.has_baseline
+    header = ["", "objective", "measured", "limit"] + (["baseline"] if baseline else [])
+    lines = [
+        MD_BEGIN,
+        f"### {icon} {gate.headline}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---", "---", "---:", "---:"] + (["---:"] if baseline else [])) + " |",
+    ]
+    for row in gate.rows:
+        cells = [row.title, row.measured_text, row.limit_text]
+        cells += [row.baseline_text] if baseline else []
+        text = [c.replace("|", "\\|") for c in cells]
+        lines.append("| " + " | ".join(["✅" if row.passed else "❌", *text]) + " |")
+    failed = gate.failure_lines
+    if failed:
+        lines += ["", *[f"- {line}" for line in failed]]
+    if gate.baseline_dir is not None:
+        lines += ["", f"Baseline: `{gate.baseline_dir}`"]
+    lines += ["", f"<sub>SLO file `{gate.slo_file}`</sub>", MD_END, ""]
+    return "\n".join(lines)
+
+
+def _report(m: RunMetrics, top_causes: int) -> str:
     t = m.total
     status = m.status if m.status != "completed" else "completed"
     out = [

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from loadkit.profile.model import LoadModel, Profile
+from loadkit.profile.outcome import BUSY, UNSENT
 from loadkit.report.aggregate import OUTCOMES, Acc, Aggregates, aggregate, as_array
 from loadkit.report.model import (
     CauseMetrics,
@@ -38,7 +39,7 @@ from loadkit.report.model import (
 )
 from loadkit.report.rundata import FaultWindow, RunData
 from loadkit.report.verdict import verdict
-from loadkit.rundir import hdr
+from loadkit.rundir import RunDir, hdr
 
 WINDOW_S = 10  # the rolling busy rate's window
 HOLD_S = 10  # how long it must stay within the limit
@@ -46,17 +47,18 @@ BASELINE_MARGIN = 0.01
 MAX_UNSENT = 0.01
 MAX_POINTS = 1200  # longer runs get coarser time-series points
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+ANSWERED = UNSENT  # ok, rejected and busy come before unsent: [:ANSWERED] is what was answered
 
 
-def compute_metrics(run_dir: Path, *, busy_limit: float | None = None) -> RunMetrics:
+def compute_metrics(run_dir: str | Path | RunDir, *, busy_limit: float | None = None) -> RunMetrics:
     """Read a run directory (complete or cut short) and compute its metrics. ``busy_limit``
     overrides the steady-state limit for recovery (a fraction)."""
-    run_dir = Path(run_dir)
-    data = RunData.load(run_dir)
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    data = RunData.load(rd)
     duration = _duration(data)
     bin_s = max(1, math.ceil(duration / MAX_POINTS)) if duration else 1
     windows = {f.id: _fault_seconds(f) for f in data.faults}
-    agg = aggregate(run_dir / "timeline.jsonl", windows=windows, bin_s=bin_s)
+    agg = aggregate(rd.timeline, windows=windows, bin_s=bin_s)
     last = agg.last_second
     end = max(math.ceil(duration), (last + 1) if last is not None else 0)
     if agg.bad_lines:
@@ -209,7 +211,7 @@ def _limit(data: RunData, actions: np.ndarray, given: float | None) -> Limit | N
     first = max(0, math.floor(min(f.start_s for f in data.faults)))
     before = actions[:first]
     answered = int(before[:, :3].sum()) if len(before) else 0
-    baseline = int(before[:, 2].sum()) / answered if answered else 0.0
+    baseline = int(before[:, BUSY].sum()) / answered if answered else 0.0
     return Limit(baseline + BASELINE_MARGIN, "baseline", baseline)
 
 
@@ -218,8 +220,9 @@ def window_rates(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     ``[s, s+10)`` of a ``(seconds, 4)`` counts array, indexed by ``s``."""
     if len(actions) < WINDOW_S:
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    busy = np.convolve(actions[:, 2], np.ones(WINDOW_S, dtype=np.int64), mode="valid")
-    answered = np.convolve(actions[:, :3].sum(axis=1), np.ones(WINDOW_S, dtype=np.int64), "valid")
+    window = np.ones(WINDOW_S, dtype=np.int64)
+    busy = np.convolve(actions[:, BUSY], window, mode="valid")
+    answered = np.convolve(actions[:, :ANSWERED].sum(axis=1), window, "valid")
     rate = np.divide(busy, answered, out=np.zeros(len(busy)), where=answered > 0)
     return busy, answered, rate
 
@@ -228,12 +231,12 @@ def _worst(actions: np.ndarray) -> Window | None:
     if len(actions) == 0:
         return None
     if len(actions) < WINDOW_S:
-        b, a = int(actions[:, 2].sum()), int(actions[:, :3].sum())
+        b, a = int(actions[:, BUSY].sum()), int(actions[:, :ANSWERED].sum())
         return Window(0, len(actions), _rate(b, a), a, b)
     busy, answered, rate = window_rates(actions)
     # of equally bad windows, the first that starts on a busy second (where the trouble starts)
     ties = np.flatnonzero(rate >= rate.max() - 1e-12)
-    starts = [int(i) for i in ties if actions[i, 2] > 0]
+    starts = [int(i) for i in ties if actions[i, BUSY] > 0]
     s = starts[0] if starts else int(ties[0])
     b, a = int(busy[s]), int(answered[s])
     return Window(s, s + WINDOW_S, _rate(b, a), a, b)
@@ -271,7 +274,7 @@ def _fault(
         hi = min(data_end, math.ceil(f.end_s + rec))
     span = actions[lo:hi]
     answered_s = span[:, :3].sum(axis=1) if len(span) else np.zeros(0)
-    per_second = np.divide(span[:, 2], answered_s, out=np.zeros(len(span)), where=answered_s > 0)
+    per_second = np.divide(span[:, BUSY], answered_s, out=np.zeros(len(span)), where=answered_s > 0)
     busy_s = int((per_second > (limit.value if limit else 0.0) + 1e-12).sum())
     _b, _a, rates = window_rates(actions[:data_end])
     peak = rates[lo : max(lo + 1, hi - WINDOW_S + 1)]
@@ -319,7 +322,7 @@ def _series(agg: Aggregates, profile: Profile | None, data_end: int, bin_s: int)
     act, req = agg.seconds["action"], agg.seconds["request"]
     for b in range(0, math.ceil(data_end / bin_s)):
         lo, hi = b * bin_s, min((b + 1) * bin_s, data_end)
-        a, r = [0, 0, 0, 0], [0, 0, 0, 0]
+        a, r = [0] * len(OUTCOMES), [0] * len(OUTCOMES)
         causes: dict[str, int] = {}
         for t in range(lo, hi):
             for i, v in enumerate(act.get(t, ())):
@@ -336,13 +339,13 @@ def _series(agg: Aggregates, profile: Profile | None, data_end: int, bin_s: int)
                 width_s=hi - lo,
                 phase=phase or _phase_of(agg, lo),
                 offered=_offered(profile, lo, hi),
-                answered=sum(a[:3]),
-                busy=a[2],
-                unsent=a[3],
-                busy_rate=_rate(a[2], sum(a[:3])),
+                answered=sum(a[:ANSWERED]),
+                busy=a[BUSY],
+                unsent=a[UNSENT],
+                busy_rate=_rate(a[BUSY], sum(a[:ANSWERED])),
                 request_answered=sum(r[:3]),
-                request_busy=r[2],
-                request_busy_rate=_rate(r[2], sum(r[:3])),
+                request_busy=r[BUSY],
+                request_busy_rate=_rate(r[BUSY], sum(r[:ANSWERED])),
                 causes=causes,
                 p50=lat[0],
                 p95=lat[1],

@@ -1,6 +1,7 @@
 """What a report needs from a run directory besides the timeline: run.json, clock.json, the
 chaos journal's fault windows, the profile (for the offered load), the scenario's busy-rate
-limit and ``integrity.json``. Every file may be missing or cut short (a killed run)::
+limit, ``integrity.json`` and ``gate.json``, each through :class:`~loadkit.rundir.RunDir`. Every
+file may be missing or cut short (a killed run)::
 
     data = RunData.load(Path("reports/20261128-193000-double11"))
     data.status, [f.name for f in data.faults], data.profile
@@ -8,16 +9,17 @@ limit and ``integrity.json``. Every file may be missing or cut short (a killed r
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loadkit.profile.model import Profile
+from loadkit.rundir import CLOCK, GATE, INTEGRITY, RUN, RunDir
+from loadkit.rundir.events import SCHEMA as EVENTS_SCHEMA
+from loadkit.rundir.events import read_events
 
 log = logging.getLogger(__name__)
-EVENTS_SCHEMA = "loadkit.events/v1"
 
 
 @dataclass(frozen=True)
@@ -64,59 +66,47 @@ class RunData:
         return str(prof.get("name") or (self.profile.name if self.profile else self.run_id))
 
     @classmethod
-    def load(cls, run_dir: Path) -> RunData:
-        data = cls(run_dir)
-        run = _json(run_dir / "run.json")
+    def load(cls, run_dir: Path | RunDir) -> RunData:
+        rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        data = cls(rd.path)
+        run = _json(rd, RUN)
         if run is None:
-            data.notes.append("no readable run.json: status unknown")
+            data.notes.append(f"no readable {RUN}: status unknown")
         else:
             data.run = run
             if run.get("status") == "running":
-                data.notes.append("run.json says 'running': the run was killed or still goes")
-        clock = _json(run_dir / "clock.json")
+                data.notes.append(f"{RUN} says 'running': the run was killed or still goes")
+        clock = _json(rd, CLOCK)
         if clock is None:
-            data.notes.append("no clock.json: the run clock never started")
+            data.notes.append(f"no {CLOCK}: the run clock never started")
         else:
             data.clock = clock
-        data.faults, header = _faults(run_dir / "events.jsonl")
-        data.profile = _profile(data)
+        data.faults, header = _faults(rd.events)
+        data.profile = _profile(data, rd)
         data.scenario_name, data.busy_limit = _scenario(data, header)
-        data.integrity = _json(run_dir / "integrity.json")
-        data.gate = _json(run_dir / "gate.json")
+        data.integrity = _json(rd, INTEGRITY)
+        data.gate = _json(rd, GATE)
         return data
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _json(rd: RunDir, name: str) -> dict[str, Any] | None:
+    value = rd.read_json(name)
     return value if isinstance(value, dict) else None
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete JSON object line (a torn last line is skipped). Not
-    ``loadkit.rundir.events.read_events``: importing the chaos package costs a second."""
+def _journal(path: Path) -> list[dict[str, Any]]:
+    """The chaos journal's complete lines (a torn last line is skipped); none when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
+        return [e for e in read_events(path) if isinstance(e, dict)]
+    except (OSError, ValueError):  # unreadable, or not UTF-8
         return []
-    out = []
-    for line in text.splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
 
 
 def _faults(path: Path) -> tuple[list[FaultWindow], dict[str, Any]]:
     header: dict[str, Any] = {}
     opened: dict[str, dict[str, Any]] = {}
     order: list[str] = []
-    for e in _jsonl(path):
+    for e in _journal(path):
         if e.get("schema") == EVENTS_SCHEMA:
             header = e
             continue
@@ -142,13 +132,13 @@ def _faults(path: Path) -> tuple[list[FaultWindow], dict[str, Any]]:
     return faults, header
 
 
-def _profile(data: RunData) -> Profile | None:
-    """The profile the run used, for the offered load: ``profile.yaml`` in the run directory if
-    there is one, else the path run.json names, with the run's time scale."""
+def _profile(data: RunData, rd: RunDir) -> Profile | None:
+    """The profile the run used, for the offered load: the run directory's copy if there is
+    one, else the path run.json names, with the run's time scale."""
     from loadkit.profile.model import load_profile
 
     prof = data.run.get("profile") or {}
-    candidates = [data.run_dir / "profile.yaml"]
+    candidates = [rd.profile]
     if prof.get("path"):
         candidates.append(Path(str(prof["path"])))
     for path in candidates:

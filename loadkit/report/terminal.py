@@ -1,19 +1,28 @@
-"""The terminal report (rich): the verdict, then phases, faults and busy causes, readable from 80
-columns up (narrow terminals drop the less important columns rather than wrap numbers)::
+"""The terminal report (rich): the verdict, then phases, faults and busy causes, and a gated
+run's objectives table last (from ``gate.json``), readable from 80 columns up (narrow terminals
+drop the less important columns rather than wrap numbers)::
 
     render_terminal(compute_metrics(run_dir), Console())
+    render_gate(gate_view(json.loads(RunDir(run_dir).gate.read_text())), Console())
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from loadkit.report.gateview import GateView, gate_view
 from loadkit.report.integrity import integrity_rows, integrity_state, integrity_title
 from loadkit.report.model import RunMetrics
 from loadkit.report.verdict import ms, pct, recovery_text
+
+if TYPE_CHECKING:
+    from loadkit.report.formats import ReportOptions
 
 #: below this width, tables show fewer columns
 NARROW = 100
@@ -124,9 +133,57 @@ def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
         parts.append(_integrity(m))
     if m.notes:
         parts.append(Text("notes: " + "; ".join(m.notes), style="dim"))
+    gate = gate_view(m.gate)
+    if gate is not None:
+        parts += [Text(""), *gate_table(gate)]
     return Group(*parts)
 
 
 def render_terminal(m: RunMetrics, console: Console) -> None:
     """Print the report to ``console`` (fits its width)."""
     console.print(terminal_report(m, width=console.width))
+
+
+def print_report(m: RunMetrics, options: ReportOptions) -> None:
+    """The ``terminal`` format: :func:`render_terminal` to ``options.console``."""
+    render_terminal(m, options.console or Console())
+
+
+# -- the gate ---------------------------------------------------------------------------------
+
+
+def gate_table(gate: GateView) -> list[Table | Text]:
+    """Every objective with measured value, limit and verdict (fits 80 columns), then a line
+    per failure, and the headline."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"SLO {gate.slo_name} — run {gate.run_id}",
+        title_justify="left",
+        pad_edge=False,
+    )
+    table.add_column("", no_wrap=True, width=4)
+    table.add_column("objective", overflow="fold", ratio=1)
+    table.add_column("measured", justify="right", no_wrap=True)
+    table.add_column("limit", justify="right", no_wrap=True)
+    if gate.has_baseline:
+        table.add_column("baseline", justify="right", no_wrap=True)
+    for row in gate.rows:
+        mark = Text("pass", style="green") if row.passed else Text("FAIL", style="bold red")
+        cells: list[Text | str] = [mark, row.title, row.measured_text, row.limit_text]
+        if gate.has_baseline:
+            cells.append(row.baseline_text)
+        table.add_row(*cells)
+    parts: list[Table | Text] = [table]
+    for line in gate.failure_lines:
+        parts.append(Text.assemble(("✗ ", "red"), line))
+    parts.append(Text(gate.headline, style="bold green" if gate.passed else "bold red"))
+    return parts
+
+
+def render_gate(gate: GateView, console: Console) -> None:
+    """Print :func:`gate_table` to ``console`` (``loadkit gate``'s table); the lines below the
+    table do not wrap, so that a log keeps each failure on one line."""
+    table, *lines = gate_table(gate)
+    console.print(table)
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)

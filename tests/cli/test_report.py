@@ -9,10 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.cli.report import parse_formats
 from loadkit.errors import ConfigError
+from loadkit.report.formats import parse_formats
 from tests.report.conftest import build_fault_run
 from tests.support import loadkit
+
+
+@pytest.fixture
+def fault_run(tmp_path: Path) -> Path:
+    return build_fault_run(tmp_path / "20261128-193000-hand-built")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -412,6 +412,22 @@ def test_reporting_again_keeps_the_gate_and_the_html_report_shows_it(tmp_path: P
     assert "busy rate (action) in phase peak ≤ 1%" in html and "10 busy of 500 answered" in html
 
 
+def test_gate_renders_every_report_file_again_with_the_gate(tmp_path: Path) -> None:
+    from loadkit.report import write_reports
+
+    run = build(tmp_path / "run", busy=10, peak_busy=10, integrity=CLEAN)
+    write_reports(run)  # the run's reports, before the gate
+    assert "Release gate" not in (run / "report.html").read_text()
+    result = gate_run(run, load_slo(_slo_file(tmp_path, SLO_TEXT)))
+    assert sorted(result.written) == ["gate", "html", "json", "junit", "md"]
+    html = (run / "report.html").read_text()
+    assert "Release gate:\nFAILED (SLO gate-test)" in html
+    report = json.loads((run / "report.json").read_text())
+    assert report["gate"] == json.loads((run / "gate.json").read_text())
+    integrity = report["gate"]["objectives"][3]
+    assert (integrity["measure"], integrity["measured_text"]) == ("integrity", "clean")
+
+
 def test_gate_renders_the_report_files_when_missing(tmp_path: Path) -> None:
     run = build(tmp_path / "run")
     result = gate_run(run, load_slo(_slo_file(tmp_path, "objectives:\n  - max_unsent: 0%\n")))
@@ -614,7 +630,7 @@ def _command_lines(path: Path) -> list[str]:
 def test_ci_examples_parse_and_name_files_that_exist(name: str) -> None:
     import shlex
 
-    from loadkit.cli import build_parser
+    from loadkit.cli.main import build_parser
 
     lines = _command_lines(ROOT / "examples" / "ci" / name)
     commands = []

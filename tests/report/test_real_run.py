@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadkit.cli.report import write_reports
+from loadkit.report.formats import write_reports
 from loadkit.report.metrics import compute_metrics
 from loadkit.run.orchestrator import RunOptions, run_profile
 from loadkit.rundir.timeline import Timeline

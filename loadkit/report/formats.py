@@ -1,0 +1,137 @@
+"""The report formats, in one registry: each has a name, the run-directory file it writes
+(``None``: it prints) and its renderer. ``loadkit report``, the end of ``loadkit run``, the gate,
+``loadkit capacity`` and the pytest plugin all go through :func:`write_reports`::
+
+    write_reports(run_dir)                                    # every file format
+    write_reports(run_dir, ["html", "terminal"], term=Console())
+    parse_formats("markdown,xml")                             # ["md", "junit"]
+
+Adding a format: a renderer module whose function takes ``(metrics, options)`` and returns the
+file's text (or prints to ``options.console`` and returns ``None``), plus one line in
+:data:`FORMATS`. Renderers are imported when used: listing the formats pulls in neither numpy
+nor matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadkit.errors import ConfigError
+from loadkit.rundir import JUNIT_XML, REPORT_HTML, REPORT_JSON, SUMMARY_MD
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from loadkit.report.model import RunMetrics
+    from loadkit.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a renderer may be asked beyond the metrics: ``max_busy`` (junit.xml fails a phase
+    above this action busy rate) and ``console`` (where a printing format prints; a new
+    ``Console()`` when ``None``)."""
+
+    max_busy: float | None = None
+    console: Console | None = None
+
+
+Renderer = Callable[["RunMetrics", ReportOptions], "str | None"]
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    """One format: ``file`` is its name in the run directory (a :mod:`loadkit.rundir`
+    constant), ``None`` for one that prints; ``renderer`` is ``"module:function"``."""
+
+    name: str
+    file: str | None
+    renderer: str
+    aliases: tuple[str, ...] = ()
+
+    def render(self, m: RunMetrics, options: ReportOptions) -> str | None:
+        module, _, function = self.renderer.partition(":")
+        fn: Renderer = getattr(importlib.import_module(module), function)
+        return fn(m, options)
+
+
+FORMATS: tuple[ReportFormat, ...] = (
+    ReportFormat("html", REPORT_HTML, "loadkit.report.html:render_html"),
+    ReportFormat("md", SUMMARY_MD, "loadkit.report.markdown:render_markdown", ("markdown",)),
+    ReportFormat("json", REPORT_JSON, "loadkit.report.jsonreport:render_json"),
+    ReportFormat("junit", JUNIT_XML, "loadkit.report.junit:render_junit", ("xml",)),
+    ReportFormat("terminal", None, "loadkit.report.terminal:print_report"),
+)
+BY_NAME = {f.name: f for f in FORMATS}
+#: every format's name, in registry order; ``FILE_FORMATS``: the ones that write a file
+ALL_FORMATS: tuple[str, ...] = tuple(BY_NAME)
+FILE_FORMATS: tuple[str, ...] = tuple(f.name for f in FORMATS if f.file is not None)
+_ALIASES = {alias: f.name for f in FORMATS for alias in f.aliases}
+
+
+def parse_formats(text: str) -> list[str]:
+    """``"html,md"`` → ``["html", "md"]``; ``all`` is every format; an unknown name is a
+    ``ConfigError`` (exit 2) with a close match."""
+    from loadkit.spec.values import did_you_mean
+
+    names = [f.strip().lower() for f in text.split(",") if f.strip()]
+    if names == ["all"]:
+        return list(ALL_FORMATS)
+    known = ", ".join(ALL_FORMATS)
+    out = []
+    for name in names:
+        name = _ALIASES.get(name, name)
+        if name not in BY_NAME:
+            hint = did_you_mean(name, ALL_FORMATS)
+            raise ConfigError(f"--format: unknown format '{name}'{hint} (one of {known})")
+        out.append(name)
+    if not out:
+        raise ConfigError(f"--format: expected a list like html,md (one of {known})")
+    return out
+
+
+def write_reports(
+    run_dir: str | Path | RunDir,
+    formats: Iterable[str] = FILE_FORMATS,
+    *,
+    out: Path | None = None,
+    max_busy: float | None = None,
+    busy_limit: float | None = None,
+    term: Console | None = None,
+    metrics: RunMetrics | None = None,
+) -> dict[str, Path]:
+    """Compute the metrics once (or take ``metrics``) and render each format: files into
+    ``out`` (default: the run directory), a printing format to ``term``. Returns the files
+    written, by format. A gated run's reports carry the gate (they read ``gate.json``)."""
+    from loadkit.report.metrics import compute_metrics
+
+    if metrics is None:
+        metrics = compute_metrics(Path(run_dir), busy_limit=busy_limit)
+    options = ReportOptions(max_busy=max_busy, console=term)
+    target = Path(out) if out is not None else Path(run_dir)
+    written: dict[str, Path] = {}
+    for name in formats:
+        fmt = BY_NAME[name]
+        text = fmt.render(metrics, options)
+        if fmt.file is None or text is None:
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / fmt.file
+        path.write_text(text, encoding="utf-8")
+        written[name] = path
+    return written
+
+
+__all__ = [
+    "ALL_FORMATS",
+    "FILE_FORMATS",
+    "FORMATS",
+    "ReportFormat",
+    "ReportOptions",
+    "parse_formats",
+    "write_reports",
+]
