@@ -212,21 +212,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_and_summarise(options: RunOptions) -> int:
-    """Run with live progress, print the summary; exit 0 only for a completed run."""
+    """Run with live progress; the reports (and the gate) are written at the run's end however
+    it ended; print the summary. Exit 0 only for a completed run that passed."""
+    from loadkit.gate import load_slo
+    from loadkit.report.formats import ALL_FORMATS
     from loadkit.run.orchestrator import Runner
     from loadkit.run.progress import LiveProgress
-    from loadkit.rundir.record import RunStatus
+    from loadkit.run.reports import ReportListener
+    from loadkit.rundir import RunDir, RunStatus
 
     runner = Runner(options, None)  # validates the profile and the target: nothing started yet
+    slo = load_slo(options.slo) if options.slo is not None else None
     with LiveProgress(console, runner.profile.name) as live:
         runner.on_progress = live.update
+        # the live line goes before the terminal report prints
+        runner.events.stopping.add_listener(lambda run, reason: live.stop())
+        # report.html / summary.md / report.json / junit.xml (with the gate), and the terminal
+        reports = ReportListener(ALL_FORMATS, slo=slo, console=console)
+        reports.attach(runner.events)
         result = runner.run()
-    from loadkit.report import write_reports
-
-    # the terminal report, and report.html / summary.md / report.json / junit.xml in the run dir
-    write_reports(result.run_dir, ["html", "md", "json", "junit", "terminal"], term=console)
     console.print(
-        f"report: {result.run_dir / 'report.html'}\nrun directory: {result.run_dir}",
+        f"report: {RunDir(result.run_dir).report_html}\nrun directory: {result.run_dir}",
         soft_wrap=True,
         highlight=False,
     )
@@ -245,15 +251,8 @@ def _run_and_summarise(options: RunOptions) -> int:
             ),
             soft_wrap=True,
         )
-    if options.slo is not None:
-        # the gate, as `loadkit gate RUN_DIR --slo SLO` would run it (the SLO was checked first)
-        from loadkit.gate import gate_run, load_slo, render_table
-
-        gate = gate_run(result.run_dir, load_slo(options.slo))
-        write_reports(result.run_dir, ["html"])  # report.html shows the gate too
-        console.print()
-        render_table(gate, console)
-        return ExitCode.OK if gate.passed and not violated else ExitCode.FAILED
+    if reports.gate is not None:  # its table ended the terminal report
+        return ExitCode.OK if reports.gate.passed and not violated else ExitCode.FAILED
     if result.status != RunStatus.COMPLETED or violated:
         return ExitCode.FAILED
     return ExitCode.OK

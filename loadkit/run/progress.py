@@ -86,13 +86,19 @@ class LiveProgress:
         self.live.__enter__()
         return self
 
+    def stop(self) -> None:
+        """Take the live line away (the run's end prints below it); safe to call twice."""
+        if self.live.is_started:
+            self.live.stop()
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.live.__exit__(exc_type, exc, tb)
+        if self.live.is_started:
+            self.live.__exit__(exc_type, exc, tb)
 
     def update(self, p: Progress) -> None:
         done = min(p.elapsed, p.duration)
