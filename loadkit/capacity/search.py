@@ -45,7 +45,8 @@ from loadkit.capacity.plan import (
 )
 from loadkit.errors import ConfigError, StackNotRunning
 from loadkit.profile.model import load_profile
-from loadkit.rundir.record import new_run_dir, read_json
+from loadkit.rundir import RunDir
+from loadkit.rundir.record import new_run_dir
 
 __all__ = ["CapacityOptions", "CapacitySearch", "Settings", "find_capacity"]
 
@@ -279,8 +280,8 @@ class CapacitySearch:
         result = runner.run()
         causes.sample(force=True)
         t0 = result.record.clock_t0
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            t0 = float(read_json(result.run_dir / "clock.json")["t0"])
+        if (clock := RunDir(result.run_dir).read_clock()) is not None:
+            t0 = clock.t0
         m = compute_metrics(result.run_dir)
         write_reports(result.run_dir, metrics=m)  # each pass's run directory: every report file
         for step in steps:

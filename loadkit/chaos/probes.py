@@ -30,6 +30,7 @@ from loadkit.profile.outcome import (
     classify,
     maintenance_marked,
 )
+from loadkit.rundir import RunDir
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 
@@ -65,7 +66,7 @@ class TimelineSource:
     """The busy rate of the run's load, from ``timeline.jsonl`` (action level)."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "timeline.jsonl"
+        self.path = RunDir(run_dir).timeline
         self.timeline = Timeline()
 
     def window(self, now_t: float, window_s: float) -> WindowStats:

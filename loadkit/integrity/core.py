@@ -22,8 +22,10 @@ from typing import Any
 
 import orjson
 
+from loadkit.rundir import INTEGRITY
+
 SCHEMA = "loadkit.integrity/v1"
-FILENAME = "integrity.json"
+FILENAME = INTEGRITY
 #: examples kept per kind of problem
 MAX_EXAMPLES = 10
 

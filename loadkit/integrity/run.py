@@ -19,6 +19,7 @@ import orjson
 from loadkit.errors import LoadkitError
 from loadkit.integrity.core import IntegrityResult, compare, failed, read_acks
 from loadkit.integrity.sources import HttpLedger, LedgerSource, ReferenceLedger, SqlLedger
+from loadkit.rundir import RunDir
 
 if TYPE_CHECKING:
     from loadkit.profile.model import Profile
@@ -30,7 +31,7 @@ log = logging.getLogger("loadkit.integrity")
 
 def _run_started(run_dir: Path) -> float | None:
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        return float(orjson.loads((run_dir / "run.json").read_bytes())["started_at"])
+        return float(orjson.loads(RunDir(run_dir).run_json.read_bytes())["started_at"])
     return None
 
 
@@ -59,7 +60,7 @@ def check_run(
             result = failed(source.name, f"{type(exc).__name__}: {exc}", unsafe_mode=unsafe_mode)
         else:
             result = compare(
-                read_acks(run_dir / "acks.jsonl"),
+                read_acks(RunDir(run_dir).acks),
                 view.applied,
                 source=source.name,
                 money_conserved=view.money_conserved,
@@ -95,7 +96,7 @@ def source_for(
 def read_integrity(run_dir: Path) -> dict[str, object] | None:
     """``integrity.json`` of a run directory (None when no check ran)."""
     try:
-        data = orjson.loads((run_dir / "integrity.json").read_bytes())
+        data = orjson.loads(RunDir(run_dir).integrity.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None

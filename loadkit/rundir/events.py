@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "loadkit.events/v1"
-FILENAME = "events.jsonl"  # = loadkit.rundir.EVENTS
+FILENAME = "events.jsonl"  # loadkit.rundir.EVENTS (that module imports this one's package)
 
 
 class Journal:
