@@ -45,7 +45,13 @@ from loadkit.load.driver import Driver, DriverResult, RunClock
 from loadkit.load.journeys.http import template_env_names
 from loadkit.load.recorder import Recorder
 from loadkit.load.runconfig import CONFIG_ARG, RunConfig
-from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile, load_profile
+from loadkit.profile.model import (
+    DataFiles,
+    HttpJourney,
+    LocustClassJourney,
+    Profile,
+    load_profile,
+)
 from loadkit.rundir import RunDir
 from loadkit.rundir.writer import RunWriter
 
@@ -153,6 +159,8 @@ class Coordinator:
             "config": self.config.to_dict(),
             "profile": Path(self.config.profile_path).read_text(),
             "profile_name": Path(self.config.profile_path).name,
+            # the CSV files of the profile's data sources: a remote worker has no copy of them
+            "data": data_files(self.profile, Path(self.config.profile_path)),
             "shares": {client_id: i for i, client_id in enumerate(ids)},
             "count": len(ids),
         }
@@ -222,7 +230,7 @@ class Coordinator:
         try:
             config = RunConfig.from_dict(info["config"])
             profile = self.profile or _profile_from_text(
-                config, info["profile"], info["profile_name"]
+                config, info["profile"], info["profile_name"], info.get("data") or {}
             )
             driver = self.driver = Driver(
                 profile,
@@ -306,24 +314,33 @@ def check_runnable(profile: Profile) -> None:
             load_user_class(journey)
 
 
-def _profile(config: RunConfig, path: Path) -> Profile:
-    profile = load_profile(path)
+def _profile(config: RunConfig, path: Path, data: DataFiles = True) -> Profile:
+    profile = load_profile(path, data=data)
     return profile if config.time_scale is None else profile.with_time_scale(config.time_scale)
 
 
-def _profile_from_text(config: RunConfig, text: str, name: str) -> Profile:
+def data_files(profile: Profile, path: Path) -> dict[str, str]:
+    """The text of each data file of ``profile`` (read from ``path``), by the name the profile
+    gives it: what workers are sent with the profile's text."""
+    return {s.file: (path.parent / s.file).read_text(encoding="utf-8") for s in profile.data}
+
+
+def _profile_from_text(
+    config: RunConfig, text: str, name: str, data: dict[str, str] | None = None
+) -> Profile:
     """The profile a worker was sent: read from its own path when that holds the same text (a
-    local worker), else from a private copy with the same file name (a remote one)."""
+    local worker), else from a private copy with the same file name and the data files' text
+    it was sent (a remote one)."""
     path = Path(config.profile_path)
     try:
         if path.read_text() == text:
-            return _profile(config, path)
+            return _profile(config, path, data or True)
     except OSError:
         pass
     folder = Path(tempfile.mkdtemp(prefix="loadkit-profile-"))
     copy = folder / name
     copy.write_text(text)
-    return _profile(config, copy)
+    return _profile(config, copy, data or True)
 
 
 COORDINATOR = Coordinator()

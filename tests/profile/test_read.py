@@ -437,7 +437,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
         [
             "6:15: journeys[0].http[0].path: unknown variable '{user.idd}'; did you mean "
             "'{user.id}'? (expected one of: user.id, user.index, random.uuid, random.int, "
-            "step.idempotency_key, env.*, vars.*)"
+            "step.idempotency_key, env.*, vars.*, data.SOURCE.COLUMN, "
+            "or a function like {random.int 1..500})"
         ],
     ),
     "template using a variable no earlier step extracts": (

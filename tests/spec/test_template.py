@@ -42,7 +42,8 @@ def test_missing_values_name_the_variable() -> None:
         (
             "/u/{user.idd}",
             "unknown variable '{user.idd}'; did you mean '{user.id}'? (expected one of: "
-            "user.id, user.index, random.uuid, random.int, step.idempotency_key, env.*, vars.*)",
+            "user.id, user.index, random.uuid, random.int, step.idempotency_key, env.*, vars.*, data.SOURCE.COLUMN, "
+            "or a function like {random.int 1..500})",
         ),
         (
             "{vars.token}",
