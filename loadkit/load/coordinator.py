@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -44,14 +43,8 @@ from loadkit.errors import LoadkitError
 from loadkit.load.driver import Driver, DriverResult, RunClock
 from loadkit.load.journeys.http import template_env_names
 from loadkit.load.recorder import Recorder
-from loadkit.load.runconfig import CONFIG_ARG, RunConfig
-from loadkit.profile.model import (
-    DataFiles,
-    HttpJourney,
-    LocustClassJourney,
-    Profile,
-    load_profile,
-)
+from loadkit.load.runconfig import CONFIG_ARG, RunConfig, data_files, run_profile, sent_profile
+from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile
 from loadkit.rundir import RunDir
 from loadkit.rundir.writer import RunWriter
 
@@ -136,7 +129,7 @@ class Coordinator:
             if not path:
                 raise LoadkitError(f"the locustfile needs {CONFIG_ARG} RUN_DIR/run-config.json")
             self.config = RunConfig.read(path)
-            self.profile = _profile(self.config, Path(self.config.profile_path))
+            self.profile = run_profile(self.config)
             check_runnable(self.profile)
         except LoadkitError as exc:
             log.error("loadkit: %s", exc.message)
@@ -229,7 +222,7 @@ class Coordinator:
         result = None
         try:
             config = RunConfig.from_dict(info["config"])
-            profile = self.profile or _profile_from_text(
+            profile = self.profile or sent_profile(
                 config, info["profile"], info["profile_name"], info.get("data") or {}
             )
             driver = self.driver = Driver(
@@ -312,35 +305,6 @@ def check_runnable(profile: Profile) -> None:
                 )
         elif isinstance(journey, LocustClassJourney):
             load_user_class(journey)
-
-
-def _profile(config: RunConfig, path: Path, data: DataFiles = True) -> Profile:
-    profile = load_profile(path, data=data)
-    return profile if config.time_scale is None else profile.with_time_scale(config.time_scale)
-
-
-def data_files(profile: Profile, path: Path) -> dict[str, str]:
-    """The text of each data file of ``profile`` (read from ``path``), by the name the profile
-    gives it: what workers are sent with the profile's text."""
-    return {s.file: (path.parent / s.file).read_text(encoding="utf-8") for s in profile.data}
-
-
-def _profile_from_text(
-    config: RunConfig, text: str, name: str, data: dict[str, str] | None = None
-) -> Profile:
-    """The profile a worker was sent: read from its own path when that holds the same text (a
-    local worker), else from a private copy with the same file name and the data files' text
-    it was sent (a remote one)."""
-    path = Path(config.profile_path)
-    try:
-        if path.read_text() == text:
-            return _profile(config, path, data or True)
-    except OSError:
-        pass
-    folder = Path(tempfile.mkdtemp(prefix="loadkit-profile-"))
-    copy = folder / name
-    copy.write_text(text)
-    return _profile(config, copy, data or True)
 
 
 COORDINATOR = Coordinator()

@@ -405,7 +405,7 @@ class Profile:
         for tag in wanted:
             if tag not in tags:
                 raise ConfigError(
-                    f"tags: no journey of profile '{self.name}' is tagged '{tag}'"
+                    f"no journey of profile '{self.name}' is tagged '{tag}'"
                     f"{did_you_mean(tag, tags)} (its tags: {listing})"
                 )
         kept = tuple(
@@ -413,25 +413,20 @@ class Profile:
             for j in self.journeys
             if (not wanted or set(j.tags) & set(wanted)) and not set(j.tags) & unwanted
         )
-        chosen = "; ".join(
-            part
-            for part in (
-                f"tags {', '.join(wanted)}" if wanted else "",
-                f"not {', '.join(sorted(unwanted))}" if unwanted else "",
-            )
-            if part
-        )
+        parts = [f"include {', '.join(wanted)}"] if wanted else []
+        parts += [f"exclude {', '.join(sorted(unwanted))}"] if unwanted else []
+        chosen = f"the tag selection ({'; '.join(parts)})"
         if not kept:
             journeys = ", ".join(f"{j.name} [{', '.join(j.tags)}]" for j in self.journeys)
             raise ConfigError(
-                f"tags: {chosen} leaves no journey of profile '{self.name}' to run "
+                f"{chosen} leaves no journey of profile '{self.name}' to run "
                 f"(its journeys: {journeys})"
             )
         names = {j.name for j in kept}
         for stage in self.stages:
             if stage.mix and not any(w > 0 for n, w in stage.mix.items() if n in names):
                 raise ConfigError(
-                    f"tags: {chosen} leaves stage '{stage.name}' nothing to run: its mix weighs "
+                    f"{chosen} leaves stage '{stage.name}' nothing to run: its mix weighs "
                     f"only {', '.join(n for n, w in stage.mix.items() if w > 0)}"
                 )
         return replace(self, journeys=kept)
