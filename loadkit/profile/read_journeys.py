@@ -53,6 +53,9 @@ STEP_KEYS = Keys(
     optional=("name", "method", "headers", "json", "expect", "extract", "money"),
 )
 MONEY_KEYS = Keys(optional=("idempotency_header", "id_field", "amount"))
+WALLET_KEYS = Keys(("wallet",), (*_COMMON, *WALLET_PARAMS))
+HTTP_KEYS = Keys(("http", "name"), ("weight", "tags"))
+LOCUST_KEYS = Keys(("locust",), _COMMON)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _NAME_HINT = "a name of letters, digits, '_', '.' or '-'"
 _CLASS_REF = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)\Z")
@@ -104,16 +107,16 @@ def _journey(ctx: Context, node: Node, data: DataColumns) -> Journey | None:
     if present[0] == "wallet":
         return _wallet(ctx, node)
     if present[0] == "http":
-        fields = Fields(ctx, node, Keys(("http", "name"), ("weight", "tags")), "journey")
+        fields = Fields(ctx, node, HTTP_KEYS, "journey")
         steps = fields.sub("http", lambda n: _steps(ctx, n, data)) or ()
         return HttpJourney(_name(fields, ""), _weight(fields), steps, _tags(fields))
-    fields = Fields(ctx, node, Keys(("locust",), _COMMON), "journey")
+    fields = Fields(ctx, node, LOCUST_KEYS, "journey")
     module, cls = fields.get("locust", _class_ref, ("", ""))
     return LocustClassJourney(_name(fields, cls), _weight(fields), module, cls, _tags(fields))
 
 
 def _wallet(ctx: Context, node: Node) -> WalletJourney:
-    fields = Fields(ctx, node, Keys(("wallet",), (*_COMMON, *WALLET_PARAMS)), "journey")
+    fields = Fields(ctx, node, WALLET_KEYS, "journey")
     kind = fields.get("wallet", _wallet_kind, None)
     if kind is not None:
         for param, kinds in WALLET_PARAMS.items():

@@ -41,6 +41,7 @@ from loadkit import __version__
 from loadkit.errors import ConfigError
 from loadkit.profile.model import MIN_STAGE_RUN_S
 from loadkit.spec.errors import Problem, SpecError
+from loadkit.spec.modeline import modeline
 from loadkit.spec.values import did_you_mean, format_duration
 
 MAX_ROWS = 200_000
@@ -582,5 +583,8 @@ def write_traffic_profile(
         merge=merge,
         name=name,
     )
+    # the editor's schema line closes the comment block (the first line says it is generated)
+    head, _, body = text.partition("\n\n")
+    text = f"{head}\n{modeline('profile', Path(out))}\n\n{body}"
     Path(out).write_text(text, encoding="utf-8")
     return validate_file(out)
