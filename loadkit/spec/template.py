@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import random
 import re
+import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -75,10 +76,15 @@ class Var:
     args: tuple[object, ...] | None = None
 
     def draw(self, rng: random.Random) -> object:
-        """A value of this random function: ``Var("random.int", (1, 6)).draw(rng)`` → 4."""
+        """A value of a ``random.*`` placeholder: ``Var("random.int", (1, 6)).draw(rng)`` → 4.
+        ``random.uuid`` is never drawn from ``rng``: a key must not repeat between runs."""
         args = self.args
+        if self.name == "random.uuid":
+            return str(uuid.uuid4())
         if args is None:
-            raise ValueError(f"{self.name} is a variable, not a function")
+            if self.name == "random.int":
+                return rng.randrange(2**31)
+            raise ValueError(f"{self.name} is a variable, not a random value")
         if self.name == "random.int":
             low, high = args
             assert isinstance(low, int) and isinstance(high, int)
@@ -108,7 +114,8 @@ class Template:
 
     def render(self, values: Mapping[str, object], draw: Draw | None = None) -> object:
         """Fill in the placeholders: variables from ``values`` (a missing one raises ``KeyError``
-        naming it), random functions from ``draw`` (default: the module's own generator)."""
+        naming it), ``random.*`` ones from ``draw`` (without it: random functions from the
+        module's own generator, ``random.uuid`` and ``random.int`` from ``values``)."""
         if len(self.parts) == 1 and isinstance(self.parts[0], Var):
             return value_of(self.parts[0], values, draw)
         return "".join(
@@ -117,10 +124,13 @@ class Template:
 
 
 def value_of(var: Var, values: Mapping[str, object], draw: Draw | None = None) -> object:
-    """The value of one placeholder (see :meth:`Template.render`)."""
+    """The value of one placeholder (see :meth:`Template.render`): every ``random.*`` one comes
+    from ``draw`` when it is given."""
+    if draw is not None and var.name.startswith("random."):
+        return draw(var)
     if var.args is None:
         return values[var.name]
-    return draw(var) if draw is not None else var.draw(_RNG)
+    return var.draw(_RNG)
 
 
 #: draws of a template rendered without a generator of its own (tests, one-off renders)

@@ -50,7 +50,8 @@ def template_env_names(spec: HttpJourney) -> set[str]:
 
 class _Values(Mapping[str, object]):
     """The variables of one rendering, resolved on demand, and its random draws (``draws``: one
-    value per function placeholder, kept so that a retry with a fresh key sends the same ones)."""
+    value per ``random.*`` placeholder, kept so that a retry with a fresh key sends the same
+    ones; ``random.uuid`` too, so that the request stays the same request)."""
 
     __slots__ = ("_a", "_data", "_draws", "_env", "_key", "_rng")
 
@@ -72,10 +73,6 @@ class _Values(Mapping[str, object]):
             return user.uid
         if name == "user.index":
             return user.index
-        if name == "random.uuid":
-            return str(uuid.uuid4())
-        if name == "random.int":
-            return self._rng.randrange(2**31)
         if name == _KEY_VAR:
             return self._key
         if name.startswith("env."):
@@ -127,7 +124,7 @@ class _Step:
         self.static = not any(t.variables for t in templates) and step.money is None
         self.keyed = any(_KEY_VAR in t.variables for t in templates)
         self.draws = any(
-            isinstance(p, Var) and p.args is not None for t in templates for p in t.parts
+            isinstance(p, Var) and p.name.startswith("random.") for t in templates for p in t.parts
         )
         self.data: dict[str, tuple[Feeder, int]] = {}
         for name in {v for t in templates for v in t.variables if v.startswith("data.")}:
