@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -48,8 +47,8 @@ from loadkit.errors import LoadkitError
 from loadkit.load.driver import Driver, DriverResult, RunClock
 from loadkit.load.journeys.http import template_env_names
 from loadkit.load.recorder import ACTION, Recorder
-from loadkit.load.runconfig import CONFIG_ARG, RunConfig
-from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile, load_profile
+from loadkit.load.runconfig import CONFIG_ARG, RunConfig, data_files, run_profile, sent_profile
+from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile
 from loadkit.rundir import RunDir
 from loadkit.rundir.writer import RunWriter
 
@@ -138,7 +137,7 @@ class Coordinator:
             if not path:
                 raise LoadkitError(f"the locustfile needs {CONFIG_ARG} RUN_DIR/run-config.json")
             self.config = RunConfig.read(path)
-            self.profile = _profile(self.config, Path(self.config.profile_path))
+            self.profile = run_profile(self.config)
             check_runnable(self.profile)
         except LoadkitError as exc:
             log.error("loadkit: %s", exc.message)
@@ -161,6 +160,8 @@ class Coordinator:
             "config": self.config.to_dict(),
             "profile": Path(self.config.profile_path).read_text(),
             "profile_name": Path(self.config.profile_path).name,
+            # the CSV files of the profile's data sources: a remote worker has no copy of them
+            "data": data_files(self.profile, Path(self.config.profile_path)),
             "shares": {client_id: i for i, client_id in enumerate(ids)},
             "count": len(ids),
         }
@@ -237,8 +238,8 @@ class Coordinator:
         result = None
         try:
             config = RunConfig.from_dict(info["config"])
-            profile = self.profile or _profile_from_text(
-                config, info["profile"], info["profile_name"]
+            profile = self.profile or sent_profile(
+                config, info["profile"], info["profile_name"], info.get("data") or {}
             )
             driver = self.driver = Driver(
                 profile,
@@ -426,26 +427,6 @@ def check_runnable(profile: Profile) -> None:
                 )
         elif isinstance(journey, LocustClassJourney):
             load_user_class(journey)
-
-
-def _profile(config: RunConfig, path: Path) -> Profile:
-    profile = load_profile(path)
-    return profile if config.time_scale is None else profile.with_time_scale(config.time_scale)
-
-
-def _profile_from_text(config: RunConfig, text: str, name: str) -> Profile:
-    """The profile a worker was sent: read from its own path when that holds the same text (a
-    local worker), else from a private copy with the same file name (a remote one)."""
-    path = Path(config.profile_path)
-    try:
-        if path.read_text() == text:
-            return _profile(config, path)
-    except OSError:
-        pass
-    folder = Path(tempfile.mkdtemp(prefix="loadkit-profile-"))
-    copy = folder / name
-    copy.write_text(text)
-    return _profile(config, copy)
 
 
 COORDINATOR = Coordinator()

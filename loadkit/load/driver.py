@@ -151,6 +151,8 @@ class Driver:
             all_users=pool_size(profile, config),
             environment=environment,
             base=clock.base,
+            share=share,
+            count=count,
         )
         self.users = make_users(profile, config, self.targets, share, count)
         self.journeys = build_journeys(self.setup, self.users)

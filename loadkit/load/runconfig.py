@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from loadkit.errors import ConfigError
+from loadkit.profile.model import DataFiles, Profile, load_profile
 from loadkit.rundir import RUN_CONFIG
 from loadkit.safety import Allowlist
 
@@ -71,6 +73,9 @@ class RunConfig:
     drain_s: float = 10.0
     #: allowlist entries beyond loopback (``--allow``, a system file's ``allow:``)
     allow: tuple[str, ...] = ()
+    #: the journeys to run, by tag (``--tags``, ``--exclude-tags``; see ``Profile.with_tags``)
+    tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a config no Locust process could run (a URL the
@@ -112,6 +117,8 @@ class RunConfig:
             "target": target,
             "drain_s": self.drain_s,
             "allow": list(self.allow),
+            "tags": list(self.tags),
+            "exclude_tags": list(self.exclude_tags),
         }
 
     @classmethod
@@ -130,6 +137,8 @@ class RunConfig:
                 workers=int(data.get("workers", 0)),
                 drain_s=float(data.get("drain_s", 10.0)),
                 allow=tuple(str(a) for a in data.get("allow", ())),
+                tags=tuple(str(t) for t in data.get("tags", ())),
+                exclude_tags=tuple(str(t) for t in data.get("exclude_tags", ())),
                 target=Target(
                     urls=tuple(str(u) for u in t["urls"]),
                     kind="reference" if t.get("kind") == "reference" else "http",
@@ -164,6 +173,36 @@ class RunConfig:
         tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         os.replace(tmp, target)
         return target
+
+
+def run_profile(config: RunConfig, data: DataFiles = True, path: Path | None = None) -> Profile:
+    """The profile a Locust process runs: the file ``config`` names (or ``path``), with the
+    run's tag selection and time scale."""
+    profile = load_profile(path or Path(config.profile_path), data=data)
+    profile = profile.with_tags(config.tags, config.exclude_tags)
+    return profile if config.time_scale is None else profile.with_time_scale(config.time_scale)
+
+
+def data_files(profile: Profile, path: Path) -> dict[str, str]:
+    """The text of each data file of ``profile`` (read from ``path``), by the name the profile
+    gives it: what the master sends workers with the profile's text."""
+    return {s.file: (path.parent / s.file).read_text(encoding="utf-8") for s in profile.data}
+
+
+def sent_profile(config: RunConfig, text: str, name: str, data: Mapping[str, str]) -> Profile:
+    """The profile a worker was sent (its text, file name and data files' text): read from the
+    path the config names when that holds the same text (a local worker), else from a private
+    copy (a remote one); the data files always come from what was sent."""
+    files: DataFiles = data or True
+    path = Path(config.profile_path)
+    try:
+        if path.read_text() == text:
+            return run_profile(config, files)
+    except OSError:
+        pass
+    copy = Path(tempfile.mkdtemp(prefix="loadkit-profile-")) / name
+    copy.write_text(text)
+    return run_profile(config, files, copy)
 
 
 Role = Literal["standalone", "master", "worker"]

@@ -33,16 +33,20 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
 from loadkit.errors import ConfigError
+from loadkit.profile.data import DataFiles as DataFiles
+from loadkit.profile.data import DataMode as DataMode
+from loadkit.profile.data import DataSource as DataSource
 from loadkit.profile.outcome import EXPECTABLE as EXPECTABLE
 from loadkit.profile.outcome import Expect as Expect
 from loadkit.profile.outcome import Outcome as Outcome
 from loadkit.spec.template import Template
+from loadkit.spec.values import did_you_mean
 
 #: the shortest a stage may last on the run clock (after ``time_scale``)
 MIN_STAGE_RUN_S = 1.0
@@ -167,6 +171,7 @@ class WalletJourney:
     amount: AmountRange | None = None
     otp: bool = True
     limit: int | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +225,7 @@ class HttpJourney:
     name: str
     weight: float
     steps: tuple[HttpStep, ...]
+    tags: tuple[str, ...] = ()
 
     def env_names(self) -> list[str]:
         """The ``env.*`` variables its templates use (checked where the run starts)."""
@@ -241,6 +247,7 @@ class LocustClassJourney:
     weight: float
     module: str
     cls: str
+    tags: tuple[str, ...] = ()
 
 
 Journey = WalletJourney | HttpJourney | LocustClassJourney
@@ -349,6 +356,7 @@ class Profile:
     seed: int = 0
     source: str | None = None
     integrity: IntegrityCheck | None = None
+    data: tuple[DataSource, ...] = ()
     _starts: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -380,6 +388,48 @@ class Profile:
                     f"run time; stages must last at least {MIN_STAGE_RUN_S:g}s"
                 )
         return replace(self, time_scale=time_scale)
+
+    def with_tags(self, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> Profile:
+        """The same profile with only the journeys tagged one of ``include`` (all of them when
+        it is empty) and none of ``exclude``; ``--tags`` and ``--exclude-tags`` on the command
+        line. Raises :class:`~loadkit.errors.ConfigError` when an ``include`` tag is on no
+        journey, when nothing is left, or when a stage's ``mix`` weighs only journeys left out::
+
+            profile.with_tags(include=["payments"], exclude=["slow"]).journeys
+        """
+        wanted, unwanted = tuple(dict.fromkeys(include)), set(exclude)
+        if not wanted and not unwanted:
+            return self
+        tags = sorted({tag for journey in self.journeys for tag in journey.tags})
+        listing = ", ".join(tags) or "none"
+        for tag in wanted:
+            if tag not in tags:
+                raise ConfigError(
+                    f"no journey of profile '{self.name}' is tagged '{tag}'"
+                    f"{did_you_mean(tag, tags)} (its tags: {listing})"
+                )
+        kept = tuple(
+            j
+            for j in self.journeys
+            if (not wanted or set(j.tags) & set(wanted)) and not set(j.tags) & unwanted
+        )
+        parts = [f"include {', '.join(wanted)}"] if wanted else []
+        parts += [f"exclude {', '.join(sorted(unwanted))}"] if unwanted else []
+        chosen = f"the tag selection ({'; '.join(parts)})"
+        if not kept:
+            journeys = ", ".join(f"{j.name} [{', '.join(j.tags)}]" for j in self.journeys)
+            raise ConfigError(
+                f"{chosen} leaves no journey of profile '{self.name}' to run "
+                f"(its journeys: {journeys})"
+            )
+        names = {j.name for j in kept}
+        for stage in self.stages:
+            if stage.mix and not any(w > 0 for n, w in stage.mix.items() if n in names):
+                raise ConfigError(
+                    f"{chosen} leaves stage '{stage.name}' nothing to run: its mix weighs "
+                    f"only {', '.join(n for n, w in stage.mix.items() if w > 0)}"
+                )
+        return replace(self, journeys=kept)
 
     def stage_at(self, t: float) -> Stage | None:
         """The stage running at run second ``t``; ``None`` before 0 and from the end on."""
@@ -450,13 +500,15 @@ class Profile:
             raise ValueError(f"{method} needs an {model} profile; {self.name!r} is {self.model}")
 
 
-def load_profile(path: str | Path) -> Profile:
+def load_profile(path: str | Path, *, data: DataFiles = True) -> Profile:
     """Read and validate a profile file; raises :class:`~loadkit.spec.SpecError` listing every
-    mistake (``file:line:col: field: message``)."""
+    mistake (``file:line:col: field: message``). ``data``: read the CSV files of ``data:`` from
+    disk (``True``), leave them unread (``False``: the structure only, as reports need), or take
+    their text from a mapping by the file names the profile wrote (a remote load worker)."""
     # imported here: the spec validators build this module's classes, so they import it first
     from loadkit.profile.read import load_profile as load
 
-    return load(path)
+    return load(path, data=data)
 
 
 def _splitmix64(x: int) -> int:

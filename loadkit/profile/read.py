@@ -14,6 +14,7 @@ from collections.abc import Sized
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loadkit.profile.data import DataFiles
 from loadkit.profile.model import (
     ClientBehaviour,
     Failover,
@@ -26,6 +27,7 @@ from loadkit.profile.model import (
     SqlIntegrityCheck,
     UserPool,
 )
+from loadkit.profile.read_data import read_data
 from loadkit.profile.read_journeys import NAME_PATTERN, read_journeys
 from loadkit.profile.read_stages import read_stages
 from loadkit.spec.errors import Invalid
@@ -55,6 +57,7 @@ PROFILE_KEYS = Keys(
         "client",
         "network",
         "integrity",
+        "data",
     ),
 )
 INTEGRITY_KEYS = Keys(optional=("sql", "http"))
@@ -72,9 +75,10 @@ MAX_ATTEMPTS = 10
 MIN_BANDWIDTH_KBPS = 8.0
 
 
-def load_profile(path: str | Path) -> Profile:
-    """Read, validate and build the profile in ``path``; raises ``SpecError`` with every problem."""
-    return read_profile(load_document(path))
+def load_profile(path: str | Path, *, data: DataFiles = True) -> Profile:
+    """Read, validate and build the profile in ``path``; raises ``SpecError`` with every problem.
+    ``data`` says where the CSV files of ``data:`` come from (see :data:`DataFiles`)."""
+    return read_profile(load_document(path), data=data)
 
 
 def summary(profile: Profile, file: str | Path) -> str:
@@ -97,8 +101,9 @@ def _count(items: Sized, noun: str, plural: str = "") -> str:
     return f"{len(items)} {noun if len(items) == 1 else plural or noun + 's'}"
 
 
-def read_profile(doc: Document) -> Profile:
-    """Build the profile of an already loaded document (see :func:`load_profile`)."""
+def read_profile(doc: Document, *, data: DataFiles = True) -> Profile:
+    """Build the profile of an already loaded document (see :func:`load_profile`); data files
+    are relative to the document's folder."""
     ctx = Context(doc.file, doc.problems)
     fields = Fields(ctx, doc.root, PROFILE_KEYS, "profile")
     name = fields.get("name", parse_text, Path(doc.file).stem)
@@ -109,8 +114,13 @@ def read_profile(doc: Document) -> Profile:
     client = fields.sub("client", lambda n: _client(ctx, n)) or ClientBehaviour()
     network = fields.sub("network", lambda n: _network(ctx, n)) or ()
     integrity = fields.sub("integrity", lambda n: read_integrity(ctx, n))
+    base = Path(doc.file).parent
+    sources, columns = fields.sub(
+        "data",
+        lambda n: read_data(ctx, n, base=base, accounts=users.accounts, files=data),
+    ) or ((), {})
     journeys_node = fields.child("journeys")
-    journeys = read_journeys(ctx, journeys_node) if journeys_node is not None else ()
+    journeys = read_journeys(ctx, journeys_node, columns) if journeys_node is not None else ()
     complete = isinstance(journeys_node, Seq) and len(journeys) == len(journeys_node.items)
     names = [j.name for j in journeys] if complete and all(j.name for j in journeys) else None
     stages_node = fields.child("stages")
@@ -135,6 +145,7 @@ def read_profile(doc: Document) -> Profile:
         seed=seed,
         source=doc.file,
         integrity=integrity,
+        data=sources,
     )
 
 

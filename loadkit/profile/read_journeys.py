@@ -30,7 +30,7 @@ from loadkit.profile.model import (
 from loadkit.spec.errors import Invalid
 from loadkit.spec.loader import Map, Node, Scalar, Seq
 from loadkit.spec.schema import Context, Fields, Keys, items_of
-from loadkit.spec.template import Template, parse_template
+from loadkit.spec.template import DataColumns, Template, parse_template
 from loadkit.spec.values import (
     describe,
     parse_bool,
@@ -41,7 +41,7 @@ from loadkit.spec.values import (
 )
 
 KINDS = ("wallet", "http", "locust")
-_COMMON = ("name", "weight")
+_COMMON = ("name", "weight", "tags")
 #: which wallet journeys take which parameters
 WALLET_PARAMS: dict[str, tuple[str, ...]] = {
     "amount": ("pay_merchant", "p2p_transfer", "topup"),
@@ -53,6 +53,9 @@ STEP_KEYS = Keys(
     optional=("name", "method", "headers", "json", "expect", "extract", "money"),
 )
 MONEY_KEYS = Keys(optional=("idempotency_header", "id_field", "amount"))
+WALLET_KEYS = Keys(("wallet",), (*_COMMON, *WALLET_PARAMS))
+HTTP_KEYS = Keys(("http", "name"), ("weight", "tags"))
+LOCUST_KEYS = Keys(("locust",), _COMMON)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _NAME_HINT = "a name of letters, digits, '_', '.' or '-'"
 _CLASS_REF = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)\Z")
@@ -65,13 +68,14 @@ _JSON_PATH_HINT = "a dotted path into the JSON answer, like 'data.token'"
 TemplateReader = Callable[[Node, Callable[[object], str]], Template]
 
 
-def read_journeys(ctx: Context, node: Node) -> tuple[Journey, ...]:
+def read_journeys(ctx: Context, node: Node, data: DataColumns | None = None) -> tuple[Journey, ...]:
     """A journey for every entry whose kind is clear (problems recorded for the rest, for an empty
-    list and for duplicate names); its name is ``""`` when it cannot be told."""
+    list and for duplicate names); its name is ``""`` when it cannot be told. ``data``: the
+    profile's data sources and their columns, for ``{data.SOURCE.COLUMN}`` in templates."""
     journeys: list[Journey] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(items_of(ctx, node, "journeys", "journey")):
-        journey = _journey(ctx, item)
+        journey = _journey(ctx, item, data or {})
         if journey is None:
             continue
         if journey.name and journey.name in seen:
@@ -86,7 +90,7 @@ def read_journeys(ctx: Context, node: Node) -> tuple[Journey, ...]:
     return tuple(journeys)
 
 
-def _journey(ctx: Context, node: Node) -> Journey | None:
+def _journey(ctx: Context, node: Node, data: DataColumns) -> Journey | None:
     present = [k for k in KINDS if isinstance(node, Map) and k in node.items]
     if len(present) > 1:
         assert isinstance(node, Map)
@@ -103,16 +107,16 @@ def _journey(ctx: Context, node: Node) -> Journey | None:
     if present[0] == "wallet":
         return _wallet(ctx, node)
     if present[0] == "http":
-        fields = Fields(ctx, node, Keys(("http", "name"), ("weight",)), "journey")
-        steps = fields.sub("http", lambda n: _steps(ctx, n)) or ()
-        return HttpJourney(_name(fields, ""), _weight(fields), steps)
-    fields = Fields(ctx, node, Keys(("locust",), _COMMON), "journey")
+        fields = Fields(ctx, node, HTTP_KEYS, "journey")
+        steps = fields.sub("http", lambda n: _steps(ctx, n, data)) or ()
+        return HttpJourney(_name(fields, ""), _weight(fields), steps, _tags(fields))
+    fields = Fields(ctx, node, LOCUST_KEYS, "journey")
     module, cls = fields.get("locust", _class_ref, ("", ""))
-    return LocustClassJourney(_name(fields, cls), _weight(fields), module, cls)
+    return LocustClassJourney(_name(fields, cls), _weight(fields), module, cls, _tags(fields))
 
 
 def _wallet(ctx: Context, node: Node) -> WalletJourney:
-    fields = Fields(ctx, node, Keys(("wallet",), (*_COMMON, *WALLET_PARAMS)), "journey")
+    fields = Fields(ctx, node, WALLET_KEYS, "journey")
     kind = fields.get("wallet", _wallet_kind, None)
     if kind is not None:
         for param, kinds in WALLET_PARAMS.items():
@@ -125,7 +129,9 @@ def _wallet(ctx: Context, node: Node) -> WalletJourney:
     otp = fields.get("otp", parse_bool, True)
     amount = fields.get("amount", _amount, None)
     kind = kind or WalletJourneyKind.LOGIN  # a placeholder: the problem is already recorded
-    return WalletJourney(name, _weight(fields), kind, amount=amount, otp=otp, limit=limit)
+    return WalletJourney(
+        name, _weight(fields), kind, amount=amount, otp=otp, limit=limit, tags=_tags(fields)
+    )
 
 
 def _wallet_kind(value: object) -> WalletJourneyKind:
@@ -140,6 +146,21 @@ def _name(fields: Fields, default: str) -> str:
 
 def _weight(fields: Fields) -> float:
     return fields.get("weight", lambda v: parse_number(v, above=0), 1.0)
+
+
+def _tags(fields: Fields) -> tuple[str, ...]:
+    return fields.get("tags", _tag_list, ())
+
+
+def _tag_list(value: object) -> tuple[str, ...]:
+    """``[payments, smoke]``: names to pick journeys by (``--tags``, ``--exclude-tags``)."""
+    if not isinstance(value, list):
+        hint = f"; did you mean [{value}]?" if isinstance(value, str) else ""
+        raise Invalid(
+            f"expected a list of tags like [payments, smoke], got {describe(value)}{hint}"
+        )
+    hint = "a tag of letters, digits, '_', '.' or '-'"
+    return tuple(dict.fromkeys(parse_text(v, pattern=NAME_PATTERN, hint=hint) for v in value))
 
 
 def _amount(value: object) -> AmountRange:
@@ -177,11 +198,11 @@ def _class_ref(value: object) -> tuple[str, str]:
     )
 
 
-def _steps(ctx: Context, node: Node) -> tuple[HttpStep, ...]:
+def _steps(ctx: Context, node: Node, data: DataColumns) -> tuple[HttpStep, ...]:
     steps: list[HttpStep] = []
     extracted: list[str] = []  # the vars.* that earlier steps provide
     for item in items_of(ctx, node, "HTTP steps", "step"):
-        step = _step(ctx, item, _template_reader(ctx, tuple(extracted)))
+        step = _step(ctx, item, _template_reader(ctx, tuple(extracted), data))
         extracted.extend(step.extract)
         steps.append(step)
     return tuple(steps)
@@ -250,11 +271,12 @@ def _path(value: object) -> str:
     return value
 
 
-def _template_reader(ctx: Context, extracted: tuple[str, ...]) -> TemplateReader:
-    """Reads one scalar as a template, checking its variables against ``extracted`` so far."""
+def _template_reader(ctx: Context, extracted: tuple[str, ...], data: DataColumns) -> TemplateReader:
+    """Reads one scalar as a template, checking its variables against ``extracted`` so far and
+    its ``data.*`` against the profile's data sources."""
 
     def read(node: Node, check: Callable[[object], str]) -> Template:
-        parse = lambda v: parse_template(check(v), extracted=extracted)  # noqa: E731
+        parse = lambda v: parse_template(check(v), extracted=extracted, data=data)  # noqa: E731
         return ctx.read(node, parse, Template("", ()))
 
     return read

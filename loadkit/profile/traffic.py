@@ -41,6 +41,7 @@ from loadkit import __version__
 from loadkit.errors import ConfigError
 from loadkit.profile.model import MIN_STAGE_RUN_S
 from loadkit.spec.errors import Problems
+from loadkit.spec.modeline import modeline
 from loadkit.spec.values import did_you_mean, format_duration
 
 MAX_ROWS = 200_000
@@ -395,6 +396,13 @@ def _journey_body(journeys_from: Path | None) -> tuple[dict[str, Any], list[str]
         profile = load_profile(journeys_from)  # its own mistakes, at its own lines
         raw = yaml.safe_load(journeys_from.read_text(encoding="utf-8"))
         body = {k: raw[k] for k in ("seed", "users", "journeys", "client", "network") if k in raw}
+        if profile.data:  # the journeys' data files, found wherever the new profile is written
+            folder = journeys_from.absolute().parent
+            body["data"] = {
+                source.name: {"file": str(folder / source.file), "mode": source.mode.value}
+                | ({"numbers": list(source.numbers)} if source.numbers else {})
+                for source in profile.data
+            }
         return body, [j.name for j in profile.journeys]
     return body, [str(j.get("name") or j["wallet"]) for j in body["journeys"]]
 
@@ -500,7 +508,7 @@ def traffic_profile(
         "time_scale": time_scale,
         **{k: body[k] for k in ("seed",) if k in body},
         "stages": stages,
-        **{k: body[k] for k in ("users", "journeys", "client", "network") if k in body},
+        **{k: body[k] for k in ("users", "data", "journeys", "client", "network") if k in body},
     }
     unit = traffic.granularity[4:]  # "minute" or "second"
     each = (
@@ -569,5 +577,8 @@ def write_traffic_profile(
         merge=merge,
         name=name,
     )
+    # the editor's schema line closes the comment block (the first line says it is generated)
+    head, _, body = text.partition("\n\n")
+    text = f"{head}\n{modeline('profile', Path(out))}\n\n{body}"
     Path(out).write_text(text, encoding="utf-8")
     return summary(load_profile(out), out)

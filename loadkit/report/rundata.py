@@ -145,7 +145,8 @@ def _profile(data: RunData, rd: RunDir) -> Profile | None:
         if not path.is_file():
             continue
         try:
-            profile = load_profile(path)
+            # the stages are what reports need: the data files stay where the profile named them
+            profile = load_profile(path, data=False)
             if prof.get("time_scale"):
                 profile = profile.with_time_scale(float(prof["time_scale"]))
         except Exception as exc:  # a changed or broken file must not break the report

@@ -85,8 +85,8 @@ def test_the_contract_example_loads_into_objectives(tmp_path: Path) -> None:
     ]
 
 
-def test_every_mistake_is_reported_with_its_place(tmp_path: Path) -> None:
-    text = """\
+#: one SLO file holding many mistakes, and every problem the reader must report
+MISTAKES = """\
 name: bad
 objectives:
   - max_busy_rat: 2%
@@ -109,62 +109,66 @@ objectives:
   - max_busy_rate: 150%
   - max_p99: soon
 """
-    assert _problems(tmp_path, text) == [
-        "3:5: objectives[0].max_busy_rat: unknown key 'max_busy_rat'; "
-        "did you mean 'max_busy_rate'?",
-        "4:20: objectives[1].max_busy_rate: expected a percentage like '10%' (or a fraction "
-        "from 0 to 1), got 2; did you mean '2%'?",
-        "5:5: objectives[1].levle: unknown key 'levle'; did you mean 'level'?",
-        "6:14: objectives[2].max_p95: expected a duration like '300ms' or '1.5s', got the bare "
-        "number 300; did you mean '300ms'?",
-        "7:5: objectives[2].cause: 'cause' does not apply to max_p95: a cause applies to "
-        "max_busy_rate only",
-        "9:5: objectives[3].phase: 'phase' does not apply to max_recovery: recovery belongs to "
-        "a fault: use 'fault:'",
-        "10:16: objectives[4].integrity: expected 'clean', got 'ok'",
-        "11:24: objectives[5].min_achieved_rate: expected a percentage of the offered rate like "
-        "'95%', or a rate like '800/s', got the bare number 0.95; did you mean '95%' or "
-        "'0.95/s'?",
-        "13:5: objectives[6].max_busy_rate: one measure per objective, this one already has "
-        "'max_unsent'; write each as its own '- ' item",
-        "14:5: objectives[7]: an objective needs one measure: max_busy_rate, max_p95, max_p99, "
-        "max_recovery, min_achieved_rate, max_unsent, integrity",
-        "16:12: objectives[8].cause: unknown busy cause 'throtled'; did you mean 'throttled'? "
-        "(expected one of: throttled, maintenance, unavailable, server_error, gateway_timeout, "
-        "timeout, connection)",
-        "17:12: objectives[8].level: unknown level 'requests'; did you mean 'request'? "
-        "(expected one of: action, request)",
-        "19:12: objectives[8].fault: give either 'phase:' or 'fault:', not both",
-        "20:20: objectives[9].max_busy_rate: expected at most 100%, got '150%'",
-        "21:14: objectives[10].max_p99: expected a duration like '90s', '2m', '1h30m' or "
-        "'500ms', got 'soon'",
-    ]
+MISTAKES_EXPECTED = [
+    "3:5: objectives[0].max_busy_rat: unknown key 'max_busy_rat'; did you mean 'max_busy_rate'?",
+    "4:20: objectives[1].max_busy_rate: expected a percentage like '10%' (or a fraction "
+    "from 0 to 1), got 2; did you mean '2%'?",
+    "5:5: objectives[1].levle: unknown key 'levle'; did you mean 'level'?",
+    "6:14: objectives[2].max_p95: expected a duration like '300ms' or '1.5s', got the bare "
+    "number 300; did you mean '300ms'?",
+    "7:5: objectives[2].cause: 'cause' does not apply to max_p95: a cause applies to "
+    "max_busy_rate only",
+    "9:5: objectives[3].phase: 'phase' does not apply to max_recovery: recovery belongs to "
+    "a fault: use 'fault:'",
+    "10:16: objectives[4].integrity: expected 'clean', got 'ok'",
+    "11:24: objectives[5].min_achieved_rate: expected a percentage of the offered rate like "
+    "'95%', or a rate like '800/s', got the bare number 0.95; did you mean '95%' or "
+    "'0.95/s'?",
+    "13:5: objectives[6].max_busy_rate: one measure per objective, this one already has "
+    "'max_unsent'; write each as its own '- ' item",
+    "14:5: objectives[7]: an objective needs one measure: max_busy_rate, max_p95, max_p99, "
+    "max_recovery, min_achieved_rate, max_unsent, integrity",
+    "16:12: objectives[8].cause: unknown busy cause 'throtled'; did you mean 'throttled'? "
+    "(expected one of: throttled, maintenance, unavailable, server_error, gateway_timeout, "
+    "timeout, connection)",
+    "17:12: objectives[8].level: unknown level 'requests'; did you mean 'request'? "
+    "(expected one of: action, request)",
+    "19:12: objectives[8].fault: give either 'phase:' or 'fault:', not both",
+    "20:20: objectives[9].max_busy_rate: expected at most 100%, got '150%'",
+    "21:14: objectives[10].max_p99: expected a duration like '90s', '2m', '1h30m' or "
+    "'500ms', got 'soon'",
+]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("name: x\n", ["1:1: objectives: missing required key 'objectives' in this SLO file"]),
-        (
-            "objectives: []\nnmae: x\n",
-            [
-                "1:13: objectives: expected at least one objective, got an empty list",
-                "2:1: nmae: unknown key 'nmae'; did you mean 'name'?",
-            ],
-        ),
-        (
-            "objectives:\n  - max_busy_rate\n",
-            [
-                "2:5: objectives[0]: expected an objective like '- max_busy_rate: 2%' "
-                "('key: value' lines), got 'max_busy_rate'"
-            ],
-        ),
-        (
-            "objectives:\n  - {max_busy_rate: 1%, phase: ''}\n",
-            ["2:32: objectives[0].phase: expected a phase name, got ''"],
-        ),
-    ],
-)
+def test_every_mistake_is_reported_with_its_place(tmp_path: Path) -> None:
+    assert _problems(tmp_path, MISTAKES) == MISTAKES_EXPECTED
+
+
+#: SLO files with a mistake at file level, and the problems the reader reports
+FILE_MISTAKES: list[tuple[str, list[str]]] = [
+    ("name: x\n", ["1:1: objectives: missing required key 'objectives' in this SLO file"]),
+    (
+        "objectives: []\nnmae: x\n",
+        [
+            "1:13: objectives: expected at least one objective, got an empty list",
+            "2:1: nmae: unknown key 'nmae'; did you mean 'name'?",
+        ],
+    ),
+    (
+        "objectives:\n  - max_busy_rate\n",
+        [
+            "2:5: objectives[0]: expected an objective like '- max_busy_rate: 2%' "
+            "('key: value' lines), got 'max_busy_rate'"
+        ],
+    ),
+    (
+        "objectives:\n  - {max_busy_rate: 1%, phase: ''}\n",
+        ["2:32: objectives[0].phase: expected a phase name, got ''"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FILE_MISTAKES)
 def test_file_level_mistakes(tmp_path: Path, text: str, expected: list[str]) -> None:
     assert _problems(tmp_path, text) == expected
 

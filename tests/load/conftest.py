@@ -70,6 +70,7 @@ def run_locust(
     drain_s: float = 3.0,
     during: Callable[[float], None] | None = None,
     timeout: float = 120.0,
+    tags: tuple[str, ...] = (),
 ) -> LocustRun:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -82,6 +83,7 @@ def run_locust(
         target=target,
         workers=workers,
         drain_s=drain_s,
+        tags=tags,
     )
     config_path = config.write()
     port = free_port()

@@ -8,6 +8,7 @@ Run it as ``python -m tests.load.plain_service PORT``. It counts every request p
     POST /api/accounts/<id>/orders -> 201 (needs the token and an Idempotency-Key), else 422
     GET  /healthz -> 200;  GET /throttle -> 429 Retry-After: 0;  GET /maintenance -> 503
     GET  /slow -> 200 after 300 ms
+    POST /api/seen {...}          -> 200 {"data": the body}; counted as "seen <the body as JSON>"
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, {"data": {"access_token": f"tok-{body.get('username')}"}})
             else:
                 self._send(401, {"code": "BAD_PASSWORD"})
+        elif path == "/api/seen":
+            self._count("seen " + json.dumps(body, sort_keys=True))
+            self._send(200, {"data": body})
         elif re.fullmatch(r"/api/accounts/\d+/orders", path):
             self._count("POST /api/orders")
             if not self._authorized() or not self.headers.get("Idempotency-Key"):

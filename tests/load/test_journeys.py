@@ -4,6 +4,7 @@ counted the same by loadkit, by Locust and by the service itself."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -201,3 +202,78 @@ def test_a_money_step_follows_its_expect_block(plain_service: PlainService, tmp_
     acks = run.acks()
     assert acks and {a["view"] for a in acks} == {"unknown"}, acks[:3]
     assert {a["status"] for a in acks} == {422}
+
+
+FED = """
+name: fed
+seed: 5
+users: {accounts: 6}
+data:
+  accounts: data/accounts.csv
+  cards: {file: data/cards.csv, mode: shared-sequential, numbers: [limit]}
+stages:
+  - {name: hold, duration: 4s, rate: 25/s}
+journeys:
+  - name: fed
+    tags: [data]
+    http:
+      - name: first
+        method: POST
+        path: /api/seen
+        json:
+          user: "{user.index}"
+          login: "{data.accounts.login}"
+          card: "{data.cards.number}"
+          limit: "{data.cards.limit}"
+          amount: "{random.int 1..5}"
+          price: "{random.number 0.50..9.99}"
+          pay: "{random.choice [card, wallet]}"
+        extract: {card: data.card}
+      - name: second
+        method: POST
+        path: /api/seen
+        json: {echo: "{vars.card}", card: "{data.cards.number}"}
+  - name: other
+    tags: [other]
+    http: [{path: /healthz}]
+"""
+CARDS = {"4111": 50, "5500": 75.5, "6011": 100, "3530": 20, "3782": 1}
+
+
+def test_data_files_and_random_values_reach_the_service_from_every_worker(
+    plain_service: PlainService, tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "accounts.csv").write_text(
+        "login,password\n" + "".join(f"acct{i},pw\n" for i in range(6))
+    )
+    (tmp_path / "data" / "cards.csv").write_text(
+        "number,limit\n" + "".join(f"{n},{v}\n" for n, v in CARDS.items())
+    )
+    before = plain_service.stats()
+    run = run_locust(
+        tmp_path, FED, Target(urls=(plain_service.url,)), workers=2, drain_s=2, tags=("data",)
+    )
+    after = plain_service.stats()
+    assert run.codes == {"master": 0, "worker-1": 0, "worker-2": 0}, run.logs
+    served = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert served.get("GET /healthz", 0) == 0  # the tag selection left 'other' out
+    bodies: list[dict[str, object]] = []
+    for key, count in served.items():
+        if key.startswith("seen ") and count:
+            bodies += [json.loads(key[5:])] * count
+    first = [b for b in bodies if "user" in b]
+    second = [b for b in bodies if "echo" in b]
+    profile = load_profile(tmp_path / "profile.yaml")
+    assert len(first) == len(second) == sum(arrival_counts(profile).values()) == 100
+    for body in first:
+        assert body["login"] == f"acct{body['user']}"  # per-user: user i has row i
+        assert body["limit"] == CARDS[str(body["card"])]  # a 'numbers' column is sent as one
+        assert body["amount"] in range(1, 6) and body["pay"] in ("card", "wallet")
+        price = body["price"]
+        assert isinstance(price, float) and 0.5 <= price <= 9.99 and round(price, 2) == price
+    assert {b["amount"] for b in first} == set(range(1, 6))
+    assert all(b["echo"] == b["card"] for b in second)  # one row per action, step after step
+    # shared-sequential: the two workers interleave, so the rows are used evenly
+    uses = Counter(str(b["card"]) for b in first)
+    assert set(uses) == set(CARDS) and max(uses.values()) - min(uses.values()) <= 2, uses

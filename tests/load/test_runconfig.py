@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from loadkit.errors import ConfigError
-from loadkit.load.runconfig import LOCUSTFILE, RunConfig, Target, WalletTarget, locust_argv
+from loadkit.load.runconfig import (
+    LOCUSTFILE,
+    RunConfig,
+    Target,
+    WalletTarget,
+    data_files,
+    locust_argv,
+    run_profile,
+    sent_profile,
+)
 
 DOC_EXAMPLE = {
     "schema": "loadkit.run-config/v1",
@@ -83,3 +92,40 @@ def test_locust_command_lines(tmp_path: Path) -> None:
         *common,
         *("--worker", "--master-host", "127.0.0.1", "--master-port", "6000"),
     ]
+
+
+PROFILE = """\
+users: {accounts: 2}
+data: {accounts: data/accounts.csv}
+stages: [{name: a, duration: 10s, rate: 5}]
+journeys:
+  - {name: login, tags: [auth], http: [{path: "/login/{data.accounts.name}"}]}
+  - {name: health, tags: [ops], http: [{path: /healthz}]}
+"""
+ACCOUNTS = "name\nalice\nbob\n"
+
+
+def test_a_worker_runs_the_profile_it_was_sent_even_without_its_files(tmp_path: Path) -> None:
+    here = tmp_path / "master"
+    (here / "data").mkdir(parents=True)
+    (here / "profile.yaml").write_text(PROFILE)
+    (here / "data" / "accounts.csv").write_text(ACCOUNTS)
+    config = RunConfig(
+        run_id="r",
+        run_dir=str(tmp_path / "run"),
+        profile_path=str(here / "profile.yaml"),
+        target=Target(urls=("http://127.0.0.1:1",)),
+        time_scale=2.0,
+        tags=("auth",),
+    )
+    assert RunConfig.from_dict(config.to_dict()) == config
+    local = run_profile(config)
+    assert [j.name for j in local.journeys] == ["login"] and local.duration_s == 20.0
+    sent = data_files(local, here / "profile.yaml")
+    assert sent == {"data/accounts.csv": ACCOUNTS}
+    # a remote worker: the config names a path its machine does not have
+    remote = RunConfig.from_dict({**config.to_dict(), "profile_path": "/nowhere/profile.yaml"})
+    profile = sent_profile(remote, PROFILE, "profile.yaml", sent)
+    assert profile.data[0].rows == (("alice",), ("bob",))
+    assert [j.name for j in profile.journeys] == ["login"] and profile.duration_s == 20.0
+    assert profile.source is not None and profile.source.endswith("/profile.yaml")

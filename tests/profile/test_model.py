@@ -299,3 +299,67 @@ def test_a_stage_mix_replaces_the_journey_weights() -> None:
     assert burst.name == "red-envelope#1"
     assert profile.journey_weights(burst) == (85, 0, 15, 0)
     assert profile.journey_weights(profile.stages[0]) == (40, 10, 40, 10)
+
+
+TAGGED = """
+stages:
+  - {name: warm, duration: 10s, rate: 5}
+  - {name: sale, duration: 10s, rate: 50, mix: {pay: 5, refund: 1}}
+journeys:
+  - {wallet: pay_merchant, name: pay, tags: [payments, smoke]}
+  - {wallet: balance, tags: [reads, smoke]}
+  - {name: refund, http: [{path: /refund, method: POST}], tags: [payments, slow]}
+  - {locust: shop.users:Browser, tags: [reads]}
+"""
+
+
+def test_journeys_carry_their_tags(tmp_path: Path) -> None:
+    profile = profile_of(tmp_path, TAGGED)
+    assert [(j.name, j.tags) for j in profile.journeys] == [
+        ("pay", ("payments", "smoke")),
+        ("balance", ("reads", "smoke")),
+        ("refund", ("payments", "slow")),
+        ("Browser", ("reads",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "kept"),
+    [
+        ((), (), ["pay", "balance", "refund", "Browser"]),
+        (["payments"], (), ["pay", "refund"]),
+        (["smoke", "reads"], (), ["pay", "balance", "Browser"]),
+        (["payments"], ["slow"], ["pay"]),
+        ((), ["reads"], ["pay", "refund"]),
+        ((), ["no-such-tag"], ["pay", "balance", "refund", "Browser"]),
+    ],
+)
+def test_with_tags_keeps_the_journeys_selected(
+    tmp_path: Path, include: list[str], exclude: list[str], kept: list[str]
+) -> None:
+    profile = profile_of(tmp_path, TAGGED).with_tags(include=include, exclude=exclude)
+    assert [j.name for j in profile.journeys] == kept
+
+
+def test_a_tag_selection_that_leaves_nothing_is_an_error(tmp_path: Path) -> None:
+    profile = profile_of(tmp_path, TAGGED)
+    with pytest.raises(ConfigError) as caught:
+        profile.with_tags(include=["paymnts"])
+    assert caught.value.message == (
+        "no journey of profile 'p' is tagged 'paymnts'; did you mean 'payments'? "
+        "(its tags: payments, reads, slow, smoke)"
+    )
+    with pytest.raises(ConfigError) as caught:
+        profile.with_tags(include=["smoke"], exclude=["payments", "reads"])
+    assert caught.value.message == (
+        "the tag selection (include smoke; exclude payments, reads) leaves no journey of "
+        "profile 'p' to run (its "
+        "journeys: pay [payments, smoke], balance [reads, smoke], refund [payments, slow], "
+        "Browser [reads])"
+    )
+    with pytest.raises(ConfigError) as caught:
+        profile.with_tags(include=["reads"])
+    assert caught.value.message == (
+        "the tag selection (include reads) leaves stage 'sale' nothing to run: its mix weighs "
+        "only pay, refund"
+    )

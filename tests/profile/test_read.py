@@ -364,6 +364,23 @@ CASES: dict[str, tuple[str, list[str]]] = {
         """,
         ["4:5: journeys[0]: a journey needs one of 'wallet', 'http' or 'locust'"],
     ),
+    "tags not a list, and a tag that is not a name": (
+        """
+        stages:
+          - {name: a, duration: 10s, rate: 5}
+        journeys:
+          - wallet: balance
+            tags: smoke
+          - wallet: login
+            tags: [smoke, "two words"]
+        """,
+        [
+            "5:11: journeys[0].tags: expected a list of tags like [payments, smoke], got "
+            "'smoke'; did you mean [smoke]?",
+            "7:11: journeys[1].tags: expected a tag of letters, digits, '_', '.' or '-', got "
+            "'two words'",
+        ],
+    ),
     "bad module:Class": (
         """
         stages:
@@ -438,7 +455,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
         [
             "6:15: journeys[0].http[0].path: unknown variable '{user.idd}'; did you mean "
             "'{user.id}'? (expected one of: user.id, user.index, random.uuid, random.int, "
-            "step.idempotency_key, env.*, vars.*)"
+            "step.idempotency_key, env.*, vars.*, data.SOURCE.COLUMN, "
+            "or a function like {random.int 1..500})"
         ],
     ),
     "template using a variable no earlier step extracts": (

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from loadkit.errors import ConfigError
 from loadkit.load.client import Action, Endpoint, HttpClient, Target, link
+from loadkit.load.journeys.data import Feeder
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.runconfig import RunConfig
 from loadkit.profile.model import Expect, Profile
@@ -89,7 +90,23 @@ class Setup:
     clock: Callable[[], float] = time.perf_counter
     base: float = 0.0
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: this process's share of the run and how many shares there are (data sources' sequences)
+    share: int = 0
+    count: int = 1
     _tables: dict[int, StatusTable] = field(default_factory=dict)
+    _feeders: dict[str, Feeder] = field(default_factory=dict)
+
+    def feeder(self, name: str) -> Feeder:
+        """The rows of data source ``name`` for this process (one per source, built once)."""
+        feeder = self._feeders.get(name)
+        if feeder is None:
+            source = next((s for s in self.profile.data if s.name == name), None)
+            if source is None:
+                raise ConfigError(f"the profile has no data source '{name}'")
+            feeder = self._feeders[name] = Feeder(
+                source, seed=self.profile.seed, rng=self.rng, share=self.share, count=self.count
+            )
+        return feeder
 
     def endpoint(
         self, journey: str, label: str, method: str, expect: Expect | None = None

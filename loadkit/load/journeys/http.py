@@ -20,6 +20,7 @@ and the idempotency key it sent go to ``acks.jsonl`` for the integrity check::
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import uuid
@@ -31,9 +32,10 @@ import orjson
 from loadkit.errors import ConfigError
 from loadkit.load.client import Action, Target
 from loadkit.load.journeys.base import Setup, VirtualUser
+from loadkit.load.journeys.data import Feeder
 from loadkit.profile.model import HttpJourney, HttpStep
 from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause, MoneyView, money_view
-from loadkit.spec.template import render_json
+from loadkit.spec.template import Var, render_json, value_of
 
 log = logging.getLogger("loadkit.load")
 _SERVER_ERROR = CAUSES.index(Cause.SERVER_ERROR)
@@ -47,12 +49,23 @@ def template_env_names(spec: HttpJourney) -> set[str]:
 
 
 class _Values(Mapping[str, object]):
-    """The variables of one rendering, resolved on demand."""
+    """The variables of one rendering, resolved on demand, and its random draws (``draws``: one
+    value per ``random.*`` placeholder, kept so that a retry with a fresh key sends the same
+    ones; ``random.uuid`` too, so that the request stays the same request)."""
 
-    __slots__ = ("_a", "_env", "_key", "_rng")
+    __slots__ = ("_a", "_data", "_draws", "_env", "_key", "_rng")
 
-    def __init__(self, a: Action, key: str, env: Mapping[str, str], rng: random.Random) -> None:
+    def __init__(
+        self,
+        a: Action,
+        key: str,
+        env: Mapping[str, str],
+        rng: random.Random,
+        data: Mapping[str, tuple[Feeder, int]],
+        draws: dict[int, object] | None,
+    ) -> None:
         self._a, self._key, self._env, self._rng = a, key, env, rng
+        self._data, self._draws = data, draws
 
     def __getitem__(self, name: str) -> object:
         user: VirtualUser = self._a.user
@@ -60,23 +73,42 @@ class _Values(Mapping[str, object]):
             return user.uid
         if name == "user.index":
             return user.index
-        if name == "random.uuid":
-            return str(uuid.uuid4())
-        if name == "random.int":
-            return self._rng.randrange(2**31)
         if name == _KEY_VAR:
             return self._key
         if name.startswith("env."):
             return self._env[name[4:]]
         if name.startswith("vars."):
             return self._a.vars[name[5:]]
+        if name.startswith("data."):
+            feeder, column = self._data[name]
+            if feeder.per_user:
+                return feeder.row(user.index)[column]
+            # a shared source: one row per action, whichever steps and columns use it
+            rows = self._a.vars
+            row = rows.get(feeder.slot)
+            if row is None:
+                row = rows[feeder.slot] = feeder.row(user.index)
+            assert isinstance(row, tuple)
+            return row[column]
         raise KeyError(name)
+
+    def draw(self, var: Var) -> object:
+        draws = self._draws
+        if draws is None:
+            return var.draw(self._rng)
+        value = draws.get(id(var), _UNSET)
+        if value is _UNSET:
+            value = draws[id(var)] = var.draw(self._rng)
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(())
 
     def __len__(self) -> int:
         return 0
+
+
+_UNSET = object()
 
 
 class _Step:
@@ -91,6 +123,15 @@ class _Step:
         # a money step renders per request: its key is read from what it sent
         self.static = not any(t.variables for t in templates) and step.money is None
         self.keyed = any(_KEY_VAR in t.variables for t in templates)
+        self.draws = any(
+            isinstance(p, Var) and p.name.startswith("random.") for t in templates for p in t.parts
+        )
+        self.data: dict[str, tuple[Feeder, int]] = {}
+        for name in {v for t in templates for v in t.variables if v.startswith("data.")}:
+            _, source, column = name.split(".", 2)
+            feeder = setup.feeder(source)
+            self.data[name] = (feeder, feeder.columns[column])
+        self.shared_data = any(not feeder.per_user for feeder, _ in self.data.values())
         self._heads: dict[str, bytes] = {}
         self.money = step.money
         self.journey = journey
@@ -112,11 +153,11 @@ class _Step:
         key = str(uuid.uuid4()) if self.keyed else ""
         if self.keyed:
             a.key = key
-        path, headers, body = self.render(a, key)
+        draws: dict[int, object] | None = {} if self.draws else None
+        path, headers, body = self.render(a, key, draws)
         if self.keyed:
-            self.client.call(
-                a, self.ep, target, path, headers, body, renew=self.render, new_key=_uuid
-            )
+            renew = self.render if draws is None else functools.partial(self.render, draws=draws)
+            self.client.call(a, self.ep, target, path, headers, body, renew=renew, new_key=_uuid)
         else:
             self.client.call(a, self.ep, target, path, headers, body)
         if self.money is not None:
@@ -157,19 +198,23 @@ class _Step:
             line.update(key=old, view="unknown", status=None, transaction_id=None)
             self.recorder.ack(orjson.dumps(line).decode())
 
-    def render(self, a: Action, key: str) -> tuple[str, str, bytes | None]:
-        """The step's path, header lines and body for action ``a`` with idempotency ``key``."""
-        values = _Values(a, key, self.env, self.rng)
+    def render(
+        self, a: Action, key: str, draws: dict[int, object] | None = None
+    ) -> tuple[str, str, bytes | None]:
+        """The step's path, header lines and body for action ``a`` with idempotency ``key``
+        (``draws``: the random values of this send so far, reused by a re-render)."""
+        values = _Values(a, key, self.env, self.rng, self.data, draws)
+        draw = values.draw
         step = self.step
         path = "".join(
-            p if isinstance(p, str) else quote(str(values[p.name]), safe=_PATH_SAFE)
+            p if isinstance(p, str) else quote(str(value_of(p, values, draw)), safe=_PATH_SAFE)
             for p in step.path.parts
         )
         headers = "".join(
-            f"{name}: {_header_value(template.render(values))}\r\n"
+            f"{name}: {_header_value(template.render(values, draw))}\r\n"
             for name, template in step.headers.items()
         )
-        body = None if step.json is None else orjson.dumps(render_json(step.json, values))
+        body = None if step.json is None else orjson.dumps(render_json(step.json, values, draw))
         return path, headers, body
 
 
@@ -201,11 +246,12 @@ class HttpJourneyRunner:
             names = ", ".join(missing)
             raise ConfigError(f"journey '{spec.name}' uses unset environment variable(s): {names}")
         self.steps = [_Step(spec.name, step, setup) for step in spec.steps]
-        self.extracts = any(step.extract for step in spec.steps)
+        # actions are reused: start each with no extracted values and no shared data rows
+        self.fresh_vars = any(step.extract or step.shared_data for step in self.steps)
         self._warned: set[tuple[str, str]] = set()
 
     def run(self, a: Action) -> None:
-        if self.extracts:
+        if self.fresh_vars:
             a.vars = {}
         for step in self.steps:
             step.send(a)
