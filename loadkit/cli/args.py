@@ -55,3 +55,28 @@ def add_allow_arg(parser: argparse.ArgumentParser) -> None:
         help="also allow this host, address, network or *.suffix beyond loopback (repeatable); "
         "a name must also resolve only to allowed addresses",
     )
+
+
+def _tags(text: str) -> list[str]:
+    tags = [t.strip() for t in text.split(",") if t.strip()]
+    if not tags:
+        raise argparse.ArgumentTypeError("expected tags like payments,checkout")
+    return tags
+
+
+def add_tag_args(parser: argparse.ArgumentParser) -> None:
+    """``--tags`` / ``--exclude-tags``: run a subset of the profile's journeys by their tags."""
+    parser.add_argument(
+        "--tags",
+        type=_tags,
+        action="extend",
+        metavar="TAG[,TAG]",
+        help="run only the journeys with one of these tags",
+    )
+    parser.add_argument(
+        "--exclude-tags",
+        type=_tags,
+        action="extend",
+        metavar="TAG[,TAG]",
+        help="leave out the journeys with any of these tags",
+    )

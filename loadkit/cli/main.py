@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadkit import __version__
-from loadkit.cli.args import add_allow_arg
+from loadkit.cli.args import add_allow_arg, add_tag_args
 from loadkit.cli.capacity import add_capacity_parsers
 from loadkit.cli.chaos import add_chaos_parser
 from loadkit.cli.gate import add_gate_parser
@@ -207,6 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         slo=Path(args.slo) if args.slo else None,
         slo_abort=args.slo_abort,
         allow=tuple(args.allow or ()),
+        tags=tuple(args.tags or ()),
+        exclude_tags=tuple(args.exclude_tags or ()),
     )
     return _run_and_summarise(options)
 
@@ -276,6 +278,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from loadkit.run.orchestrator import worker_argv
 
     return subprocess.call(list(worker_argv(args.master)))
+
+
+# -- init ----------------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from loadkit.scaffold import scaffold
+
+    result = scaffold(args.url, Path(args.out), name=args.name, force=args.force)
+    for path in result.files:
+        console.print(Text.assemble(("wrote ", "green"), str(path)), soft_wrap=True)
+    for line in result.summaries:
+        console.print(Text.assemble(("ok ", "green"), line), soft_wrap=True)
+    console.print("\nnext:", style="bold")
+    for step in result.next_steps:
+        console.print(f"  {step}", soft_wrap=True, highlight=False)
+    return ExitCode.OK
 
 
 # -- validate ------------------------------------------------------------------------------------
@@ -363,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("profile", metavar="PROFILE", help="a profile file, e.g. profiles/smoke.yaml")
     run.add_argument("--target", help="URL(s) of your own service, comma-separated")
     add_allow_arg(run)
+    add_tag_args(run)
     run.add_argument(
         "--workers", type=int, default=0, help="Locust worker processes (0 = one process)"
     )
@@ -412,6 +432,19 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
     worker.set_defaults(func=cmd_worker)
+
+    init = sub.add_parser(
+        "init",
+        help="scaffold a profile, an SLO file and a chaos scenario for a service",
+        description="Write a commented profile, SLO file and chaos scenario that validate, for "
+        "your service at URL (or for the reference wallet when no URL is given). Exit codes: "
+        "0 written, 2 bad URL or name, or a file exists (nothing written; --force replaces).",
+    )
+    init.add_argument("url", nargs="?", metavar="URL", help="your service's base URL")
+    init.add_argument("-o", "--out", default=".", metavar="DIR", help="where to write (default .)")
+    init.add_argument("--name", help="the profile's name (default: from the URL)")
+    init.add_argument("--force", action="store_true", help="replace files that exist")
+    init.set_defaults(func=cmd_init)
 
     validate = sub.add_parser(
         "validate", help="check profile, scenario and SLO files without starting anything"

@@ -84,6 +84,9 @@ class RunOptions:
     slo_abort: bool = False  # stop the load once an objective of `slo` can no longer be met
     #: hosts, addresses, networks or *.suffixes beyond loopback that load and faults may reach
     allow: tuple[str, ...] = ()
+    #: run only the journeys with one of these tags, and none of ``exclude_tags``
+    tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -116,6 +119,8 @@ class Runner:
         self.on_progress = on_progress
         self.events = events or RunEvents()
         self.profile = load_profile(options.profile)  # the whole file is validated first
+        if options.tags or options.exclude_tags:
+            self.profile = self.profile.with_tags(options.tags, options.exclude_tags)
         if options.time_scale is not None:
             self.profile = self.profile.with_time_scale(options.time_scale)
         #: where this run may send load, probes and faults (loopback, plus what the user allowed)
@@ -389,6 +394,8 @@ class Runner:
                     workers=opts.workers + opts.remote_workers,
                     drain_s=self.drain_s(),
                     allow=tuple(self.allowlist.texts),
+                    tags=tuple(opts.tags),
+                    exclude_tags=tuple(opts.exclude_tags),
                 )
                 run_config.validate()
                 run_config.write(rd.run_config)

@@ -212,3 +212,18 @@ def test_validate_shipped_profiles_and_a_bad_one(tmp_path: Path) -> None:
         in run.stderr
     )
     assert "ok " in run.stdout, "the good file is still reported"
+
+
+def test_init_scaffolds_files_that_validate_and_never_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "loadtest"
+    run = loadkit("init", "http://127.0.0.1:8080", "-o", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    for name in ("profile.yaml", "slo.yaml", "chaos.yaml"):
+        assert (out / name).is_file()
+    assert (
+        loadkit("validate", *(str(out / n) for n in ("profile.yaml", "slo.yaml"))).returncode == 0
+    )
+    before = (out / "profile.yaml").read_text()
+    again = loadkit("init", "http://127.0.0.1:8080", "-o", str(out), cwd=tmp_path)
+    assert again.returncode == 2 and "already exist" in again.stderr
+    assert (out / "profile.yaml").read_text() == before

@@ -82,3 +82,20 @@ def test_locust_totals_come_from_the_aggregated_row(tmp_path: Path) -> None:
     assert read_locust_totals(csv) == {"requests": 100, "failures": 3}
     assert read_locust_totals(tmp_path / "none.csv") == {}
     json.dumps(read_locust_totals(csv))
+
+
+def test_tags_select_journeys_before_anything_starts(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "name: tagged\nstages:\n  - {name: s, duration: 2s, rate: 5/s}\njourneys:\n"
+        "  - {name: pay, tags: [payments], http: [{path: /pay}]}\n"
+        "  - {name: browse, tags: [browse], http: [{path: /}]}\n"
+    )
+    runner = Runner(RunOptions(profile=profile, target="http://127.0.0.1:9", tags=("payments",)))
+    assert [j.name for j in runner.profile.journeys] == ["pay"]
+    runner = Runner(
+        RunOptions(profile=profile, target="http://127.0.0.1:9", exclude_tags=("payments",))
+    )
+    assert [j.name for j in runner.profile.journeys] == ["browse"]
+    with pytest.raises(ConfigError, match="payment"):
+        Runner(RunOptions(profile=profile, target="http://127.0.0.1:9", tags=("payment",)))
