@@ -40,7 +40,7 @@ from loadkit.spec.values import (
     parse_text,
 )
 
-KINDS = ("wallet", "http", "locust")
+KINDS = ("wallet", "http", "locust")  # the key that names a journey's kind; READERS below
 _COMMON = ("name", "weight", "tags")
 #: which wallet journeys take which parameters
 WALLET_PARAMS: dict[str, tuple[str, ...]] = {
@@ -104,18 +104,22 @@ def _journey(ctx: Context, node: Node, data: DataColumns) -> Journey | None:
         return None
     # from here on a journey comes back even with problems (they are recorded, and no profile
     # is built), so that its name still counts when stages' 'mix' blocks are checked
-    if present[0] == "wallet":
-        return _wallet(ctx, node)
-    if present[0] == "http":
-        fields = Fields(ctx, node, HTTP_KEYS, "journey")
-        steps = fields.sub("http", lambda n: _steps(ctx, n, data)) or ()
-        return HttpJourney(_name(fields, ""), _weight(fields), steps, _tags(fields))
+    return READERS[present[0]](ctx, node, data)
+
+
+def _http(ctx: Context, node: Node, data: DataColumns) -> HttpJourney:
+    fields = Fields(ctx, node, HTTP_KEYS, "journey")
+    steps = fields.sub("http", lambda n: _steps(ctx, n, data)) or ()
+    return HttpJourney(_name(fields, ""), _weight(fields), steps, _tags(fields))
+
+
+def _locust(ctx: Context, node: Node, data: DataColumns) -> LocustClassJourney:
     fields = Fields(ctx, node, LOCUST_KEYS, "journey")
     module, cls = fields.get("locust", _class_ref, ("", ""))
     return LocustClassJourney(_name(fields, cls), _weight(fields), module, cls, _tags(fields))
 
 
-def _wallet(ctx: Context, node: Node) -> WalletJourney:
+def _wallet(ctx: Context, node: Node, data: DataColumns | None = None) -> WalletJourney:
     fields = Fields(ctx, node, WALLET_KEYS, "journey")
     kind = fields.get("wallet", _wallet_kind, None)
     if kind is not None:
@@ -375,3 +379,13 @@ def _extract(ctx: Context, node: Node) -> dict[str, str]:
             )
         extract[key] = ctx.read(value, _json_path, "")
     return extract
+
+
+#: the journey kinds, by the key that names them in a profile → their reader; the Locust side
+#: builds each kind's runner from ``loadkit.load.journeys.RUNNERS``
+READERS: dict[str, Callable[[Context, Node, DataColumns], Journey]] = {
+    "wallet": _wallet,
+    "http": _http,
+    "locust": _locust,
+}
+assert tuple(READERS) == KINDS
