@@ -29,6 +29,8 @@ from enum import StrEnum
 
 import orjson
 
+from loadkit.wallet.contract import MAINTENANCE_HEADER as _WALLET_MAINTENANCE_HEADER
+
 
 class Outcome(StrEnum):
     """How a request or an action ended (the keys of a timeline line's ``n``). An ``expect``
@@ -197,8 +199,8 @@ def maintenance_marked(header: object, body: bytes | None) -> bool:
     return isinstance(data, dict) and data.get("maintenance") is True
 
 
-#: the header :func:`maintenance_marked` reads
-MAINTENANCE_HEADER = "X-Wallet-Maintenance"
+#: the header :func:`maintenance_marked` reads (the reference wallet sends it; any service may)
+MAINTENANCE_HEADER = _WALLET_MAINTENANCE_HEADER
 
 
 class MoneyView(StrEnum):
