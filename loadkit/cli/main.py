@@ -83,7 +83,7 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
         stack = ReferenceStack.attach(_stack_dir(args))
     except StackNotRunning:
         if args.backend == "docker":  # containers whose manifest is gone
-            from loadkit.stack.docker_stack import remove_leftovers
+            from loadkit.stack.backends.docker import remove_leftovers
 
             removed = remove_leftovers(_stack_dir(args))
             if removed:

@@ -197,8 +197,8 @@ def maintenance_marked(header: object, body: bytes | None) -> bool:
     return isinstance(data, dict) and data.get("maintenance") is True
 
 
-#: the header :func:`maintenance_marked` reads
-MAINTENANCE_HEADER = "X-Wallet-Maintenance"
+#: the header :func:`maintenance_marked` reads (the reference wallet sends it; any service may)
+MAINTENANCE_HEADER = "X-Wallet-Maintenance"  # the reference wallet sends it (tested there)
 
 
 class MoneyView(StrEnum):

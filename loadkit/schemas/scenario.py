@@ -44,7 +44,7 @@ from loadkit.schemas.common import (
     text,
 )
 from loadkit.spec.schema import Keys
-from loadkit.wallet.config import PolicyName
+from loadkit.wallet.contract import PolicyName
 
 #: a run-clock time (``90s``) or a time after a profile phase starts (``peak+10s``)
 CLOCK_TIME = (

@@ -1,8 +1,10 @@
-"""The reference wallet's admin API, broadcast to every instance (admin state is per instance)::
+"""The reference wallet's admin API, broadcast to every instance (admin state is per instance),
+and its readiness probe::
 
-admin = WalletAdmin(["http://127.0.0.1:8001", "http://127.0.0.1:8002"], token)
-admin.maintenance(True, retry_after=30)
-assert admin.invariants()["ok"]
+    admin = WalletAdmin(["http://127.0.0.1:8001", "http://127.0.0.1:8002"], token)
+    admin.maintenance(True, retry_after=30)
+    assert admin.invariants()["ok"]
+    wallet_ready(stack.manifest.wallets[0])     # GET /readyz answered 200
 """
 
 from __future__ import annotations
@@ -12,6 +14,17 @@ from typing import Any
 import httpx
 
 from loadkit.errors import EnvironmentProblem
+from loadkit.stack.manifest import WalletInfo
+from loadkit.wallet.contract import Endpoint
+
+
+def wallet_ready(info: WalletInfo, timeout: float = 1.0) -> bool:
+    """Whether the instance answers ``/readyz`` with 200 (its database reachable, not in
+    maintenance), directly rather than through its client-side proxy."""
+    try:
+        return httpx.get(f"{info.url}{Endpoint.READYZ}", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class WalletAdmin:
@@ -46,20 +59,20 @@ class WalletAdmin:
         body: dict[str, Any] = {"enabled": enabled, "retry_after": retry_after}
         if message:
             body["message"] = message
-        self._call("POST", "/admin/maintenance", body)
+        self._call("POST", Endpoint.ADMIN_MAINTENANCE, body)
 
     def policy(self, name: str) -> None:
         """Risk policy ``normal`` or ``peak``."""
-        self._call("POST", "/admin/policy", {"policy": name})
+        self._call("POST", Endpoint.ADMIN_POLICY, {"policy": name})
 
     def limits(self, **limits: Any) -> None:
         """``max_inflight``, ``rate_limit`` (+``rate_burst``), ``per_user_rate`` (+burst)."""
-        self._call("POST", "/admin/limits", limits)
+        self._call("POST", Endpoint.ADMIN_LIMITS, limits)
 
     def state(self) -> list[Any]:
-        return self._call("GET", "/admin/state")
+        return self._call("GET", Endpoint.ADMIN_STATE)
 
     def invariants(self) -> dict[str, Any]:
         """Ledger invariants (one database, so one instance answers)."""
-        result: dict[str, Any] = self._call("GET", "/admin/invariants", one=True)[0]
+        result: dict[str, Any] = self._call("GET", Endpoint.ADMIN_INVARIANTS, one=True)[0]
         return result

@@ -3,7 +3,7 @@
 loadkit never starts an engine; it finds one the way the Docker CLI does (``DOCKER_HOST``, else
 ``unix:///var/run/docker.sock``) and fails with one line (exit 3) when there is none. The stack's
 images are built in :mod:`loadkit.stack.docker_image`; the stack itself runs in
-:mod:`loadkit.stack.docker_stack`::
+:mod:`loadkit.stack.backends.docker`::
 
     client = connect()                      # DockerUnavailable (exit 3) when no engine answers
     for c in select(client, "label:com.docker.compose.service=api"):

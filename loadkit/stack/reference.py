@@ -8,6 +8,13 @@ its own proxy (``wallet-1-postgres``), and load reaches each instance through a 
     stack.wallet("wallet-1").kill()
     stack.wallet("wallet-1").start()
     ReferenceStack.attach(Path(".loadkit/stack")).down()
+
+:class:`ReferenceStack` is the one facade for both ways of running it: it does what is the same
+for both (manifest, schema, proxies, seed, the wallets' command lines, status) and hands the rest
+to its backend (:mod:`loadkit.stack.backends`: ``process`` or ``docker``), chosen by
+``StackOptions.backend`` when the stack starts and by the manifest when a process attaches.
+Starting one needs the ``stack`` extra (``pip install 'loadkit[stack]'``); attaching to, stopping
+or breaking a running one does not.
 """
 
 from __future__ import annotations
@@ -15,25 +22,30 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
-import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
-from loadkit.errors import ComponentFailed, ConfigError, LoadkitError, StackNotRunning
+from loadkit.errors import ConfigError, LoadkitError, StackNotRunning
+from loadkit.extras import require_extra
 from loadkit.safety import Allowlist
-from loadkit.stack.admin import WalletAdmin
+from loadkit.stack.admin import WalletAdmin, wallet_ready
+from loadkit.stack.backends import Backend, backend_class
 from loadkit.stack.manifest import ProxyInfo, StackManifest, WalletInfo
 from loadkit.stack.ports import free_port
-from loadkit.stack.postgres import Postgres, StopMode
+from loadkit.stack.postgres import Postgres
 from loadkit.stack.process import ManagedProcess, ProcessInfo
-from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
+from loadkit.stack.toxiproxy import ToxiproxyClient
+from loadkit.wallet.contract import (
+    ADMIN_TOKEN_ENV,
+    DEFAULT_PASSWORD,
+    SECRET_ENV,
+    UnsafeMode,
+    merchant_name,
+    user_name,
+)
 
 DEFAULT_STACK_DIR = Path(".loadkit") / "stack"
 
@@ -62,7 +74,7 @@ class StackOptions:
     #: a deliberately unsafe wallet mode (``ack-before-commit``, ``ignore-idempotency``) for
     #: demonstrating the integrity check; recorded in the manifest (each wallet's argv)
     unsafe: str | None = None
-    #: "process" (the default) or "docker": the same stack as containers (stack/docker_stack.py)
+    #: "process" (the default) or "docker": the same stack as containers (stack/backends/)
     backend: str = "process"
     image: str | None = None  # docker: use this image instead of building loadkit-stack:<hash>
 
@@ -78,8 +90,6 @@ class StackOptions:
         if self.balance < 0:
             raise ConfigError(f"--balance: expected a non-negative amount, got {self.balance}")
         if self.unsafe is not None:
-            from loadkit.wallet.config import UnsafeMode
-
             modes = [m.value for m in UnsafeMode]
             if self.unsafe not in modes:
                 raise ConfigError(
@@ -115,10 +125,7 @@ class WalletHandle:
         return proc is not None and proc.alive()
 
     def ready(self, timeout: float = 1.0) -> bool:
-        try:
-            return httpx.get(f"{self.info.url}/readyz", timeout=timeout).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return wallet_ready(self.info, timeout)
 
     def kill(self) -> bool:
         """SIGKILL: the instance vanishes mid-request."""
@@ -144,8 +151,8 @@ class WalletHandle:
         """Start the instance again (same port, same settings) and wait until it is ready."""
         if self.alive():
             return
-        self._stack._spawn_wallet(self.info)
-        self._stack._wait_wallets_ready([self.info], timeout)
+        self._stack.spawn_wallet(self.info)
+        self._stack.backend.wait_wallets_ready([self.info], timeout)
 
     def restart(self, timeout: float = 30.0) -> None:
         self.stop()
@@ -153,10 +160,12 @@ class WalletHandle:
 
 
 class ReferenceStack:
-    """A running (or starting) reference stack, described by its manifest."""
+    """A running (or starting) reference stack, described by its manifest; its ``backend``
+    (from the manifest) runs the components."""
 
     def __init__(self, manifest: StackManifest) -> None:
         self.manifest = manifest
+        self.backend: Backend = backend_class(manifest.backend)(self)
 
     # -- finding and starting -------------------------------------------------------------------
 
@@ -166,29 +175,23 @@ class ReferenceStack:
 
     @classmethod
     def attach(cls, stack_dir: Path = DEFAULT_STACK_DIR) -> ReferenceStack:
-        """The stack described by ``stack_dir/manifest.json``."""
-        manifest = StackManifest.read(stack_dir)
-        if manifest.backend == "docker" and cls is ReferenceStack:
-            from loadkit.stack.docker_stack import DockerStack
-
-            return DockerStack(manifest)
-        return cls(manifest)
+        """The stack described by ``stack_dir/manifest.json`` (whichever backend runs it)."""
+        return cls(StackManifest.read(stack_dir))
 
     @classmethod
     def up(
         cls, stack_dir: Path = DEFAULT_STACK_DIR, options: StackOptions | None = None
     ) -> ReferenceStack:
         """Start everything, wait until ready, seed; on any failure (or Ctrl-C) stop what was
-        started and re-raise, leaving nothing running."""
+        started and re-raise, leaving nothing running. Exit 3 before anything starts when the
+        ``stack`` extra is not installed, or the backend lacks what it needs."""
         opts = options or StackOptions()
         opts.validate()
-        if opts.backend == "docker" and cls is ReferenceStack:
-            from loadkit.stack.docker_stack import DockerStack
-
-            return DockerStack.up(stack_dir, opts)
+        require_extra("stack", "the reference stack")
+        opts = backend_class(opts.backend).prepare(opts)
         stack_dir = stack_dir.absolute()
         try:
-            existing = ReferenceStack.attach(stack_dir)  # whichever backend it used
+            existing = cls.attach(stack_dir)  # whichever backend it used
         except StackNotRunning:
             pass
         else:
@@ -221,16 +224,15 @@ class ReferenceStack:
         logs.mkdir(parents=True, exist_ok=True)
         self.save()
 
-        # 1. PostgreSQL (embedded) or the user's server
+        # 1. PostgreSQL (the backend's own) or the user's server
         if opts.pg_dsn:
             base_dsn = opts.pg_dsn
             m.database = urlsplit(base_dsn).path.lstrip("/") or "postgres"
         else:
-            base_dsn = self._start_postgres(opts, logs)
+            base_dsn = self.backend.start_postgres(opts, logs)
         db_port = urlsplit(base_dsn).port or 5432
 
-        from loadkit.wallet.config import DEFAULT_PASSWORD
-        from loadkit.wallet.schema import migrate, seed
+        from loadkit.wallet.schema import migrate, seed  # the server's side: the stack extra
 
         migrate(base_dsn)
 
@@ -238,7 +240,7 @@ class ReferenceStack:
         m.toxiproxy_port = free_port()
         self.save()
 
-        self._start_toxiproxy(m.toxiproxy_port, logs)
+        self.backend.start_toxiproxy(opts, m.toxiproxy_port, logs)
         tp = self.toxiproxy
         for i in range(1, opts.instances + 1):
             name = f"wallet-{i}"
@@ -266,8 +268,8 @@ class ReferenceStack:
 
         # 3. wallet instances, all started before waiting on any
         for w in m.wallets:
-            self._spawn_wallet(w, opts)
-        self._wait_wallets_ready(m.wallets, opts.ready_timeout)
+            self.spawn_wallet(w, opts)
+        self.backend.wait_wallets_ready(m.wallets, opts.ready_timeout)
 
         # 4. seed data through the real ledger
         m.seed = dict(seed(base_dsn, opts.users, opts.merchants, opts.balance))
@@ -276,34 +278,16 @@ class ReferenceStack:
             merchants=opts.merchants,
             balance=opts.balance,
             password=DEFAULT_PASSWORD,
-            user_names="user00001 …",
-            merchant_names="merchant00001 …",
+            user_names=f"{user_name(1)} …",
+            merchant_names=f"{merchant_name(1)} …",
         )
         m.status = "running"
         self.save()
 
-    def _start_postgres(self, opts: StackOptions, logs: Path) -> str:
-        """Start the embedded PostgreSQL, create the wallet database; its DSN."""
-        m = self.manifest
-        pg = Postgres(self.stack_dir / "postgres", port=free_port())
-        pg.log_path = logs / "postgres.log"
-        pg.on_started = self._postgres_started
-        m.postgres = pg.info()
-        self.save()
-        pg.start(timeout=opts.ready_timeout)
-        return pg.create_database(m.database)
-
-    def _start_toxiproxy(self, port: int, logs: Path) -> None:
-        def record_toxiproxy(info: ProcessInfo) -> None:
-            self.manifest.toxiproxy = info
-            self.save()
-
-        start_server(port, logs / "toxiproxy.log", on_spawn=record_toxiproxy)
-
     def _wallet_argv(self, w: WalletInfo, opts: StackOptions) -> list[str]:
         """How an instance is started the first time (a restart reuses the recorded argv)."""
         return [
-            sys.executable,
+            self.backend.python,
             "-m",
             "loadkit.wallet",
             "serve",
@@ -322,29 +306,13 @@ class ReferenceStack:
             *(["--unsafe", opts.unsafe] if opts.unsafe else []),
         ]
 
-    def _spawn_wallet(self, w: WalletInfo, opts: StackOptions | None = None) -> None:
-        """Start ``w``: the first time from ``opts``; again (a restart) with its recorded argv."""
+    def spawn_wallet(self, w: WalletInfo, opts: StackOptions | None = None) -> None:
+        """Start ``w``: the first time from ``opts``; again (a restart) with its recorded argv.
+        Does not wait until it is ready."""
         old = w.process.argv if w.process else None
         argv = old or self._wallet_argv(w, opts or StackOptions())
-        env = {
-            "LOADKIT_WALLET_SECRET": self.manifest.token_secret,
-            "LOADKIT_WALLET_ADMIN_TOKEN": self.manifest.admin_token,
-        }
-        log = self.stack_dir / "logs" / f"{w.name}.log"
-
-        def record(info: ProcessInfo) -> None:
-            w.process = info
-            self.save()
-
-        ManagedProcess.spawn(w.name, argv, log, env=env, on_spawn=record)
-
-    def _wait_wallets_ready(self, wallets: Iterable[WalletInfo], timeout: float) -> None:
-        for w in wallets:
-            assert w.process is not None
-            handle = WalletHandle(self, w)
-            ManagedProcess.from_info(w.process).wait_ready(
-                handle.ready, timeout=timeout, what="ready (/readyz)", interval=0.1
-            )
+        env = {SECRET_ENV: self.manifest.token_secret, ADMIN_TOKEN_ENV: self.manifest.admin_token}
+        self.backend.spawn_wallet(w, argv, env, opts)
 
     def save(self) -> None:
         self.manifest.write()
@@ -353,15 +321,12 @@ class ReferenceStack:
 
     @property
     def postgres(self) -> Postgres | None:
-        """The embedded PostgreSQL (None when the stack uses an external server). Its
+        """The stack's own PostgreSQL (None when the stack uses an external server). Its
         :meth:`~Postgres.start` records the new postmaster in the manifest."""
-        if self.manifest.postgres is None:
-            return None
-        pg = Postgres.from_info(self.manifest.postgres)
-        pg.on_started = self._postgres_started
-        return pg
+        return self.backend.postgres()
 
-    def _postgres_started(self, pg: Postgres) -> None:
+    def record_postgres(self, pg: Postgres) -> None:
+        """Record a (re)started PostgreSQL in the manifest (its ``on_started`` hook)."""
         self.manifest.postgres = pg.info()
         self.save()
 
@@ -412,7 +377,9 @@ class ReferenceStack:
 
     # -- state ----------------------------------------------------------------------------------
 
-    def _processes(self) -> list[ProcessInfo]:
+    def processes(self) -> list[ProcessInfo]:
+        """Every component's main process the manifest records (a container's, as the host
+        sees it, with the docker backend)."""
         m = self.manifest
         procs = [w.process for w in m.wallets if w.process]
         if m.toxiproxy:
@@ -422,10 +389,10 @@ class ReferenceStack:
         return procs
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self._processes()]
+        return [p.pid for p in self.processes()]
 
     def any_alive(self) -> bool:
-        return any(ManagedProcess.from_info(p).alive() for p in self._processes())
+        return self.backend.any_alive()
 
     def status(self) -> dict[str, Any]:
         """Each component: running or not, pid, port, ready; JSON-ready."""
@@ -476,7 +443,7 @@ class ReferenceStack:
                     "log": w.process.log if w.process else None,
                 }
             )
-        return {
+        status = {
             "stack_dir": m.stack_dir,
             "status": m.status,
             "healthy": all(c.get("ready", True) for c in components),
@@ -485,11 +452,13 @@ class ReferenceStack:
             "proxies": [p.to_dict() for p in m.proxies],
             "seed": {k: v for k, v in m.seed.items()},
         }
+        self.backend.annotate_status(status)
+        return status
 
     # -- stopping -------------------------------------------------------------------------------
 
     def down(self) -> list[str]:
-        """Stop every process of the stack, delete its database files; returns what was stopped.
+        """Stop every component of the stack, delete its database; returns what was stopped.
         Safe to call on a half-started or half-dead stack."""
         # the manifest on disk is the truth: another process (a run's chaos controller) may have
         # restarted a wallet or the database since this object read it
@@ -497,30 +466,9 @@ class ReferenceStack:
             if self.manifest.path.exists():
                 self.manifest = StackManifest.read(self.stack_dir)
         m = self.manifest
-        stopped: list[str] = []
         m.status = "stopping"
         if self.stack_dir.exists():
             self.save()
-        for w in m.wallets:
-            if w.process:
-                proc = ManagedProcess.from_info(w.process)
-                if proc.alive():
-                    proc.terminate(timeout=10)
-                    stopped.append(w.name)
-        if m.toxiproxy:
-            proc = ManagedProcess.from_info(m.toxiproxy)
-            if proc.alive():
-                proc.terminate(timeout=5)
-                stopped.append("toxiproxy")
-        pg = self.postgres
-        if pg is not None:
-            if pg.alive():
-                pg.stop(StopMode.FAST, timeout=20)
-                stopped.append("postgres")
-            shutil.rmtree(pg.data_dir, ignore_errors=True)
-        leftovers = [p for p in self._processes() if ManagedProcess.from_info(p).alive()]
-        if leftovers:
-            names = ", ".join(f"{p.name} (pid {p.pid})" for p in leftovers)
-            raise ComponentFailed("stack", f"could not stop: {names}")
+        stopped = self.backend.stop()
         m.path.unlink(missing_ok=True)
         return stopped

@@ -24,13 +24,8 @@ from types import FrameType
 import orjson
 
 from loadkit.errors import ExitCode
-from loadkit.wallet.config import (
-    DEFAULT_PASSWORD,
-    PolicyName,
-    UnsafeMode,
-    WalletConfig,
-    secrets_from_env,
-)
+from loadkit.wallet.config import WalletConfig, secrets_from_env
+from loadkit.wallet.contract import DEFAULT_PASSWORD, PolicyName, UnsafeMode
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loadkit.wallet.config import PolicyName
+from loadkit.wallet.contract import PolicyName
 from loadkit.wallet.metrics import CONTENT_TYPE_LATEST
 from loadkit.wallet.problems import JSONResponse, Problem
 from loadkit.wallet.runtime import WalletRuntime

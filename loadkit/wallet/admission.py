@@ -19,7 +19,8 @@ import time
 
 import asyncpg
 
-from loadkit.wallet.problems import Busy, BusyCause
+from loadkit.wallet.contract import BusyCause
+from loadkit.wallet.problems import Busy
 
 #: one token, less float rounding (0.1 s at 10/s must buy a token)
 _ONE = 1.0 - 1e-9

@@ -12,40 +12,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-#: the password every seeded user shares (test users, not people)
-DEFAULT_PASSWORD = "wallet-pass"
-
-#: environment variables ``serve`` reads its secrets from (never from the command line: argv is
-#: visible to every user of the machine)
-SECRET_ENV = "LOADKIT_WALLET_SECRET"
-ADMIN_TOKEN_ENV = "LOADKIT_WALLET_ADMIN_TOKEN"
+from loadkit.wallet.contract import (
+    ADMIN_TOKEN_ENV,
+    DEFAULT_PASSWORD,
+    SECRET_ENV,
+    PolicyName,
+    UnsafeMode,
+)
 
 #: the largest amount a bigint column can hold
 BIGINT_MAX = 2**63 - 1
 
 CURRENCY = "CNY"
-
-
-class UnsafeMode(StrEnum):
-    """Deliberately broken behaviours, for demonstrating and testing the integrity check.
-
-    ``ack-before-commit``: money movements are answered 201 at once and written to the database
-    later, in the background; a crash or a database error loses acknowledged movements.
-    ``ignore-idempotency``: a retry with the same ``Idempotency-Key`` is applied again.
-    Never run a real service like this.
-    """
-
-    ACK_BEFORE_COMMIT = "ack-before-commit"
-    IGNORE_IDEMPOTENCY = "ignore-idempotency"
-
-
-class PolicyName(StrEnum):
-    """The risk policies an instance can run under."""
-
-    NORMAL = "normal"
-    PEAK = "peak"  # holiday surges: OTP for smaller amounts, stricter per-user limits
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ from typing import Any
 import asyncpg
 
 from loadkit.wallet.admission import db_busy
-from loadkit.wallet.config import BIGINT_MAX, UnsafeMode, WalletConfig
+from loadkit.wallet.config import BIGINT_MAX, WalletConfig
+from loadkit.wallet.contract import BusyCause, UnsafeMode
 from loadkit.wallet.metrics import WalletMetrics
 from loadkit.wallet.pool import ConnectionPool, ConnectTimeout, PoolClosed, PoolTimeout
-from loadkit.wallet.problems import Busy, BusyCause
+from loadkit.wallet.problems import Busy
 from loadkit.wallet.schema import init_connection, seed_connection
 
 log = logging.getLogger("loadkit.wallet")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from loadkit.wallet.problems import BusyCause
+from loadkit.wallet.contract import BusyCause
 
 _LATENCY_BUCKETS = (
     0.001,

@@ -11,12 +11,13 @@ either into a response, so no handler builds error bodies by hand::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 from starlette.responses import Response
+
+from loadkit.wallet.contract import BusyCause
 
 PROBLEM_TYPE_PREFIX = "urn:loadkit:wallet:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -29,24 +30,6 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-class BusyCause(StrEnum):
-    """Why the wallet answered "busy" (the ``cause`` of a ``WALLET_BUSY`` answer)."""
-
-    OVERLOADED = "overloaded"  # instance in-flight limit
-    RATE_LIMITED = "rate_limited"  # instance-wide request rate limit
-    USER_RATE_LIMITED = "user_rate_limited"  # per-user token bucket
-    DB_POOL_TIMEOUT = "db_pool_timeout"  # no database connection free in time
-    DB_UNAVAILABLE = "db_unavailable"  # database unreachable, crashed, restarting
-    DB_TIMEOUT = "db_timeout"  # a query took longer than its timeout
-    DB_ERROR = "db_error"  # a transient database refusal (too many connections, conflicts)
-    DEADLINE = "deadline"  # the request's overall deadline passed
-    MAINTENANCE = "maintenance"  # maintenance mode, set through the admin API
-
-    @property
-    def status(self) -> int:
-        return 429 if self in (BusyCause.RATE_LIMITED, BusyCause.USER_RATE_LIMITED) else 503
 
 
 class Problem(Exception):

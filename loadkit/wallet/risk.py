@@ -18,7 +18,8 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from loadkit.wallet.config import PolicyName, RiskPolicy
+from loadkit.wallet.config import RiskPolicy
+from loadkit.wallet.contract import PolicyName
 from loadkit.wallet.problems import Problem
 
 

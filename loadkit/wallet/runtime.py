@@ -25,10 +25,11 @@ from starlette.responses import Response
 
 from loadkit.wallet.admission import Admission, UserRateLimiter, db_busy
 from loadkit.wallet.auth import PasswordVerifier, TokenSigner, bearer, check_admin
-from loadkit.wallet.config import PolicyName, RiskPolicy, UnsafeMode, WalletConfig
+from loadkit.wallet.config import RiskPolicy, WalletConfig
+from loadkit.wallet.contract import MAINTENANCE_HEADER, BusyCause, PolicyName, UnsafeMode
 from loadkit.wallet.ledger import Ledger
 from loadkit.wallet.metrics import WalletMetrics
-from loadkit.wallet.problems import Busy, BusyCause, Problem
+from loadkit.wallet.problems import Busy, Problem
 from loadkit.wallet.risk import Risk
 from loadkit.wallet.unsafe import WriteBehind
 
@@ -157,7 +158,7 @@ class WalletRuntime:
             m.message,
             retry_after=m.retry_after,
             extra={"maintenance": True},
-            headers={"X-Wallet-Maintenance": "true"},
+            headers={MAINTENANCE_HEADER: "true"},
         )
 
     def guard(

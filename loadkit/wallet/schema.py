@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 
 from loadkit.wallet.auth import hash_password
-from loadkit.wallet.config import DEFAULT_PASSWORD
+from loadkit.wallet.contract import DEFAULT_PASSWORD, merchant_name, user_name
 
 #: seeding creates at most this many accounts of each kind per call
 MAX_SEED_ACCOUNTS = 1_000_000
@@ -26,16 +26,6 @@ MAX_SEED_ACCOUNTS = 1_000_000
 def schema_sql() -> str:
     """The text of ``schema.sql`` (shipped as package data)."""
     return resources.files("loadkit.wallet").joinpath("schema.sql").read_text(encoding="utf-8")
-
-
-def user_name(index: int) -> str:
-    """The username of the ``index``-th seeded user (1-based): ``user00001``."""
-    return f"user{index:05d}"
-
-
-def merchant_name(index: int) -> str:
-    """The account name of the ``index``-th seeded merchant (1-based): ``merchant00001``."""
-    return f"merchant{index:05d}"
 
 
 def _encode_json(value: Any) -> str:

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from loadkit.wallet.config import UnsafeMode
+from loadkit.wallet.contract import UnsafeMode
 from loadkit.wallet.ledger import Ledger
 
 log = logging.getLogger("loadkit.wallet")

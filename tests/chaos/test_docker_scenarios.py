@@ -25,7 +25,7 @@ from loadkit.report.metrics import compute_metrics
 from loadkit.rundir.events import read_events
 from loadkit.rundir.timeline import Timeline
 from loadkit.spec.values import format_duration, parse_duration
-from loadkit.stack.docker_stack import DockerStack
+from loadkit.stack.backends.docker import DockerBackend
 from loadkit.stack.reference import ReferenceStack, StackOptions
 from tests.support import loadkit
 
@@ -44,14 +44,14 @@ client: {timeout: 2s}
 
 
 @pytest.fixture(scope="module")
-def docker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerStack]:
+def docker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceStack]:
     """A docker-backed reference stack for this module (the engine must answer: no skipping)."""
     where = tmp_path_factory.mktemp("docker-stack")
     where.chmod(0o755)
     stack = ReferenceStack.up(
         where / "stack", StackOptions(instances=2, users=200, merchants=10, backend="docker")
     )
-    assert isinstance(stack, DockerStack)
+    assert isinstance(stack.backend, DockerBackend)
     try:
         yield stack
     finally:
@@ -70,11 +70,16 @@ def scaled(name: str, into: Path) -> Path:
     return path
 
 
-def containers_running(stack: DockerStack) -> dict[str, str]:
-    return {name: c.status for name, c in stack.containers().items()}
+def containers(stack: ReferenceStack) -> dict[str, Any]:
+    assert isinstance(stack.backend, DockerBackend)
+    return stack.backend.containers()
 
 
-def run_under_load(stack: DockerStack, scenario: Path, tmp_path: Path, seconds: int) -> Path:
+def containers_running(stack: ReferenceStack) -> dict[str, str]:
+    return {name: c.status for name, c in containers(stack).items()}
+
+
+def run_under_load(stack: ReferenceStack, scenario: Path, tmp_path: Path, seconds: int) -> Path:
     profile = tmp_path / "profile.yaml"
     profile.write_text(PROFILE.replace("DURATION", f"{seconds}s"))
     out = tmp_path / "reports"
@@ -93,13 +98,13 @@ def run_under_load(stack: DockerStack, scenario: Path, tmp_path: Path, seconds: 
     return run_dir
 
 
-def assert_all_back(stack: DockerStack, run_dir: Path) -> None:
+def assert_all_back(stack: ReferenceStack, run_dir: Path) -> None:
     events = read_events(run_dir / "events.jsonl")
     injected = [e for e in events if e.get("event") == "inject.end" and e["result"] == "ok"]
     reverted = [e for e in events if e.get("event") == "revert.end" and e["result"] == "ok"]
     assert injected and len(reverted) == len(injected), events
     now = ReferenceStack.attach(stack.stack_dir)
-    assert isinstance(now, DockerStack)
+    assert isinstance(now.backend, DockerBackend)
     assert set(containers_running(now).values()) == {"running"}, containers_running(now)
     status = now.status()
     assert status["healthy"], status
@@ -107,8 +112,8 @@ def assert_all_back(stack: DockerStack, run_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_api_crash_on_containers(docker_stack: DockerStack, tmp_path: Path) -> None:
-    before = {n: c.id for n, c in docker_stack.containers().items()}
+def test_api_crash_on_containers(docker_stack: ReferenceStack, tmp_path: Path) -> None:
+    before = {n: c.id for n, c in containers(docker_stack).items()}
     run_dir = run_under_load(docker_stack, scaled("api-crash", tmp_path), tmp_path, 34)
     m = compute_metrics(run_dir)
     crash, hang = m.fault("kill-wallet-1"), m.fault("hang-wallet-2")
@@ -120,14 +125,14 @@ def test_api_crash_on_containers(docker_stack: DockerStack, tmp_path: Path) -> N
     assert crash.recovered and hang.recovered, (crash.note, hang.note)
     assert_all_back(docker_stack, run_dir)
     # the same containers, started again (not replaced)
-    assert {n: c.id for n, c in docker_stack.containers().items()} == before
+    assert {n: c.id for n, c in containers(docker_stack).items()} == before
     events = read_events(run_dir / "events.jsonl")
     killed = next(e for e in events if e.get("fault") == "kill-wallet-1" and "state" in e)
     assert killed["state"]["processes"][0]["process"]["log"].startswith("docker logs ")
 
 
 @pytest.mark.slow
-def test_db_crash_on_containers(docker_stack: DockerStack, tmp_path: Path) -> None:
+def test_db_crash_on_containers(docker_stack: ReferenceStack, tmp_path: Path) -> None:
     run_dir = run_under_load(docker_stack, scaled("db-crash", tmp_path), tmp_path, 40)
     m = compute_metrics(run_dir)
     down, backend = m.fault("db-down"), m.fault("backend-crash")
@@ -157,7 +162,7 @@ def wait_injected(out: Path, n: int, timeout: float = 30.0) -> Path:
 
 @pytest.mark.slow
 def test_rollback_after_sigkill_restores_containers(
-    docker_stack: DockerStack, tmp_path: Path
+    docker_stack: ReferenceStack, tmp_path: Path
 ) -> None:
     scenario = tmp_path / "killed.yaml"
     scenario.write_text(
@@ -191,14 +196,14 @@ def test_rollback_after_sigkill_restores_containers(
     assert done.stdout.count("reverted ") == 3, done.stdout
     assert "unpaused" in done.stdout and "started" in done.stdout
     now = ReferenceStack.attach(docker_stack.stack_dir)
-    assert isinstance(now, DockerStack)
+    assert isinstance(now.backend, DockerBackend)
     assert set(containers_running(now).values()) == {"running"}
     assert now.status()["healthy"], now.status()
     again = loadkit("chaos", "rollback", str(run_dir))
     assert again.returncode == 0 and "nothing to roll back" in again.stdout
 
 
-def test_bare_names_are_the_stacks_containers(docker_stack: DockerStack) -> None:
+def test_bare_names_are_the_stacks_containers(docker_stack: ReferenceStack) -> None:
     from loadkit.chaos.faults.docker import refusals
 
     where = str(docker_stack.stack_dir)
@@ -206,6 +211,6 @@ def test_bare_names_are_the_stacks_containers(docker_stack: DockerStack) -> None
     # safety.allow patterns match the container's name or, for the stack's own, its component
     assert refusals("wallet-1", where, ("wallet-*",)) == []
     assert refusals("postgres", where, ("wallet-*",)) == [
-        f"container {docker_stack.containers()['postgres'].name} is not in the allowlist "
+        f"container {containers(docker_stack)['postgres'].name} is not in the allowlist "
         "(safety.allow: wallet-*)"
     ]

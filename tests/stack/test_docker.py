@@ -15,7 +15,7 @@ import yaml
 
 from loadkit.stack import docker as dk
 from loadkit.stack import docker_image as img
-from loadkit.stack.docker_stack import DockerStack
+from loadkit.stack.backends.docker import DockerBackend
 from loadkit.stack.reference import ReferenceStack
 from tests.support import loadkit as _run_loadkit
 
@@ -85,7 +85,7 @@ def test_stack_up_status_down_as_containers(tmp_path: Path) -> None:
             assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
         # the manifest's pid is the container's main process as the host sees it
         stack = ReferenceStack.attach(where)
-        assert isinstance(stack, DockerStack)
+        assert isinstance(stack.backend, DockerBackend)
         wallet = stack.wallet("wallet-1")
         assert wallet.process is not None
         assert wallet.process.pid == containers["wallet-1"].attrs["State"]["Pid"]

@@ -37,6 +37,7 @@ def _transfer(
 def test_status_reports_every_component_ready(stack: ReferenceStack) -> None:
     status = stack.status()
     assert status["healthy"]
+    assert stack.backend.name == "process" and "backend" not in status
     names = [c["name"] for c in status["components"]]
     assert names == ["postgres", "toxiproxy", "wallet-1", "wallet-2"]
     assert all(c["ready"] and c["pid"] for c in status["components"])

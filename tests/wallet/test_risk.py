@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadkit.wallet.config import POLICIES, PolicyName
+from loadkit.wallet.config import POLICIES
+from loadkit.wallet.contract import PolicyName
 from loadkit.wallet.problems import Problem
 from loadkit.wallet.risk import Otp, Risk
 

@@ -256,7 +256,7 @@ def _wait_healthy(container: Any) -> None:
 def _follow_stack(env: ChaosEnv, client: Any, state: State) -> None:
     """Containers of the chaos run's own docker-backed stack: record their new main processes in
     the manifest, and wait until restarted wallets and PostgreSQL serve again."""
-    from loadkit.stack.docker_stack import DockerStack
+    from loadkit.stack.backends.docker import DockerBackend
 
     stack = env.stack
     mine = [
@@ -264,9 +264,9 @@ def _follow_stack(env: ChaosEnv, client: Any, state: State) -> None:
         for e in state["containers"]
         if e.get("labels", {}).get(dk.LABEL_STACK) == str(stack.stack_dir)
     ]
-    if not mine or not isinstance(stack, DockerStack):
+    if not mine or not isinstance(stack.backend, DockerBackend):
         return
-    stack.sync()
+    stack.backend.sync()
     components = {e["labels"].get(dk.LABEL_COMPONENT) for e in mine}
     deadline = time.monotonic() + READY_TIMEOUT
     pg = stack.postgres

@@ -36,7 +36,7 @@ from loadkit.spec.values import (
     parse_rate,
     parse_text,
 )
-from loadkit.wallet.config import PolicyName
+from loadkit.wallet.contract import PolicyName
 
 LIMIT_PARAMS = ("max_inflight", "rate_limit", "rate_burst", "per_user_rate", "per_user_burst")
 

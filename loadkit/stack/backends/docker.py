@@ -1,5 +1,5 @@
 """The reference stack as containers: the same PostgreSQL, Toxiproxy and wallet instances, each in
-a container with host networking, from the image :mod:`loadkit.stack.docker` builds here.
+a container with host networking, from the image :mod:`loadkit.stack.docker_image` builds here.
 
 The manifest is the same as the process backend's (``backend: docker``), and each component's
 ``process`` is the container's main process as the host sees it. So every existing fault works
@@ -9,6 +9,7 @@ starts it again with crash recovery. Containers are named ``loadkit-<hash of the
 component>`` and labelled with the stack directory, so ``down`` finds them all::
 
     stack = ReferenceStack.up(Path(".loadkit/docker"), StackOptions(backend="docker"))
+    stack.backend.containers()          # {'postgres': <Container>, 'toxiproxy': …, 'wallet-1': …}
     stack.wallet("wallet-1").kill()     # the container exits (137)
     stack.wallet("wallet-1").start()    # the same container runs again, ready
     ReferenceStack.attach(Path(".loadkit/docker")).down()   # containers removed
@@ -22,20 +23,23 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import asyncpg
 
 from loadkit.errors import ComponentFailed, EnvironmentProblem
 from loadkit.stack import docker as dk
 from loadkit.stack import docker_image as img
+from loadkit.stack.admin import wallet_ready
 from loadkit.stack.manifest import WalletInfo
-from loadkit.stack.ports import port_open
+from loadkit.stack.ports import free_port, port_open
 from loadkit.stack.postgres import Postgres as _Postgres
 from loadkit.stack.postgres import PostgresInfo, StopMode, find_bin_dir
 from loadkit.stack.process import ManagedProcess
-from loadkit.stack.reference import DEFAULT_STACK_DIR, ReferenceStack, StackOptions, WalletHandle
 from loadkit.stack.toxiproxy import ToxiproxyClient
+
+if TYPE_CHECKING:
+    from loadkit.stack.reference import ReferenceStack, StackOptions
 
 _STOP_SIGNALS = {
     StopMode.SMART: "SIGTERM",
@@ -177,11 +181,15 @@ def _wait_exited(container: Any, timeout: float) -> bool:
     return False
 
 
-class DockerStack(ReferenceStack):
-    """A reference stack whose components are containers (see the module docstring)."""
+class DockerBackend:
+    """Components as containers of the local engine (see the module docstring)."""
 
-    _client: Any = None
-    _image: str | None = None  # while starting: the image every container is created from
+    name: ClassVar[str] = "docker"
+    python: ClassVar[str] = "python3"  # the image's interpreter, not this one
+
+    def __init__(self, stack: ReferenceStack) -> None:
+        self.stack = stack
+        self._client: Any = None
 
     @property
     def client(self) -> Any:
@@ -192,32 +200,36 @@ class DockerStack(ReferenceStack):
         return self._client
 
     @classmethod
-    def up(
-        cls, stack_dir: Path = DEFAULT_STACK_DIR, options: StackOptions | None = None
-    ) -> ReferenceStack:
+    def prepare(cls, opts: StackOptions) -> StackOptions:
         """Check the engine (exit 3 and nothing else when none answers), make sure the image
-        exists (built here once per content hash), then start the stack as containers."""
-        opts = replace(options or StackOptions(), backend="docker")
-        opts.validate()
+        exists (built here once per content hash); the options with that image."""
         client = dk.connect()
         image = opts.image or img.ensure_image(client)
         if not img.image_exists(client, img.role_image(image, "wallet")):
             raise EnvironmentProblem(f"docker image {image} not found (build it: docs/docker.md)")
-        return super().up(stack_dir, replace(opts, image=image))
+        return replace(opts, image=image)
 
     def _name(self, component: str) -> str:
-        return dk.container_name(self.stack_dir, component)
+        return dk.container_name(self.stack.stack_dir, component)
 
     def _run(
-        self, component: str, role: str, command: list[str], *, user: str | None = None, **kw: Any
+        self,
+        component: str,
+        role: str,
+        command: list[str],
+        opts: StackOptions | None,
+        *,
+        user: str | None = None,
+        **kw: Any,
     ) -> Any:
         """Create and start one component's container (host network, no restart policy: a
-        crash stays a crash until a fault's revert starts it again)."""
-        if self._image is None:
+        crash stays a crash until a fault's revert starts it again). Only while the stack
+        starts (``opts`` names the image): later, a container that is gone stays gone."""
+        if opts is None or opts.image is None:
             raise EnvironmentProblem(
                 f"{component}: container {self._name(component)} is gone; restart the stack"
             )
-        image = img.role_image(self._image, role)
+        image = img.role_image(opts.image, role)
         if not img.image_exists(self.client, image):  # never let the engine try to pull it
             raise EnvironmentProblem(f"docker image {image} not found (docs/docker.md)")
         stale = _container(self.client, self._name(component))
@@ -230,7 +242,7 @@ class DockerStack(ReferenceStack):
             network_mode="host",
             user=user,
             labels={
-                dk.LABEL_STACK: str(self.stack_dir),
+                dk.LABEL_STACK: str(self.stack.stack_dir),
                 dk.LABEL_COMPONENT: component,
                 dk.LABEL_IMAGE: image,
             },
@@ -241,10 +253,8 @@ class DockerStack(ReferenceStack):
 
     # -- the three kinds of component ---------------------------------------------------------
 
-    def _start_postgres(self, opts: StackOptions, logs: Path) -> str:
-        from loadkit.stack.ports import free_port
-
-        m = self.manifest
+    def start_postgres(self, opts: StackOptions, logs: Path) -> str:
+        m = self.stack.manifest
         port = free_port()
         bin_dir = find_bin_dir()
         m.postgres = PostgresInfo(
@@ -255,31 +265,27 @@ class DockerStack(ReferenceStack):
             os_user="postgres",
             process=None,
         )
-        self.save()
+        self.stack.save()
         command = [
             "loadkit-postgres",
             *("-p", str(port), "-c", "listen_addresses=127.0.0.1"),
             *("-c", "unix_socket_directories=", "-c", "max_connections=300"),
             *("-c", "log_min_messages=warning"),
         ]
-        self._run(
-            "postgres", "postgres", command, user=f"{img.PG_UID}:{img.PG_UID}", shm_size="256m"
-        )
-        pg = self.postgres
+        user = f"{img.PG_UID}:{img.PG_UID}"
+        self._run("postgres", "postgres", command, opts, user=user, shm_size="256m")
+        pg = self.postgres()
         assert pg is not None
         pg.start(timeout=opts.ready_timeout)
         _create_database(pg.dsn("postgres"), m.database)
         return pg.dsn(m.database)
 
-    def _start_toxiproxy(self, port: int, logs: Path) -> None:
-        container = self._run(
-            "toxiproxy",
-            "toxiproxy",
-            ["toxiproxy-server", "-host", "127.0.0.1", "-port", str(port)],
-        )
+    def start_toxiproxy(self, opts: StackOptions, port: int, logs: Path) -> None:
+        command = ["toxiproxy-server", "-host", "127.0.0.1", "-port", str(port)]
+        container = self._run("toxiproxy", "toxiproxy", command, opts)
         dk.wait_running(container)
-        self.manifest.toxiproxy = dk.process_info(container, "toxiproxy")
-        self.save()
+        self.stack.manifest.toxiproxy = dk.process_info(container, "toxiproxy")
+        self.stack.save()
         client = ToxiproxyClient(port=port, timeout=1.0)
         deadline = time.monotonic() + 20
         while not client.ping():
@@ -290,20 +296,13 @@ class DockerStack(ReferenceStack):
                 )
             time.sleep(0.05)
 
-    def _start(self, opts: StackOptions) -> None:
-        self._image = opts.image
-        super()._start(opts)
-
-    def _spawn_wallet(self, w: WalletInfo, opts: StackOptions | None = None) -> None:
+    def spawn_wallet(
+        self, w: WalletInfo, argv: list[str], env: dict[str, str], opts: StackOptions | None
+    ) -> None:
         """Start ``w``'s container: created the first time, started again after a crash."""
         container = _container(self.client, self._name(w.name))
         if container is None:
-            argv = ["python3", *self._wallet_argv(w, opts or StackOptions())[1:]]
-            env = {
-                "LOADKIT_WALLET_SECRET": self.manifest.token_secret,
-                "LOADKIT_WALLET_ADMIN_TOKEN": self.manifest.admin_token,
-            }
-            container = self._run(w.name, "wallet", argv, environment=env)
+            container = self._run(w.name, "wallet", argv, opts, environment=env)
         else:
             dk.settle(container)
             if container.status == "paused":
@@ -312,14 +311,13 @@ class DockerStack(ReferenceStack):
                 container.start()
         dk.wait_running(container)
         w.process = dk.process_info(container, w.name)
-        self.save()
+        self.stack.save()
 
-    def _wait_wallets_ready(self, wallets: Iterable[WalletInfo], timeout: float) -> None:
+    def wait_wallets_ready(self, wallets: Iterable[WalletInfo], timeout: float) -> None:
         for w in wallets:
-            handle = WalletHandle(self, w)
             container = _container(self.client, self._name(w.name))
             deadline = time.monotonic() + timeout
-            while not handle.ready(timeout=1.0):
+            while not wallet_ready(w, timeout=1.0):
                 if container is not None:
                     container.reload()
                 if container is None or container.status != "running":
@@ -338,62 +336,60 @@ class DockerStack(ReferenceStack):
 
     # -- handles and state ---------------------------------------------------------------------
 
-    @property
     def postgres(self) -> _Postgres | None:
-        if self.manifest.postgres is None:
+        info = self.stack.manifest.postgres
+        if info is None:
             return None
-        pg = DockerPostgres.for_container(
-            self.manifest.postgres, self._name("postgres"), self.client
-        )
-        pg.on_started = self._postgres_started
+        pg = DockerPostgres.for_container(info, self._name("postgres"), self.client)
+        pg.on_started = self.stack.record_postgres
         return pg
 
     def containers(self) -> dict[str, Any]:
         """component → its container, for every container of this stack."""
         return {
             str(c.labels.get(dk.LABEL_COMPONENT)): c
-            for c in dk.stack_containers(self.client, self.stack_dir)
+            for c in dk.stack_containers(self.client, self.stack.stack_dir)
         }
 
     def sync(self) -> None:
         """Record every running container's current main process in the manifest (after
         something outside loadkit restarted one)."""
+        m = self.stack.manifest
         found = self.containers()
-        for w in self.manifest.wallets:
+        for w in m.wallets:
             if w.name in found:
                 w.process = dk.process_info(found[w.name], w.name) or w.process
         if "toxiproxy" in found:
-            self.manifest.toxiproxy = (
-                dk.process_info(found["toxiproxy"], "toxiproxy") or self.manifest.toxiproxy
-            )
-        if self.manifest.postgres is not None and "postgres" in found:
+            m.toxiproxy = dk.process_info(found["toxiproxy"], "toxiproxy") or m.toxiproxy
+        if m.postgres is not None and "postgres" in found:
             info = dk.process_info(found["postgres"], "postgres")
             if info is not None:
-                self.manifest.postgres.process = info
-        self.save()
+                m.postgres.process = info
+        self.stack.save()
         if "toxiproxy" in found and found["toxiproxy"].status == "running":
             self._restore_proxies()
 
     def _restore_proxies(self, timeout: float = 20.0) -> None:
         """Toxiproxy keeps its proxies in memory: a restarted container has none. Create the
         manifest's proxies again (toxics are gone; faults that put them there revert anyway)."""
-        tp = self.toxiproxy
+        tp = self.stack.toxiproxy
         deadline = time.monotonic() + timeout
         while not tp.ping():
             if time.monotonic() > deadline:
                 raise ComponentFailed("toxiproxy", f"not answering {timeout:g}s after a restart")
             time.sleep(0.05)
         present = tp.proxies()
-        for p in self.manifest.proxies:
+        for p in self.stack.manifest.proxies:
             if p.name not in present:
                 tp.create_proxy(p.name, listen=p.listen_port, upstream=p.upstream)
 
     def any_alive(self) -> bool:
         return any(c.status in ("running", "paused") for c in self.containers().values())
 
-    def status(self) -> dict[str, Any]:
+    def annotate_status(self, status: dict[str, Any]) -> None:
+        """Each component's container and its state; a container that is not running makes
+        its component neither running nor ready, whatever its old main process says."""
         found = self.containers()
-        status = super().status()
         status["backend"] = "docker"
         for component in status["components"]:
             container = found.get(component["name"])
@@ -402,14 +398,9 @@ class DockerStack(ReferenceStack):
             if container is not None and container.status != "running":
                 component["running"] = component["ready"] = False
         status["healthy"] = all(c.get("ready", True) for c in status["components"])
-        return status
 
-    def down(self) -> list[str]:
+    def stop(self) -> list[str]:
         """Remove every container of the stack (its database with it)."""
-        m = self.manifest
-        m.status = "stopping"
-        if self.stack_dir.exists():
-            self.save()
         found = self.containers()
         stopped = []
         for component, container in found.items():
@@ -435,7 +426,6 @@ class DockerStack(ReferenceStack):
         left = list(self.containers())
         if left:
             raise ComponentFailed("stack", f"could not remove containers: {', '.join(left)}")
-        m.path.unlink(missing_ok=True)
         return stopped
 
 
@@ -460,3 +450,9 @@ def remove_leftovers(stack_dir: Path) -> list[str]:
         container.remove(force=True, v=True)
         removed.append(str(container.name))
     return sorted(removed)
+
+
+if TYPE_CHECKING:
+    from loadkit.stack.backends import Backend
+
+    _: type[Backend] = DockerBackend  # mypy checks the class against the protocol
