@@ -136,9 +136,8 @@ def test_core_install_has_no_server_and_says_which_extra(
         assert STACK_MESSAGE in done.stderr, (command, done.stderr)
         assert "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "stack").exists()
-    (failed,) = (tmp_path / "runs").iterdir()
-    record = json.loads((failed / "run.json").read_text())
-    assert record["status"] == "failed" and STACK_MESSAGE in record["reason"]
+    assert not (tmp_path / "runs").exists(), "refused before a run directory was made"
+    assert not (tmp_path / "demo").exists()
 
     # doctor names the extras and what is missing, without failing on them
     doctor = _run(core_venv, "doctor", "--json", cwd=tmp_path)

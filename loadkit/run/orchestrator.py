@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort
+from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort, StackNotRunning
+from loadkit.extras import require_extra
 from loadkit.integrity import IntegrityResult
 from loadkit.load.runconfig import LOCUSTFILE, RunConfig, locust_argv
 from loadkit.profile.model import HttpJourney, Profile, WalletJourney, load_profile
@@ -39,7 +40,7 @@ from loadkit.rundir.timeline import Timeline
 from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
-from loadkit.stack.reference import ReferenceStack, StackOptions
+from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
 
 #: a run with more unsent arrivals than this share is invalid (docs/design.md)
 MAX_UNSENT = 0.01
@@ -197,6 +198,8 @@ class Runner:
             raise ConfigError(f"--workers: expected 0 to 64, got {options.workers}")
         if options.remote_workers < 0 or options.remote_workers > 64:
             raise ConfigError(f"--remote-workers: expected 0 to 64, got {options.remote_workers}")
+        if self.target_urls is None and options.stack_dir is None and self._starts_a_stack():
+            require_extra("stack", "a run without --target starts the reference stack")
         if options.wallet_unsafe is not None:
             if options.stack_dir is not None or self.target_urls is not None:
                 raise ConfigError(
@@ -234,6 +237,14 @@ class Runner:
         else:
             self.allowlist.check_host(host, what="--master-bind")
         return host, port
+
+    def _starts_a_stack(self) -> bool:
+        """Whether this run will start a reference stack of its own (no running one to use)."""
+        if self.options.own_stack or self.options.wallet_unsafe:
+            return True
+        with contextlib.suppress(StackNotRunning):
+            return not ReferenceStack.attach(stack_dir_from()).any_alive()
+        return True
 
     def _attach_listeners(self) -> None:
         """The listeners the options ask for; each validates its input now (nothing started)."""
