@@ -172,8 +172,9 @@ def _check_depth(text: str, file: str) -> None:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
-                if depth > MAX_DEPTH:
-                    raise _too_deep(file, _mark(event.start_mark))
+                at = event.start_mark
+                if depth > MAX_DEPTH and at is not None:
+                    raise _too_deep(file, Mark(at.line + 1, at.column + 1))
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:

@@ -9,7 +9,15 @@ import httpx
 import pytest
 
 from loadkit.wallet import schema
-from tests.wallet.conftest import ADMIN, SEED_BALANCE, User, balance, invariants, problem
+from tests.wallet.conftest import (
+    ADMIN,
+    SEED_BALANCE,
+    User,
+    balance,
+    invariants,
+    otp_code,
+    problem,
+)
 
 
 def test_login_balance_topup_transfer_payment_history(
@@ -122,13 +130,16 @@ def test_large_transfer_needs_an_otp_and_succeeds_with_it(
     assert body["code"] == "OTP_REQUIRED" and body["otp_threshold"] == 500_000
     challenge = body["otp_challenge"]
 
-    assert _otp_transfer(client, alice, bob, 500_001, key, otp="000000").status_code == 403
-    wrong = _otp_transfer(client, alice, bob, 500_001, key, otp="12345x")
-    assert problem(wrong)["code"] == "OTP_INVALID"
-    # another user cannot read alice's code
-    assert client.get(f"/v1/otp/{challenge}", headers=bob.headers).status_code == 404
-    code = client.get(f"/v1/otp/{challenge}", headers=alice.headers).json()["code"]
+    code = otp_code(client, challenge)
     assert len(code) == 6 and code.isdigit()
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    r = _otp_transfer(client, alice, bob, 500_001, key, otp=wrong)
+    assert r.status_code == 403 and problem(r)["attempts_left"] == 4
+    wrong = _otp_transfer(client, alice, bob, 500_001, key, otp="12345x")
+    assert problem(wrong)["code"] == "OTP_INVALID" and problem(wrong)["attempts_left"] == 3
+    # asking again without a code gets the same challenge (one open challenge per request)
+    again = _otp_transfer(client, alice, bob, 500_001, key)
+    assert problem(again)["otp_challenge"] == challenge
     # the code is bound to the request: not valid for another amount with the same key
     r = _otp_transfer(client, alice, bob, 500_002, key, otp=code)
     assert problem(r)["code"] == "OTP_INVALID"
