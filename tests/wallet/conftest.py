@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -73,8 +74,10 @@ def spawn_wallet(
     name: str = "wallet-test",
     port: int | None = None,
     env: dict[str, str] | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> WalletProcess:
-    """Start ``python -m loadkit.wallet serve`` and wait for /healthz."""
+    """Start ``python -m loadkit.wallet serve`` and wait for /healthz (over HTTPS, checked with
+    ``verify``, when ``args`` name a certificate)."""
     port = port or free_port()
     log_path = log_dir / f"{name}-{port}.log"
     env = {
@@ -88,20 +91,24 @@ def spawn_wallet(
     argv += ["--dsn", dsn, "--name", name, *args]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-    wallet = WalletProcess(f"http://127.0.0.1:{port}", dsn, proc, log_path, port)
+    scheme = "https" if "--tls-cert" in args else "http"
+    wallet = WalletProcess(f"{scheme}://127.0.0.1:{port}", dsn, proc, log_path, port)
     deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"wallet exited with {proc.returncode}:\n{wallet.log()}")
-        try:
-            if httpx.get(f"{wallet.url}/healthz", timeout=1).status_code == 200:
-                return wallet
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            wallet.stop()
-            raise RuntimeError(f"wallet not healthy after 20s:\n{wallet.log()}")
-        time.sleep(0.05)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"wallet exited with {proc.returncode}:\n{wallet.log()}")
+            try:
+                if httpx.get(f"{wallet.url}/healthz", timeout=1, verify=verify).status_code == 200:
+                    return wallet
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"wallet not healthy after 20s:\n{wallet.log()}")
+            time.sleep(0.05)
+    except BaseException:
+        wallet.stop()
+        raise
 
 
 def make_wallet_db(pg: Postgres, users: int = SEED_USERS) -> str:
