@@ -199,7 +199,12 @@ class Runner:
         if self.target_urls is None or self.options.stack_dir is not None:
             stack = self._stack(cleanup, run_dir)
             users, merchants = _wallet_accounts(stack.dsn)
-            wallet = WalletTarget(stack.password, tuple(users), tuple(merchants))
+            wallet = WalletTarget(
+                stack.password,
+                tuple(users),
+                tuple(merchants),
+                otp_outbox_token=stack.manifest.otp_outbox_token,
+            )
             # through each instance's client-side proxy, where client network faults go
             urls = self.target_urls or [w.client_url for w in stack.manifest.wallets]
             about = {"kind": "reference", "stack_dir": str(stack.stack_dir)}

@@ -299,10 +299,7 @@ class DockerStack(ReferenceStack):
         container = _container(self.client, self._name(w.name))
         if container is None:
             argv = ["python3", *self._wallet_argv(w, opts or StackOptions())[1:]]
-            env = {
-                "LOADKIT_WALLET_SECRET": self.manifest.token_secret,
-                "LOADKIT_WALLET_ADMIN_TOKEN": self.manifest.admin_token,
-            }
+            env = self._wallet_env()
             container = self._run(w.name, "wallet", argv, environment=env)
         else:
             dk.settle(container)

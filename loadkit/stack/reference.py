@@ -36,6 +36,8 @@ from loadkit.stack.process import ManagedProcess, ProcessInfo
 from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
 
 DEFAULT_STACK_DIR = Path(".loadkit") / "stack"
+#: the database role the wallets of an embedded-PostgreSQL stack connect as
+WALLET_DB_ROLE = "wallet_app"
 
 
 def stack_dir_from(explicit: str | Path | None = None) -> Path:
@@ -209,6 +211,7 @@ class ReferenceStack:
             created_at=time.time(),
             admin_token=secrets.token_urlsafe(24),
             token_secret=secrets.token_urlsafe(32),
+            otp_outbox_token=secrets.token_urlsafe(24),
             external_dsn=opts.pg_dsn,
             backend=opts.backend,
         )
@@ -237,7 +240,8 @@ class ReferenceStack:
         from loadkit.wallet.config import DEFAULT_PASSWORD
         from loadkit.wallet.schema import migrate, seed
 
-        migrate(base_dsn)
+        wallet_dsn = self._wallet_role(base_dsn)
+        migrate(base_dsn, grant_to=m.wallet_db_user or None)
 
         # 2. Toxiproxy and a proxy on every link
         m.toxiproxy_port = free_port()
@@ -264,7 +268,7 @@ class ReferenceStack:
                     client_proxy=client.name,
                     client_port=client_port,
                     db_proxy=db_proxy.name,
-                    dsn=_replace_hostport(base_dsn, db_proxy_port),
+                    dsn=_replace_hostport(wallet_dsn, db_proxy_port),
                 )
             )
         self.save()
@@ -297,6 +301,33 @@ class ReferenceStack:
         self.save()
         pg.start(timeout=opts.ready_timeout)
         return pg.create_database(m.database)
+
+    def _wallet_role(self, base_dsn: str) -> str:
+        """On the embedded server, the wallets connect as their own role with only the rights
+        the service needs (``loadkit`` stays the superuser of loadkit's own connections): create
+        it; the base DSN of that role (no password: it reaches the wallets through their
+        environment). Migrating grants the rights. An external server is the user's: its DSN
+        is used as given."""
+        m = self.manifest
+        pg = self.postgres
+        if pg is None:
+            return base_dsn
+        m.wallet_db_user, m.wallet_db_password = WALLET_DB_ROLE, secrets.token_urlsafe(24)
+        self.save()
+        pg.create_role(m.wallet_db_user, m.wallet_db_password)
+        return pg.dsn(m.database, user=m.wallet_db_user)
+
+    def _wallet_env(self) -> dict[str, str]:
+        """The secrets a wallet instance reads from its environment (never from argv)."""
+        m = self.manifest
+        env = {
+            "LOADKIT_WALLET_SECRET": m.token_secret,
+            "LOADKIT_WALLET_ADMIN_TOKEN": m.admin_token,
+            "LOADKIT_WALLET_OTP_OUTBOX_TOKEN": m.otp_outbox_token,
+        }
+        if m.wallet_db_password:
+            env["LOADKIT_WALLET_DB_PASSWORD"] = m.wallet_db_password
+        return env
 
     def _start_toxiproxy(self, port: int, logs: Path) -> None:
         def record_toxiproxy(info: ProcessInfo) -> None:
@@ -331,10 +362,7 @@ class ReferenceStack:
         """Start ``w``: the first time from ``opts``; again (a restart) with its recorded argv."""
         old = w.process.argv if w.process else None
         argv = old or self._wallet_argv(w, opts or StackOptions())
-        env = {
-            "LOADKIT_WALLET_SECRET": self.manifest.token_secret,
-            "LOADKIT_WALLET_ADMIN_TOKEN": self.manifest.admin_token,
-        }
+        env = self._wallet_env()
         log = self.stack_dir / "logs" / f"{w.name}.log"
 
         def record(info: ProcessInfo) -> None:
