@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loadkit.wallet.anomaly import RECENT
-from loadkit.wallet.config import PolicyName
+from loadkit.wallet.config import BIGINT_MAX, PolicyName
 from loadkit.wallet.metrics import CONTENT_TYPE_LATEST
 from loadkit.wallet.openapi import served_bytes
 from loadkit.wallet.problems import JSONResponse, Problem
@@ -187,7 +187,8 @@ class AdminApi:
 
     async def account(self, request: Request) -> Response:
         account_id: int = request.path_params["account_id"]
-        found = await self.rt.ledger.account(account_id)
+        # the route's int convertor takes any number of digits; ids are bigint
+        found = await self.rt.ledger.account(account_id) if account_id <= BIGINT_MAX else None
         if found is None:
             raise Problem(404, "ACCOUNT_NOT_FOUND", f"account {account_id} does not exist")
         return JSONResponse(found)

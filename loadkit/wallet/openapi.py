@@ -86,8 +86,11 @@ _OTP_HEADER = {
     "name": "X-OTP",
     "in": "header",
     "required": False,
-    "description": "the one-time password sent for the otp_challenge of an OTP_REQUIRED answer",
-    "schema": {"type": "string", "pattern": "^[0-9]{6}$"},
+    "description": (
+        "the six-digit code sent for the otp_challenge of an OTP_REQUIRED answer; read only "
+        "when the amount needs one (any other text is a wrong code)"
+    ),
+    "schema": {"type": "string"},
 }
 
 
