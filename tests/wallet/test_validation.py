@@ -374,7 +374,7 @@ _ODD: list[tuple[str, str, str, dict[str, bytes], bytes | None, int, str]] = [
         "non-ascii-bearer",
         "GET",
         "/v1/balance",
-        {"Authorization": b"Bearer v1.\xe9\xe9.1.x"},
+        {"Authorization": b"Bearer v1.1.9999999999.\xe9\xe9"},
         None,
         401,
         "INVALID_TOKEN",
