@@ -46,6 +46,7 @@ def pgbench_tps(stack: ReferenceStack, seconds: int, clients: int) -> float:
         capture_output=True,
         text=True,
         check=True,
+        env=pg.client_env(),
     ).stdout
     match = re.search(r"tps = ([\d.]+)", out)
     if not match:
@@ -135,6 +136,7 @@ def main() -> int:
             ],
             capture_output=True,
             check=True,
+            env=pg.client_env(),
         )
         tokens = workdir / "tokens.txt"
         base = stack.manifest.wallets[0].url

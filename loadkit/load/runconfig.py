@@ -39,11 +39,13 @@ CONFIG_ARG: Final = "--loadkit-config"
 @dataclass(frozen=True)
 class WalletTarget:
     """The reference wallet's seeded identities: ``users`` and ``merchants`` as
-    ``(account_id, name)`` pairs, and the password every seeded user shares."""
+    ``(account_id, name)`` pairs, and the password every seeded user shares;
+    ``otp_outbox_token`` reads the test "SMS" outbox (OTP steps need it)."""
 
     password: str
     users: tuple[tuple[int, str], ...]
     merchants: tuple[tuple[int, str], ...] = ()
+    otp_outbox_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class RunConfig:
                 "password": w.password,
                 "users": [list(u) for u in w.users],
                 "merchants": [list(m) for m in w.merchants],
+                "otp_outbox_token": w.otp_outbox_token,
             }
         return {
             "schema": SCHEMA,
@@ -149,6 +152,7 @@ class RunConfig:
                         password=str(wallet["password"]),
                         users=tuple((int(a), str(n)) for a, n in wallet["users"]),
                         merchants=tuple((int(a), str(n)) for a, n in wallet.get("merchants", ())),
+                        otp_outbox_token=str(wallet.get("otp_outbox_token", "")),
                     ),
                 ),
             )

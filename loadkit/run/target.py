@@ -70,7 +70,12 @@ class TargetResolver:
         if self.urls is None or self.stack_dir is not None:
             stack = self._stack(cleanup, rd)
             users, merchants = wallet_accounts(stack.dsn)
-            wallet = WalletTarget(stack.password, tuple(users), tuple(merchants))
+            wallet = WalletTarget(
+                stack.password,
+                tuple(users),
+                tuple(merchants),
+                otp_outbox_token=stack.manifest.otp_outbox_token,
+            )
             # through each instance's client-side proxy, where client network faults go
             urls = self.urls or [w.client_url for w in stack.manifest.wallets]
             about: dict[str, Any] = {"kind": "reference", "stack_dir": str(stack.stack_dir)}

@@ -3,7 +3,9 @@
 ``yaml.safe_load`` semantics (the safe tag set, anchors, aliases and ``<<`` merge keys), but the
 result is a tree of :class:`Map`, :class:`Seq` and :class:`Scalar` nodes, each carrying its 1-based
 :class:`Mark` and its field path (``stages[2].duration``), so that every later mistake can be
-reported at ``file:line:column``. Duplicate keys are problems, not silent overwrites::
+reported at ``file:line:column``. Duplicate keys are problems, not silent overwrites. A file is
+at most :data:`MAX_BYTES` long and nests at most :data:`MAX_DEPTH` lists and mappings deep (PyYAML
+composes recursively: a 1,000-level list would otherwise end in a RecursionError)::
 
     doc = load_document("profiles/smoke.yaml")
     doc.root.get("stages")  # a Seq whose .mark is the line the list starts on
@@ -21,6 +23,10 @@ from loadkit.spec.errors import Problem, SpecError
 
 #: composed nodes one file may expand to; guards against "billion laughs" alias bombs
 MAX_NODES = 50_000
+#: lists and mappings inside one another; real profiles, scenarios and SLOs use fewer than 10
+MAX_DEPTH = 64
+#: the largest spec file read (a generated profile of a year of traffic is well under this)
+MAX_BYTES = 4 * 1024 * 1024
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -106,7 +112,11 @@ def load_document(path: str | Path) -> Document:
     """
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise _too_big_file(file)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecError([Problem(file, None, None, "", "no such file")]) from None
     except UnicodeDecodeError as exc:
@@ -118,6 +128,9 @@ def load_document(path: str | Path) -> Document:
 
 def parse_document(text: str, file: str) -> Document:
     """Like :func:`load_document`, for text already in memory (``file`` names it in messages)."""
+    if len(text) > MAX_BYTES:
+        raise _too_big_file(file)
+    _check_depth(text, file)
     loader = yaml.SafeLoader(text)
     try:
         try:
@@ -139,6 +152,33 @@ def parse_document(text: str, file: str) -> Document:
         message = f"expected a mapping of 'key: value' lines at the top level, got {got}"
         raise SpecError([Problem(file, root.mark.line, root.mark.column, "", message)])
     return Document(file, root, tuple(builder.problems))
+
+
+def _too_big_file(file: str) -> SpecError:
+    message = f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; is it a spec file?"
+    return SpecError([Problem(file, None, None, "", message)])
+
+
+def _too_deep(file: str, mark: Mark, path: str = "") -> SpecError:
+    message = f"lists and mappings nested more than {MAX_DEPTH} levels deep"
+    return SpecError([Problem(file, mark.line, mark.column, path, message)])
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting beyond :data:`MAX_DEPTH` before composing: PyYAML's parser is iterative,
+    its composer is not. Syntax errors are left for the composer to report."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                at = event.start_mark
+                if depth > MAX_DEPTH and at is not None:
+                    raise _too_deep(file, Mark(at.line + 1, at.column + 1))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return
 
 
 def _mark(mark: yaml.Mark) -> Mark:
@@ -174,6 +214,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self.active: set[int] = set()  # collections being built: an alias to one is a cycle
         self.count = 0
+        self.depth = 0  # aliases can nest deeper than the text does: count while building
 
     def problem(self, mark: Mark, path: str, message: str) -> None:
         self.problems.append(Problem(self.file, mark.line, mark.column, path, message))
@@ -192,7 +233,10 @@ class _Builder:
         if id(node) in self.active:
             self.problem(mark, path, "an alias that contains itself")
             return Scalar(mark, path, None)
+        if self.depth >= MAX_DEPTH:
+            raise _too_deep(self.file, mark, path)
         self.active.add(id(node))
+        self.depth += 1
         try:
             if isinstance(node, yaml.SequenceNode):
                 if node.tag != _SEQ_TAG:
@@ -202,6 +246,7 @@ class _Builder:
             assert isinstance(node, yaml.MappingNode)
             return self._mapping(node, mark, path)
         finally:
+            self.depth -= 1
             self.active.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, mark: Mark, path: str) -> Map:

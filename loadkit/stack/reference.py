@@ -40,7 +40,9 @@ from loadkit.stack.process import ManagedProcess, ProcessInfo
 from loadkit.stack.toxiproxy import ToxiproxyClient
 from loadkit.wallet.contract import (
     ADMIN_TOKEN_ENV,
+    DB_PASSWORD_ENV,
     DEFAULT_PASSWORD,
+    OTP_OUTBOX_TOKEN_ENV,
     SECRET_ENV,
     UnsafeMode,
     merchant_name,
@@ -48,6 +50,8 @@ from loadkit.wallet.contract import (
 )
 
 DEFAULT_STACK_DIR = Path(".loadkit") / "stack"
+#: the database role the wallets of an embedded-PostgreSQL stack connect as
+WALLET_DB_ROLE = "wallet_app"
 
 
 def stack_dir_from(explicit: str | Path | None = None) -> Path:
@@ -207,6 +211,7 @@ class ReferenceStack:
             created_at=time.time(),
             admin_token=secrets.token_urlsafe(24),
             token_secret=secrets.token_urlsafe(32),
+            otp_outbox_token=secrets.token_urlsafe(24),
             external_dsn=opts.pg_dsn,
             backend=opts.backend,
         )
@@ -234,7 +239,8 @@ class ReferenceStack:
 
         from loadkit.wallet.schema import migrate, seed  # the server's side: the stack extra
 
-        migrate(base_dsn)
+        wallet_dsn = self._wallet_role(base_dsn)
+        migrate(base_dsn, grant_to=m.wallet_db_user or None)
 
         # 2. Toxiproxy and a proxy on every link
         m.toxiproxy_port = free_port()
@@ -261,7 +267,7 @@ class ReferenceStack:
                     client_proxy=client.name,
                     client_port=client_port,
                     db_proxy=db_proxy.name,
-                    dsn=_replace_hostport(base_dsn, db_proxy_port),
+                    dsn=_replace_hostport(wallet_dsn, db_proxy_port),
                 )
             )
         self.save()
@@ -283,6 +289,33 @@ class ReferenceStack:
         )
         m.status = "running"
         self.save()
+
+    def _wallet_role(self, base_dsn: str) -> str:
+        """On the embedded server, the wallets connect as their own role with only the rights
+        the service needs (``loadkit`` stays the superuser of loadkit's own connections): create
+        it; the base DSN of that role (no password: it reaches the wallets through their
+        environment). Migrating grants the rights. An external server is the user's: its DSN
+        is used as given."""
+        m = self.manifest
+        pg = self.postgres
+        if pg is None:
+            return base_dsn
+        m.wallet_db_user, m.wallet_db_password = WALLET_DB_ROLE, secrets.token_urlsafe(24)
+        self.save()
+        pg.create_role(m.wallet_db_user, m.wallet_db_password)
+        return pg.dsn(m.database, user=m.wallet_db_user)
+
+    def _wallet_env(self) -> dict[str, str]:
+        """The secrets a wallet instance reads from its environment (never from argv)."""
+        m = self.manifest
+        env = {
+            SECRET_ENV: m.token_secret,
+            ADMIN_TOKEN_ENV: m.admin_token,
+            OTP_OUTBOX_TOKEN_ENV: m.otp_outbox_token,
+        }
+        if m.wallet_db_password:
+            env[DB_PASSWORD_ENV] = m.wallet_db_password
+        return env
 
     def _wallet_argv(self, w: WalletInfo, opts: StackOptions) -> list[str]:
         """How an instance is started the first time (a restart reuses the recorded argv)."""
@@ -311,7 +344,7 @@ class ReferenceStack:
         Does not wait until it is ready."""
         old = w.process.argv if w.process else None
         argv = old or self._wallet_argv(w, opts or StackOptions())
-        env = {SECRET_ENV: self.manifest.token_secret, ADMIN_TOKEN_ENV: self.manifest.admin_token}
+        env = self._wallet_env()
         self.backend.spawn_wallet(w, argv, env, opts)
 
     def save(self) -> None:

@@ -1,16 +1,22 @@
 """Command line of the reference wallet (the stack starts instances this way)::
 
-    python -m loadkit.wallet serve --port 8001 --dsn postgresql://loadkit@127.0.0.1:6001/wallet \\
-        --name wallet-1 [--pool-size 20] [--max-inflight 256] [--policy normal] \\
+    python -m loadkit.wallet serve --port 8001 --name wallet-1 \\
+        --dsn postgresql://wallet_app@127.0.0.1:6001/wallet \\
+        [--pool-size 20] [--max-inflight 256] [--policy normal] \\
         [--rate-limit R] [--pool-timeout 0.5] [--query-timeout 2] [--request-deadline 3] \\
+        [--tls-cert server.pem --tls-key server.key] \\
         [--unsafe ack-before-commit|ignore-idempotency]     # deliberately broken, for demos
-    python -m loadkit.wallet migrate --dsn DSN
+    python -m loadkit.wallet migrate --dsn DSN [--grant-to wallet_app]
     python -m loadkit.wallet seed --dsn DSN --users 100 --merchants 10 --balance 1000000
+    python -m loadkit.wallet openapi [--out loadkit/wallet/openapi.json]
 
-``serve`` reads its secrets from LOADKIT_WALLET_SECRET and LOADKIT_WALLET_ADMIN_TOKEN and exits 2
-when either is missing; it binds 127.0.0.1 unless told otherwise and exits 0 after a graceful
-shutdown on SIGTERM or SIGINT. Exit codes: 0 ok, 1 failed, 2 usage, 3 database unreachable or
-port in use.
+``serve`` reads its secrets from the environment, never from the command line (every local user
+can read a command line): LOADKIT_WALLET_SECRET and LOADKIT_WALLET_ADMIN_TOKEN (required: exit 2
+without them), LOADKIT_WALLET_DB_PASSWORD (the password of the DSN's role) and
+LOADKIT_WALLET_OTP_OUTBOX_TOKEN (turns the test "SMS" outbox on). With ``--tls-cert`` and
+``--tls-key`` it serves HTTPS only. It binds 127.0.0.1 unless told otherwise and exits 0 after a
+graceful shutdown on SIGTERM or SIGINT. Exit codes: 0 ok, 1 failed, 2 usage, 3 database
+unreachable or port in use.
 """
 
 from __future__ import annotations
@@ -24,8 +30,14 @@ from types import FrameType
 import orjson
 
 from loadkit.errors import ExitCode
-from loadkit.wallet.config import WalletConfig, secrets_from_env
-from loadkit.wallet.contract import DEFAULT_PASSWORD, PolicyName, UnsafeMode
+from loadkit.wallet.config import WalletConfig, optional_from_env, secrets_from_env
+from loadkit.wallet.contract import (
+    DB_PASSWORD_ENV,
+    DEFAULT_PASSWORD,
+    OTP_OUTBOX_TOKEN_ENV,
+    PolicyName,
+    UnsafeMode,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--query-timeout", type=float, default=2.0, help="seconds")
     serve.add_argument("--request-deadline", type=float, default=3.0, help="seconds")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--tls-cert", help="PEM certificate (chain) to serve HTTPS with")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.add_argument(
         "--unsafe",
         choices=[m.value for m in UnsafeMode],
@@ -60,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="create or upgrade the schema (idempotent)")
     migrate.add_argument("--dsn", required=True)
+    migrate.add_argument(
+        "--grant-to", metavar="ROLE", help="give this existing role the service's rights"
+    )
 
     seed = sub.add_parser("seed", help="create test users and merchants; prints JSON counts")
     seed.add_argument("--dsn", required=True)
@@ -67,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--merchants", type=int, default=10)
     seed.add_argument("--balance", type=int, default=1_000_000, help="fen per new user")
     seed.add_argument("--password", default=DEFAULT_PASSWORD)
+
+    openapi = sub.add_parser("openapi", help="print (or write) the API's OpenAPI document")
+    openapi.add_argument("--out", help="write it to this file instead of stdout")
     return parser
 
 
@@ -82,6 +102,9 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(str(exc), ExitCode.USAGE)
     if args.request_deadline <= 0 or args.pool_timeout <= 0 or args.query_timeout <= 0:
         return _fail("timeouts and the deadline must be positive", ExitCode.USAGE)
+    tls = _tls_files(args.tls_cert, args.tls_key)
+    if isinstance(tls, str):
+        return _fail(tls, ExitCode.USAGE)
     try:
         config = WalletConfig(
             dsn=args.dsn,
@@ -96,6 +119,8 @@ def _serve(args: argparse.Namespace) -> int:
             query_timeout=args.query_timeout,
             request_deadline=args.request_deadline,
             unsafe=UnsafeMode(args.unsafe) if args.unsafe else None,
+            db_password=optional_from_env(DB_PASSWORD_ENV),
+            otp_outbox_token=optional_from_env(OTP_OUTBOX_TOKEN_ENV),
         )
     except ValueError as exc:
         return _fail(str(exc), ExitCode.USAGE)
@@ -132,22 +157,56 @@ def _serve(args: argparse.Namespace) -> int:
             server_header=False,
             timeout_graceful_shutdown=5,
             backlog=4096,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
     )
     server.run()  # returns on SIGTERM/SIGINT after a graceful shutdown
     return int(ExitCode.OK) if server.started else int(ExitCode.ENVIRONMENT)
 
 
+def _tls_files(cert: str | None, key: str | None) -> tuple[str, str] | str | None:
+    """``(cert, key)``, None for plain HTTP, or what is wrong with them (a usage error)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        return "--tls-cert and --tls-key go together"
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        return f"TLS: no such file: {exc.filename}"
+    except (OSError, ssl.SSLError) as exc:
+        return f"TLS: cannot use {cert} with {key}: {exc}"
+    return cert, key
+
+
+def _openapi(out: str | None) -> int:
+    from loadkit.wallet.openapi import document_text
+
+    text = document_text()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return int(ExitCode.OK)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "openapi":
+        return _openapi(args.out)
 
     from loadkit.wallet import schema
 
     try:
         if args.command == "migrate":
-            schema.migrate(args.dsn)
+            schema.migrate(args.dsn, grant_to=args.grant_to)
             print("wallet schema is up to date")
             return int(ExitCode.OK)
         counts = schema.seed(

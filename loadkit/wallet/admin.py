@@ -7,6 +7,12 @@ operator can always reach an overloaded instance::
     POST /admin/policy {"policy": "peak"}        Authorization: Bearer <admin token>
     POST /admin/maintenance {"enabled": true, "retry_after": 120}
     GET  /admin/invariants   -> {"ok": true, "total_balance": 0, ...}
+    GET  /admin/anomalies    -> {"events": {"otp_failed": 3, ...}, "refusals": {...},
+                                 "recent": [...]}
+    GET  /admin/otp-outbox/{challenge}   -> {"code": "493021", ...}   (the test "SMS" channel)
+
+The OTP outbox is off unless the instance was given an outbox token (the stack gives one for load
+tests); it answers to that token or the admin token, never to a user's.
 """
 
 from __future__ import annotations
@@ -16,9 +22,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from loadkit.wallet.anomaly import RECENT
+from loadkit.wallet.config import BIGINT_MAX
 from loadkit.wallet.contract import PolicyName
 from loadkit.wallet.metrics import CONTENT_TYPE_LATEST
+from loadkit.wallet.openapi import served_bytes
 from loadkit.wallet.problems import JSONResponse, Problem
+from loadkit.wallet.risk import CHALLENGE_RE
 from loadkit.wallet.runtime import WalletRuntime
 from loadkit.wallet.schema import MAX_SEED_ACCOUNTS
 from loadkit.wallet.validation import query_int, read_json
@@ -178,10 +188,45 @@ class AdminApi:
 
     async def account(self, request: Request) -> Response:
         account_id: int = request.path_params["account_id"]
-        found = await self.rt.ledger.account(account_id)
+        # the route's int convertor takes any number of digits; ids are bigint
+        found = await self.rt.ledger.account(account_id) if account_id <= BIGINT_MAX else None
         if found is None:
             raise Problem(404, "ACCOUNT_NOT_FOUND", f"account {account_id} does not exist")
         return JSONResponse(found)
+
+    async def anomalies(self, request: Request) -> Response:
+        """Security events and refusals counted since the instance started, and recent events."""
+        limit = query_int(request, "limit", 50, 0, RECENT)
+        assert limit is not None
+        return JSONResponse({"instance": self.rt.config.name, **self.rt.anomalies.snapshot(limit)})
+
+    async def otp_outbox(self, request: Request) -> Response:
+        """The test "SMS" channel: the code sent for an open challenge (404 when the outbox is
+        off, or the challenge is unknown, expired or locked)."""
+        if self.rt.config.otp_outbox_token is None:
+            raise Problem(
+                404,
+                "OTP_OUTBOX_OFF",
+                "this instance has no OTP outbox (codes go to the user's phone only)",
+            )
+        challenge: str = request.path_params["challenge"]
+        otp = self.rt.risk.otp
+        found = (
+            await self.rt.ledger.otp_outbox(challenge, otp.max_failures)
+            if CHALLENGE_RE.fullmatch(challenge)
+            else None
+        )
+        if found is None:
+            raise Problem(404, "OTP_CHALLENGE_NOT_FOUND", "no open OTP challenge with this id")
+        account_id, expires_in = found
+        return JSONResponse(
+            {
+                "challenge": challenge,
+                "account_id": account_id,
+                "code": otp.code(challenge),
+                "expires_in": expires_in,
+            }
+        )
 
     # -- probes ---------------------------------------------------------------------------------
 
@@ -211,6 +256,9 @@ class AdminApi:
                 headers={"Retry-After": "1"},
             )
         return JSONResponse({"status": "ready", "instance": name})
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(served_bytes(), media_type="application/json")
 
     async def metrics(self, request: Request) -> Response:
         pool = self.rt.ledger.pool_stats()

@@ -146,6 +146,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,  # "connection is closed", ...
     # a connection the server dropped mid-protocol (e.g. the FATAL it sends when it crashes)
     asyncpg.InternalClientError,
+    # class 28: a role or password the server does not accept (a misconfigured instance); every
+    # request would fail the same way, and it is the database that cannot serve
+    asyncpg.InvalidAuthorizationSpecificationError,
     OSError,  # refused, reset, unreachable (ConnectionError is an OSError)
     EOFError,
 )

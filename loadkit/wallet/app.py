@@ -36,8 +36,13 @@ def create_app(config: WalletConfig) -> Starlette:
     admin = AdminApi(rt)
     g = rt.guard
 
-    def admin_route(path: str, name: str, handler: Handler, method: str) -> Route:
-        return Route(path, g(f"admin_{name}", handler, public=False, admin=True), methods=[method])
+    def admin_route(
+        path: str, name: str, handler: Handler, method: str, tokens: tuple[str, ...] = ()
+    ) -> Route:
+        endpoint = g(f"admin_{name}", handler, public=False, admin=True, tokens=tokens)
+        return Route(path, endpoint, methods=[method])
+
+    outbox_tokens = (config.otp_outbox_token,) if config.otp_outbox_token else ()
 
     def probe(path: str, name: str, handler: Handler) -> Route:
         return Route(path, g(name, handler, public=False), methods=["GET"])
@@ -49,7 +54,6 @@ def create_app(config: WalletConfig) -> Starlette:
         Route("/v1/payments", g("payments", api.payment, movement="payment"), methods=["POST"]),
         Route("/v1/transfers", g("transfers", api.transfer, movement="transfer"), methods=["POST"]),
         Route("/v1/transactions", g("transactions", api.transactions), methods=["GET"]),
-        Route("/v1/otp/{challenge}", g("otp", api.otp), methods=["GET"]),
         Route("/v1/directory/{name}", g("directory", api.directory), methods=["GET"]),
         admin_route("/admin/maintenance", "maintenance", admin.maintenance, "POST"),
         admin_route("/admin/policy", "policy", admin.policy, "POST"),
@@ -59,9 +63,14 @@ def create_app(config: WalletConfig) -> Starlette:
         admin_route("/admin/invariants", "invariants", admin.invariants, "GET"),
         admin_route("/admin/movements", "movements", admin.movements, "GET"),
         admin_route("/admin/accounts/{account_id:int}", "account", admin.account, "GET"),
+        admin_route("/admin/anomalies", "anomalies", admin.anomalies, "GET"),
+        admin_route(
+            "/admin/otp-outbox/{challenge}", "otp_outbox", admin.otp_outbox, "GET", outbox_tokens
+        ),
         probe("/healthz", "healthz", admin.healthz),
         probe("/readyz", "readyz", admin.readyz),
         probe("/metrics", "metrics", admin.metrics),
+        probe("/openapi.json", "openapi", admin.openapi),
     ]
 
     @contextlib.asynccontextmanager

@@ -92,8 +92,19 @@ class WalletConfig:
     max_amount: int = 1_000_000_000
     max_body: int = 64 * 1024
     seed_password: str = DEFAULT_PASSWORD
-    #: OTP codes stay valid for the window they were issued in and the next one
-    otp_window: int = 300
+    #: password of the database role in ``dsn`` (None: the DSN's own, or none)
+    db_password: str | None = None
+    #: an OTP challenge (and its code) stays valid this many seconds
+    otp_ttl: int = 300
+    #: wrong codes a challenge takes; the last one locks it and refuses the movement for good
+    otp_max_failures: int = 5
+    #: the token of the test "SMS" outbox; None: the outbox is off (codes go nowhere readable)
+    otp_outbox_token: str | None = None
+    #: failed logins of one account within ``login_window`` seconds that lock it ...
+    login_max_failures: int = 10
+    login_window: int = 600
+    #: ... for this many seconds
+    login_lock: int = 300
     policies: dict[PolicyName, RiskPolicy] = field(default_factory=lambda: dict(POLICIES))
     #: a deliberately unsafe mode (see :class:`UnsafeMode`); None = the safe wallet
     unsafe: UnsafeMode | None = None
@@ -109,6 +120,10 @@ class WalletConfig:
             raise ValueError("pool_size and max_inflight must be at least 1")
         if not 0 < self.max_amount <= BIGINT_MAX:
             raise ValueError("max_amount must be between 1 and the bigint maximum")
+        if min(self.otp_ttl, self.otp_max_failures, self.login_max_failures) < 1:
+            raise ValueError("otp_ttl, otp_max_failures and login_max_failures must be positive")
+        if min(self.login_window, self.login_lock) < 1:
+            raise ValueError("login_window and login_lock must be positive")
 
 
 def secrets_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
@@ -121,3 +136,9 @@ def secrets_from_env(environ: dict[str, str] | None = None) -> tuple[str, str]:
             "secret and the admin API token; every instance of one stack must share them)"
         )
     return env[SECRET_ENV], env[ADMIN_TOKEN_ENV]
+
+
+def optional_from_env(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """The value of environment variable ``name``, None when unset or empty."""
+    env = os.environ if environ is None else environ
+    return env.get(name) or None

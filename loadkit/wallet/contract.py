@@ -21,6 +21,12 @@ DEFAULT_PASSWORD = "wallet-pass"
 #: visible to every user of the machine); the stack sets them for every instance it starts
 SECRET_ENV = "LOADKIT_WALLET_SECRET"
 ADMIN_TOKEN_ENV = "LOADKIT_WALLET_ADMIN_TOKEN"
+#: optional: the password of the database role in ``--dsn`` (a DSN on the command line would
+#: show it to every local user)
+DB_PASSWORD_ENV = "LOADKIT_WALLET_DB_PASSWORD"
+#: optional: turns the test "SMS" outbox on (``GET /admin/otp-outbox/{challenge}``) and is the
+#: token that reads it; a stack sets it for load tests, whose journeys complete OTP steps
+OTP_OUTBOX_TOKEN_ENV = "LOADKIT_WALLET_OTP_OUTBOX_TOKEN"
 
 #: the ``code`` of every busy answer (429/503 problem+json); its ``cause`` is a :class:`BusyCause`
 BUSY_CODE = "WALLET_BUSY"

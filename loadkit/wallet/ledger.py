@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,18 @@ from loadkit.wallet.schema import init_connection, seed_connection
 
 log = logging.getLogger("loadkit.wallet")
 
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a login needs to know about a user: its account, password hash, failed logins in the
+    current window, and the seconds it stays locked (0: not locked)."""
+
+    account_id: int
+    password_hash: str | None
+    failures: int
+    locked_for: int
+
+
 _MOVE_SQL = "SELECT wallet_move($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 #: the ``ignore-idempotency`` unsafe mode: the key's stored answer is forgotten first
 _MOVE_IGNORING_KEY_SQL = "SELECT wallet_move_ignoring_key($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -45,6 +58,17 @@ GROUP BY account_id, idempotency_key
 HAVING min(id) > $2
 ORDER BY min(id)
 LIMIT $3
+"""
+_CREDENTIALS_SQL = """
+SELECT a.id, a.password_hash, coalesce(f.failures, 0) AS failures,
+       greatest(0, ceil(extract(epoch FROM f.locked_until - now())))::integer AS locked_for
+FROM accounts a LEFT JOIN login_failures f ON f.account_id = a.id
+WHERE a.name = $1 AND a.kind = 'user'
+"""
+_OUTBOX_SQL = """
+SELECT id, account_id, ceil(extract(epoch FROM expires_at - now()))::integer AS expires_in
+FROM otp_challenges
+WHERE id = $1 AND expires_at > now() AND failures < $2
 """
 _HISTORY_SQL = """
 SELECT t.id, t.kind, t.from_account, t.to_account, t.amount, e.delta, t.memo, t.order_id,
@@ -85,6 +109,7 @@ class Ledger:
     async def _connect(self) -> asyncpg.Connection:
         conn = await asyncpg.connect(
             self.config.dsn,
+            password=self.config.db_password,
             timeout=self.config.connect_timeout,
             server_settings=self._server_settings,
         )
@@ -187,12 +212,34 @@ class Ledger:
 
     # -- public operations ----------------------------------------------------------------------
 
-    async def user_credentials(self, name: str) -> tuple[int, str | None] | None:
-        """``(account id, password hash)`` of the user called ``name``, or None."""
-        rows = await self._fetch(
-            "SELECT id, password_hash FROM accounts WHERE name = $1 AND kind = 'user'", name
+    async def user_credentials(self, name: str) -> Credentials | None:
+        """The login facts of the user called ``name``, or None."""
+        rows = await self._fetch(_CREDENTIALS_SQL, name)
+        if not rows:
+            return None
+        row = rows[0]
+        return Credentials(row["id"], row["password_hash"], row["failures"], row["locked_for"])
+
+    async def login_failed(self, account_id: int) -> int:
+        """Count a failed login; the seconds the account is now locked for (0: not locked)."""
+        c = self.config
+        result: dict[str, Any] = await self._fetch(
+            "SELECT wallet_login_failed($1, $2, $3, $4)",
+            account_id,
+            c.login_max_failures,
+            c.login_window,
+            c.login_lock,
+            single=True,
         )
-        return (rows[0]["id"], rows[0]["password_hash"]) if rows else None
+        return int(result["locked_for"])
+
+    async def login_succeeded(self, account_id: int) -> None:
+        """Forget the failures of an account that logged in (called only when it had some)."""
+        await self._fetch(
+            "DELETE FROM login_failures WHERE account_id = $1 "
+            "AND (locked_until IS NULL OR locked_until <= now())",
+            account_id,
+        )
 
     async def balance(self, account_id: int) -> int | None:
         value = await self._fetch(
@@ -241,6 +288,60 @@ class Ledger:
         except asyncpg.UniqueViolationError:
             result = await self._fetch(sql, *args, order_id, single=True)
         return result
+
+    async def refuse(
+        self, key: str, account_id: int, request_hash: str, status: int, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store a policy refusal under the key (or get the key's earlier answer); the result
+        has the shape of :meth:`move`'s."""
+        result: dict[str, Any] = await self._fetch(
+            "SELECT wallet_refuse($1, $2, $3, $4, $5)",
+            key,
+            account_id,
+            request_hash,
+            status,
+            body,
+            single=True,
+        )
+        return result
+
+    async def otp_challenge(
+        self, key: str, account_id: int, request_hash: str, challenge: str, code_mac: str, ttl: int
+    ) -> dict[str, Any]:
+        """The request's open OTP challenge (``challenge`` when there is none yet), or the key's
+        stored answer (see ``wallet_otp_challenge`` in schema.sql)."""
+        result: dict[str, Any] = await self._fetch(
+            "SELECT wallet_otp_challenge($1, $2, $3, $4, $5, $6)",
+            key,
+            account_id,
+            request_hash,
+            challenge,
+            code_mac,
+            ttl,
+            single=True,
+        )
+        return result
+
+    async def otp_verify(
+        self, key: str, account_id: int, request_hash: str, code_mac: str, max_failures: int
+    ) -> dict[str, Any]:
+        """Check a submitted code against the request's open challenge, counting a wrong one
+        (see ``wallet_otp_verify`` in schema.sql)."""
+        result: dict[str, Any] = await self._fetch(
+            "SELECT wallet_otp_verify($1, $2, $3, $4, $5)",
+            key,
+            account_id,
+            request_hash,
+            code_mac,
+            max_failures,
+            single=True,
+        )
+        return result
+
+    async def otp_outbox(self, challenge: str, max_failures: int) -> tuple[int, int] | None:
+        """``(account id, seconds left)`` of an open challenge, or None."""
+        rows = await self._fetch(_OUTBOX_SQL, challenge, max_failures)
+        return (rows[0]["account_id"], rows[0]["expires_in"]) if rows else None
 
     async def history(
         self, account_id: int, before: int | None, limit: int
@@ -327,6 +428,7 @@ class Ledger:
                 if self._probe is None or self._probe.is_closed():
                     self._probe = await asyncpg.connect(
                         self.config.dsn,
+                        password=self.config.db_password,
                         timeout=self.config.connect_timeout,
                         server_settings=self._server_settings,
                     )

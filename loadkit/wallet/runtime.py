@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loadkit.wallet.admission import Admission, UserRateLimiter, db_busy
+from loadkit.wallet.anomaly import AnomalyMonitor, SecurityEvent
 from loadkit.wallet.auth import PasswordVerifier, TokenSigner, bearer, check_admin
 from loadkit.wallet.config import RiskPolicy, WalletConfig
 from loadkit.wallet.contract import MAINTENANCE_HEADER, BusyCause, PolicyName, UnsafeMode
@@ -70,8 +71,13 @@ class WalletRuntime:
         self.ledger = Ledger(config, self.metrics)
         self.admission = Admission(config.max_inflight, config.rate_limit)
         self.risk = Risk(
-            config.policies, config.policy, secret=config.secret.encode(), window=config.otp_window
+            config.policies,
+            config.policy,
+            secret=config.secret.encode(),
+            otp_ttl=config.otp_ttl,
+            otp_max_failures=config.otp_max_failures,
         )
+        self.anomalies = AnomalyMonitor(self.metrics.registry)
         self.user_limits = UserRateLimiter(
             self.risk.policy.per_user_rate, self.risk.policy.per_user_burst
         )
@@ -148,7 +154,15 @@ class WalletRuntime:
     def authenticate(self, request: Request) -> int:
         """The caller's account id from its bearer token, after its per-user rate limit."""
         account_id = self.signer.verify(bearer(request.headers.get("authorization")))
-        self.user_limits.check(account_id)
+        try:
+            self.user_limits.check(account_id)
+        except Busy:
+            self.anomalies.record(
+                SecurityEvent.VELOCITY,
+                account_id=account_id,
+                detail=f"over {self.user_limits.rate:g} requests/s",
+            )
+            raise
         return account_id
 
     def maintenance_busy(self) -> Busy:
@@ -168,19 +182,22 @@ class WalletRuntime:
         *,
         public: bool = True,
         admin: bool = False,
+        tokens: tuple[str, ...] = (),
         movement: str | None = None,
     ) -> Handler:
         """Wrap ``handler`` as the endpoint of ``route`` (its metrics label).
 
-        ``public``: maintenance, admission and the request deadline apply. ``admin``: the admin
-        token is required and the (longer) admin deadline applies. ``movement``: the kind of money
-        movement the route makes; its database failure answers say the outcome is unknown
-        (retry with the same Idempotency-Key).
+        ``public``: maintenance, admission and the request deadline apply; refusals are counted
+        by code. ``admin``: the admin token (or one of ``tokens``) is required and the (longer)
+        admin deadline applies. ``movement``: the kind of money movement the route makes; its
+        database failure answers say the outcome is unknown (retry with the same
+        Idempotency-Key).
         """
         metrics = self.metrics
         admission = self.admission
         config = self.config
         deadline = config.request_deadline if public else config.admin_deadline
+        accepted = (config.admin_token, *tokens)
 
         async def endpoint(request: Request) -> Response:
             start = time.perf_counter()
@@ -194,12 +211,14 @@ class WalletRuntime:
                         response = self._busy(busy)
                     else:
                         try:
-                            response = await self._run(handler, request, deadline, movement)
+                            response = await self._run(
+                                handler, request, deadline, movement, count_refusals=True
+                            )
                         finally:
                             admission.leave()
             elif admin:
                 try:
-                    check_admin(request.headers.get("authorization"), config.admin_token)
+                    check_admin(request.headers.get("authorization"), *accepted)
                 except Problem as problem:
                     response = problem.response()
                 else:
@@ -215,7 +234,13 @@ class WalletRuntime:
         return endpoint
 
     async def _run(
-        self, handler: Handler, request: Request, deadline: float, movement: str | None
+        self,
+        handler: Handler,
+        request: Request,
+        deadline: float,
+        movement: str | None,
+        *,
+        count_refusals: bool = False,
     ) -> Response:
         timeout = asyncio.timeout(deadline)
         try:
@@ -226,6 +251,8 @@ class WalletRuntime:
                 self._unknown_outcome(busy, movement)
             return self._busy(busy)
         except Problem as problem:
+            if count_refusals:
+                self.anomalies.refusal(problem.code)
             return problem.response()
         except Exception as exc:
             answer = (
@@ -274,6 +301,7 @@ class WalletRuntime:
             "inflight": self.admission.inflight,
             "pool": self.ledger.pool_stats(),
             "unsafe": self.config.unsafe.value if self.config.unsafe else None,
+            "otp_outbox": self.config.otp_outbox_token is not None,
             "write_behind": None
             if self.write_behind is None
             else {

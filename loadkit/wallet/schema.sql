@@ -59,7 +59,189 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (account_id, key)
 );
 
+-- One-time-password challenges of large payments and transfers. The code itself is never stored:
+-- it is an HMAC of the challenge id under the wallet's secret; code_mac is an HMAC of the right
+-- answer bound to the caller, the key and the request. Wrong codes are counted here, so that
+-- every instance sees them; the last allowed one locks the movement (OTP_LOCKED, stored under
+-- the key like any refusal).
+CREATE TABLE IF NOT EXISTS otp_challenges (
+    id              text PRIMARY KEY,
+    account_id      bigint NOT NULL,
+    idempotency_key text NOT NULL,
+    request_hash    text NOT NULL,
+    code_mac        text NOT NULL,
+    failures        integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    expires_at      timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS otp_challenges_by_request
+    ON otp_challenges (account_id, idempotency_key, request_hash);
+
+-- Failed logins of an account in its current window, and the lock they led to.
+CREATE TABLE IF NOT EXISTS login_failures (
+    account_id   bigint PRIMARY KEY,
+    failures     integer NOT NULL,
+    window_start timestamptz NOT NULL,
+    locked_until timestamptz
+);
+
 INSERT INTO accounts (kind, name) VALUES ('external', 'bank') ON CONFLICT (name) DO NOTHING;
+
+
+-- The answer stored under (caller, key): {"status", "replayed": true, "body"} for the same
+-- request, {"status": 409, "code": "IDEMPOTENCY_CONFLICT"} for another one; NULL when the key is
+-- new. Every function that can answer a money movement asks this first, so a replay gets the
+-- first answer whatever the policy says now.
+CREATE OR REPLACE FUNCTION wallet_stored_answer(p_account bigint, p_key text, p_hash text)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN request_hash <> p_hash
+                THEN jsonb_build_object('status', 409, 'code', 'IDEMPOTENCY_CONFLICT')
+                ELSE jsonb_build_object('status', status_code, 'replayed', true,
+                                        'body', response)
+           END
+    FROM idempotency_keys WHERE account_id = p_account AND key = p_key
+$$;
+
+
+-- Store a refusal decided outside the ledger (the risk policy's AMOUNT_OVER_LIMIT) under the
+-- key, unless the key already has an answer: then that answer. Same result shape as wallet_move.
+CREATE OR REPLACE FUNCTION wallet_refuse(
+    p_key text, p_account bigint, p_hash text, p_status integer, p_body jsonb
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_inserted integer;
+BEGIN
+    INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, response)
+    VALUES (p_account, p_key, p_hash, p_status, p_body)
+    ON CONFLICT (account_id, key) DO NOTHING;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    IF v_inserted = 1 THEN
+        RETURN jsonb_build_object('status', p_status, 'replayed', false, 'body', p_body);
+    END IF;
+    RETURN wallet_stored_answer(p_account, p_key, p_hash);
+END;
+$$;
+
+
+-- The open OTP challenge of this request (a new one, p_id, when there is none): returns
+-- {"challenge", "expires_in"}, or the key's stored answer when it has one.
+CREATE OR REPLACE FUNCTION wallet_otp_challenge(
+    p_key text, p_account bigint, p_hash text, p_id text, p_code_mac text, p_ttl integer
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_stored  jsonb;
+    v_id      text;
+    v_expires timestamptz;
+BEGIN
+    -- challenges of one (caller, key) are created and checked one at a time
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_account::text || '|' || p_key, 0));
+    v_stored := wallet_stored_answer(p_account, p_key, p_hash);
+    IF v_stored IS NOT NULL THEN
+        RETURN v_stored;
+    END IF;
+    SELECT id, expires_at INTO v_id, v_expires FROM otp_challenges
+    WHERE account_id = p_account AND idempotency_key = p_key AND request_hash = p_hash
+      AND expires_at > now()
+    ORDER BY created_at DESC LIMIT 1;
+    IF v_id IS NULL THEN
+        DELETE FROM otp_challenges
+        WHERE account_id = p_account AND expires_at < now() - interval '1 hour';
+        INSERT INTO otp_challenges (id, account_id, idempotency_key, request_hash, code_mac,
+                                    expires_at)
+        VALUES (p_id, p_account, p_key, p_hash, p_code_mac,
+                now() + make_interval(secs => p_ttl))
+        RETURNING id, expires_at INTO v_id, v_expires;
+    END IF;
+    RETURN jsonb_build_object('challenge', v_id,
+                              'expires_in', ceil(extract(epoch FROM v_expires - now()))::integer);
+END;
+$$;
+
+
+-- Check a submitted code (as its MAC) against the request's open challenge. Returns the key's
+-- stored answer when it has one; else {"otp": "ok"}, {"otp": "none"} (no open challenge),
+-- {"otp": "wrong", "attempts_left": n}, or, at the last allowed failure, the OTP_LOCKED refusal
+-- stored under the key ({"status": 403, ..., "otp": "locked"}).
+CREATE OR REPLACE FUNCTION wallet_otp_verify(
+    p_key text, p_account bigint, p_hash text, p_code_mac text, p_max_failures integer
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_stored   jsonb;
+    v_id       text;
+    v_mac      text;
+    v_failures integer;
+    v_body     jsonb;
+    v_inserted integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_account::text || '|' || p_key, 0));
+    v_stored := wallet_stored_answer(p_account, p_key, p_hash);
+    IF v_stored IS NOT NULL THEN
+        RETURN v_stored;
+    END IF;
+    SELECT id, code_mac, failures INTO v_id, v_mac, v_failures FROM otp_challenges
+    WHERE account_id = p_account AND idempotency_key = p_key AND request_hash = p_hash
+      AND expires_at > now()
+    ORDER BY created_at DESC LIMIT 1
+    FOR UPDATE;
+    IF v_id IS NULL THEN
+        RETURN jsonb_build_object('otp', 'none');
+    END IF;
+    IF v_failures < p_max_failures AND v_mac = p_code_mac THEN
+        RETURN jsonb_build_object('otp', 'ok', 'challenge', v_id);
+    END IF;
+    v_failures := v_failures + 1;
+    UPDATE otp_challenges SET failures = v_failures WHERE id = v_id;
+    IF v_failures < p_max_failures THEN
+        RETURN jsonb_build_object('otp', 'wrong', 'challenge', v_id, 'failures', v_failures,
+                                  'attempts_left', p_max_failures - v_failures);
+    END IF;
+    v_body := jsonb_build_object(
+        'code', 'OTP_LOCKED', 'otp_challenge', v_id, 'failures', v_failures,
+        'detail', format('%s wrong one-time passwords: this movement is refused; '
+                         'start again with a new Idempotency-Key', v_failures));
+    INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, response)
+    VALUES (p_account, p_key, p_hash, 403, v_body)
+    ON CONFLICT (account_id, key) DO NOTHING;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    IF v_inserted = 0 THEN  -- the movement went ahead meanwhile (with the right code)
+        RETURN wallet_stored_answer(p_account, p_key, p_hash);
+    END IF;
+    RETURN jsonb_build_object('status', 403, 'replayed', false, 'body', v_body, 'otp', 'locked');
+END;
+$$;
+
+
+-- Count a failed login of an account; at p_max failures within p_window seconds the account is
+-- locked for p_lock seconds (and its count starts again). Returns {"failures", "locked_for"}.
+CREATE OR REPLACE FUNCTION wallet_login_failed(
+    p_account bigint, p_max integer, p_window integer, p_lock integer
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_failures integer;
+BEGIN
+    INSERT INTO login_failures AS f (account_id, failures, window_start)
+    VALUES (p_account, 1, now())
+    ON CONFLICT (account_id) DO UPDATE SET
+        failures = CASE WHEN f.window_start < now() - make_interval(secs => p_window)
+                        THEN 1 ELSE f.failures + 1 END,
+        window_start = CASE WHEN f.window_start < now() - make_interval(secs => p_window)
+                            THEN now() ELSE f.window_start END
+    RETURNING failures INTO v_failures;
+    IF v_failures >= p_max THEN
+        UPDATE login_failures
+        SET locked_until = now() + make_interval(secs => p_lock), failures = 0,
+            window_start = now()
+        WHERE account_id = p_account;
+        RETURN jsonb_build_object('failures', v_failures, 'locked_for', p_lock);
+    END IF;
+    RETURN jsonb_build_object('failures', v_failures, 'locked_for', 0);
+END;
+$$;
 
 
 -- Move money in ONE round trip. Returns {"status": <http status>, "replayed": bool, "body": {...}}
@@ -282,5 +464,5 @@ LANGUAGE sql STABLE AS $$
     )
 $$;
 
-INSERT INTO wallet_meta (key, value) VALUES ('schema_version', '1')
+INSERT INTO wallet_meta (key, value) VALUES ('schema_version', '2')
 ON CONFLICT (key) DO UPDATE SET value = excluded.value;

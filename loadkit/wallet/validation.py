@@ -2,8 +2,11 @@
 
 Everything a client can get wrong becomes a :class:`Problem` with a stable code, never a 500 and
 never a movement of money: malformed JSON is 400, a body over the limit 413, a missing or
-mistyped field 422. Amounts are JSON integers only — ``"100"``, ``100.0``, ``true`` and ``1e2``
-are refused (Python's ``bool`` is an ``int``, hence the exact type checks)::
+mistyped field 422. Text fields refuse control characters (NUL among them: PostgreSQL cannot
+store it) and lone surrogates (JSON can spell ``"\ud800"``; UTF-8 cannot encode it), so nothing
+the database would choke on gets that far. Amounts are JSON integers only — ``"100"``,
+``100.0``, ``true`` and ``1e2`` are refused (Python's ``bool`` is an ``int``, hence the exact
+type checks)::
 
     body = await read_json(request, limit=65536)
     amount = parse_amount(body, max_amount=1_000_000_000)
@@ -23,6 +26,13 @@ from loadkit.wallet.config import BIGINT_MAX
 from loadkit.wallet.problems import Problem
 
 _KEY_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: C0 controls, DEL and the surrogate range: never part of a name, a memo or a password
+_BAD_TEXT_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(value: str) -> bool:
+    """True when ``value`` has no control characters and no lone surrogates."""
+    return _BAD_TEXT_RE.search(value) is None
 
 
 def _reject_constant(name: str) -> Any:
@@ -123,6 +133,13 @@ def parse_text(
             422,
             "INVALID_FIELD",
             f"{field} must be a string of {'1' if required else '0'} to {max_length} characters",
+            extra={"field": field},
+        )
+    if not clean_text(value):
+        raise Problem(
+            422,
+            "INVALID_FIELD",
+            f"{field} must not contain control characters or unpaired surrogates",
             extra={"field": field},
         )
     return value

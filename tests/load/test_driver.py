@@ -29,7 +29,7 @@ ROUTES = {
     "POST /v1/transfers": "transfers",
     "POST /v1/topup": "topup",
     "GET /v1/transactions": "transactions",
-    "GET /v1/otp/{challenge}": "otp",
+    "GET /admin/otp-outbox/{challenge}": "admin_otp_outbox",
 }
 
 WALLET_PROFILE = """
@@ -83,7 +83,12 @@ def wallet_target(stack: ReferenceStack, urls: list[str] | None = None) -> Targe
     return Target(
         urls=tuple(urls or [w.client_url for w in stack.manifest.wallets]),
         kind="reference",
-        wallet=WalletTarget(stack.password, accounts("user"), accounts("merchant")),
+        wallet=WalletTarget(
+            stack.password,
+            accounts("user"),
+            accounts("merchant"),
+            otp_outbox_token=stack.manifest.otp_outbox_token,
+        ),
     )
 
 
@@ -145,7 +150,7 @@ def test_wallet_run_keeps_the_schedule_and_every_count_agrees(
     assert {ROUTES[e]: n for e, n in mine.items()} == {r: n for r, n in served.items() if n}
 
     # the OTP step ran, and every money movement has an acknowledgement line
-    assert mine["GET /v1/otp/{challenge}"] > 0
+    assert mine["GET /admin/otp-outbox/{challenge}"] > 0
     acks = run.acks()
     moved = Counter(a["journey"] for a in acks)
     for journey in ("pay_merchant", "big-buy", "p2p_transfer", "topup"):

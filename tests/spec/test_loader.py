@@ -6,8 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from loadkit.errors import ExitCode
 from loadkit.spec.errors import SpecError
-from loadkit.spec.loader import Map, Mark, Scalar, Seq, load_document, parse_document
+from loadkit.spec.loader import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    Map,
+    Mark,
+    Scalar,
+    Seq,
+    load_document,
+    parse_document,
+)
+from tests.support import loadkit
 
 
 def test_every_key_and_value_knows_its_place_and_path() -> None:
@@ -116,3 +127,36 @@ def test_unreadable_files(tmp_path: Path) -> None:
     latin.write_bytes(b"name: caf\xe9\n")
     with pytest.raises(SpecError, match="not UTF-8 text"):
         load_document(latin)
+
+
+def test_a_1000_level_nested_list_is_a_usage_error_through_the_cli(tmp_path: Path) -> None:
+    """It used to end in a RecursionError traceback and exit 1."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: deep\nstages:\n  - " + "[" * 1000 + "]" * 1000 + "\n")
+    run = loadkit("validate", str(deep))
+    assert run.returncode == ExitCode.USAGE, run.stderr
+    assert "Traceback" not in run.stderr and "RecursionError" not in run.stderr
+    assert f"{deep}:3:{4 + MAX_DEPTH - 1}: lists and mappings nested more than" in run.stderr
+
+
+def test_nesting_up_to_the_limit_is_fine_and_one_more_is_not() -> None:
+    ok = "a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n"  # + the top-level map
+    assert parse_document(ok, "p.yaml").problems == ()
+    too_deep = "a: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "\n"
+    with pytest.raises(SpecError, match=r"p.yaml:1:\d+: lists and mappings nested more than 64"):
+        parse_document(too_deep, "p.yaml")
+
+
+def test_aliases_cannot_nest_deeper_than_the_text() -> None:
+    """Each anchor wraps the previous one: shallow text, a deep value."""
+    lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 200)]
+    with pytest.raises(SpecError, match=r"nested more than 64 levels deep") as caught:
+        parse_document("\n".join(lines) + "\n", "p.yaml")
+    assert caught.value.problems[0].line is not None
+
+
+def test_files_over_the_size_limit_are_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("name: big\n" + "# padding\n" * (MAX_BYTES // 10 + 1))
+    with pytest.raises(SpecError, match=r"big.yaml: the file is larger than 4 MiB"):
+        load_document(big)

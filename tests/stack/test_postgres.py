@@ -55,6 +55,7 @@ def test_killed_backend_forces_recovery_but_postmaster_stays(own_pg: Postgres) -
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=own_pg.client_env(),
     )
     try:
         own_pg.process.wait_ready(  # type: ignore[union-attr]
@@ -88,7 +89,10 @@ def test_runs_as_unprivileged_user_when_root(own_pg: Postgres) -> None:
 def test_found_again_from_manifest_info(own_pg: Postgres) -> None:
     again = Postgres.from_info(PostgresInfo.from_dict(own_pg.info().to_dict()))
     assert again.alive() and again.ready()
-    assert again.dsn("x") == f"postgresql://loadkit@127.0.0.1:{own_pg.port}/x"
+    assert own_pg.password and again.password == own_pg.password
+    assert again.dsn("x") == f"postgresql://loadkit:{own_pg.password}@127.0.0.1:{own_pg.port}/x"
+    assert again.dsn("x", user="app") == f"postgresql://app@127.0.0.1:{own_pg.port}/x"
+    assert again.psql("SELECT 1").strip() == "1"
 
 
 def test_port_in_use_fails_with_log_tail(own_pg: Postgres, scratch_root: Path) -> None:
@@ -114,3 +118,55 @@ def test_a_stale_manifest_finds_the_running_postmaster(own_pg: Postgres) -> None
     found = Postgres.from_info(stale)
     assert found.process is not None and own_pg.process is not None
     assert found.process.pid == own_pg.process.pid and found.alive()
+
+
+def _psql_as(user: str, pg: Postgres, role: str, password: str | None = None) -> str:
+    """``psql -c 'SELECT 1'`` run as the OS user ``user`` (no supplementary groups); its stderr
+    ('' on success)."""
+    import pwd
+    import subprocess
+
+    account = pwd.getpwnam(user)
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/"}
+    if password is not None:
+        env["PGPASSWORD"] = password
+    done = subprocess.run(
+        [
+            str(pg.bin_dir / "psql"),
+            *("-X", "-w", "-h", "127.0.0.1", "-p", str(pg.port), "-U", role, "-d", "postgres"),
+            *("-c", "SELECT 1"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+        user=account.pw_uid,
+        group=account.pw_gid,
+        extra_groups=[],
+        cwd="/",
+    )
+    return "" if done.returncode == 0 else done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching OS users needs root")
+def test_a_local_user_without_the_password_cannot_connect(own_pg: Postgres) -> None:
+    """The cluster used to run with --auth=trust: `nobody` got in as the superuser."""
+    assert own_pg.password
+    for role in ("loadkit", "postgres", "nobody"):
+        err = _psql_as("nobody", own_pg, role)
+        assert "password" in err, err  # fe_sendauth: no password supplied
+    err = _psql_as("nobody", own_pg, "loadkit", password="guess")
+    assert "password authentication failed" in err, err
+    assert _psql_as("nobody", own_pg, "loadkit", password=own_pg.password) == ""
+    own_pg.create_role("app_t", "app-secret")
+    assert _psql_as("nobody", own_pg, "app_t", password="app-secret") == ""
+    hba = own_pg.psql("SELECT DISTINCT auth_method FROM pg_hba_file_rules").split()
+    assert hba == ["scram-sha-256"]
+    assert not (own_pg.data_dir.parent / f".{own_pg.data_dir.name}.pw").exists()
+
+
+def test_role_names_are_checked(own_pg: Postgres) -> None:
+    for bad in ("loadkit", "Robert'); DROP TABLE x;--", "a b", ""):
+        with pytest.raises(ValueError, match="not a role name"):
+            own_pg.create_role(bad, "x")

@@ -241,3 +241,40 @@ def test_down_stops_a_wallet_another_process_restarted(scratch_root: Path) -> No
         stopped = started.down()
     assert "wallet-1" in stopped
     assert not new.alive(), f"wallet-1 (pid {new.pid}) left running after down()"
+
+
+def test_wallets_connect_as_a_least_privilege_role_and_secrets_stay_off_argv(
+    stack: ReferenceStack,
+) -> None:
+    """loadkit's own connections are the superuser's; the wallets' are ``wallet_app``'s, whose
+    password reaches them through their environment, never a command line."""
+    import os
+    import stat
+
+    import psutil
+
+    m = stack.manifest
+    pg = stack.postgres
+    assert pg is not None and pg.password and m.wallet_db_user == "wallet_app"
+    assert m.wallet_db_password and m.otp_outbox_token
+    assert stat.S_IMODE(os.stat(m.path).st_mode) == 0o600
+    sessions = pg.psql(
+        "SELECT DISTINCT a.usename, r.rolsuper FROM pg_stat_activity a "
+        "JOIN pg_roles r ON r.rolname = a.usename WHERE a.application_name LIKE 'wallet-%'",
+        database=m.database,
+    ).split()
+    assert sessions == ["wallet_app|f"]
+    secrets = (pg.password, m.wallet_db_password, m.admin_token, m.token_secret)
+    for w in m.wallets:
+        assert w.process is not None
+        argv = " ".join(psutil.Process(w.process.pid).cmdline())
+        assert "wallet_app@" in argv and not any(s in argv for s in secrets)
+    # the OTP outbox is on for load tests, and answers to its own token only
+    auth, _ = _login(m.wallets[0].client_url, stack, 3)
+    _, bob = _login(m.wallets[0].client_url, stack, 4)
+    r = _transfer(m.wallets[0].client_url, auth, bob, amount=600_000)
+    challenge = r.json()["otp_challenge"]
+    outbox = f"{m.wallets[1].url}/admin/otp-outbox/{challenge}"
+    assert httpx.get(outbox, headers=auth).status_code == 403
+    found = httpx.get(outbox, headers={"Authorization": f"Bearer {m.otp_outbox_token}"})
+    assert found.status_code == 200 and len(found.json()["code"]) == 6

@@ -56,6 +56,7 @@ def _query_ms(pg: Postgres, port: int, n: int = 5) -> float:
             check=True,
             capture_output=True,
             timeout=30,
+            env=pg.client_env(),
         )
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times)

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -32,6 +33,9 @@ from loadkit.wallet.config import DEFAULT_PASSWORD
 SECRET = "test-token-secret"
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+#: the test "SMS" outbox's token (the instances started here have the outbox on)
+OUTBOX_TOKEN = "test-outbox-token"
+OUTBOX = {"Authorization": f"Bearer {OUTBOX_TOKEN}"}
 SEED_USERS = 400
 SEED_MERCHANTS = 5
 SEED_BALANCE = 1_000_000
@@ -64,34 +68,47 @@ class WalletProcess:
 
 
 def spawn_wallet(
-    dsn: str, log_dir: Path, *args: str, name: str = "wallet-test", port: int | None = None
+    dsn: str,
+    log_dir: Path,
+    *args: str,
+    name: str = "wallet-test",
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> WalletProcess:
-    """Start ``python -m loadkit.wallet serve`` and wait for /healthz."""
+    """Start ``python -m loadkit.wallet serve`` and wait for /healthz (over HTTPS, checked with
+    ``verify``, when ``args`` name a certificate)."""
     port = port or free_port()
     log_path = log_dir / f"{name}-{port}.log"
     env = {
         **os.environ,
         "LOADKIT_WALLET_SECRET": SECRET,
         "LOADKIT_WALLET_ADMIN_TOKEN": ADMIN_TOKEN,
+        "LOADKIT_WALLET_OTP_OUTBOX_TOKEN": OUTBOX_TOKEN,
+        **(env or {}),
     }
     argv = [sys.executable, "-m", "loadkit.wallet", "serve", "--port", str(port)]
     argv += ["--dsn", dsn, "--name", name, *args]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-    wallet = WalletProcess(f"http://127.0.0.1:{port}", dsn, proc, log_path, port)
+    scheme = "https" if "--tls-cert" in args else "http"
+    wallet = WalletProcess(f"{scheme}://127.0.0.1:{port}", dsn, proc, log_path, port)
     deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"wallet exited with {proc.returncode}:\n{wallet.log()}")
-        try:
-            if httpx.get(f"{wallet.url}/healthz", timeout=1).status_code == 200:
-                return wallet
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            wallet.stop()
-            raise RuntimeError(f"wallet not healthy after 20s:\n{wallet.log()}")
-        time.sleep(0.05)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"wallet exited with {proc.returncode}:\n{wallet.log()}")
+            try:
+                if httpx.get(f"{wallet.url}/healthz", timeout=1, verify=verify).status_code == 200:
+                    return wallet
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"wallet not healthy after 20s:\n{wallet.log()}")
+            time.sleep(0.05)
+    except BaseException:
+        wallet.stop()
+        raise
 
 
 def make_wallet_db(pg: Postgres, users: int = SEED_USERS) -> str:
@@ -213,8 +230,10 @@ def start_wallet(
     """``start_wallet(dsn, *serve_args)`` -> a dedicated instance, stopped after the test."""
     started: list[WalletProcess] = []
 
-    def start(dsn: str, *args: str, name: str = "wallet-dedicated") -> WalletProcess:
-        w = spawn_wallet(dsn, wallet_logs, *args, name=name)
+    def start(
+        dsn: str, *args: str, name: str = "wallet-dedicated", env: dict[str, str] | None = None
+    ) -> WalletProcess:
+        w = spawn_wallet(dsn, wallet_logs, *args, name=name, env=env)
         started.append(w)
         return w
 
@@ -249,6 +268,14 @@ def balance(client: httpx.Client, user: User) -> int:
     return int(r.json()["balance"])
 
 
+def otp_code(client: httpx.Client, challenge: str) -> str:
+    """The code the test "SMS" outbox holds for ``challenge``."""
+    r = client.get(f"/admin/otp-outbox/{challenge}", headers=OUTBOX)
+    assert r.status_code == 200, r.text
+    code: str = r.json()["code"]
+    return code
+
+
 def invariants(client: httpx.Client) -> dict[str, Any]:
     r = client.get("/admin/invariants", headers=ADMIN)
     assert r.status_code == 200, r.text
@@ -270,7 +297,7 @@ def row_locked(pg: Postgres, dsn: str, account_id: int, seconds: float = 30) -> 
     argv += ["-U", "loadkit", "-d", database, "-c", script]
     holder = subprocess.Popen(
         argv,
-        env={**os.environ, "PGAPPNAME": app},
+        env={**pg.client_env(), "PGAPPNAME": app},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -8,8 +8,20 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from loadkit.stack.postgres import Postgres
 from loadkit.wallet import schema
-from tests.wallet.conftest import ADMIN, SEED_BALANCE, User, balance, invariants, problem
+from loadkit.wallet.config import DEFAULT_PASSWORD
+from tests.wallet.conftest import (
+    ADMIN,
+    SEED_BALANCE,
+    User,
+    WalletProcess,
+    balance,
+    invariants,
+    otp_code,
+    problem,
+    sql,
+)
 
 
 def test_login_balance_topup_transfer_payment_history(
@@ -122,13 +134,16 @@ def test_large_transfer_needs_an_otp_and_succeeds_with_it(
     assert body["code"] == "OTP_REQUIRED" and body["otp_threshold"] == 500_000
     challenge = body["otp_challenge"]
 
-    assert _otp_transfer(client, alice, bob, 500_001, key, otp="000000").status_code == 403
-    wrong = _otp_transfer(client, alice, bob, 500_001, key, otp="12345x")
-    assert problem(wrong)["code"] == "OTP_INVALID"
-    # another user cannot read alice's code
-    assert client.get(f"/v1/otp/{challenge}", headers=bob.headers).status_code == 404
-    code = client.get(f"/v1/otp/{challenge}", headers=alice.headers).json()["code"]
+    code = otp_code(client, challenge)
     assert len(code) == 6 and code.isdigit()
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    r = _otp_transfer(client, alice, bob, 500_001, key, otp=wrong)
+    assert r.status_code == 403 and problem(r)["attempts_left"] == 4
+    wrong = _otp_transfer(client, alice, bob, 500_001, key, otp="12345x")
+    assert problem(wrong)["code"] == "OTP_INVALID" and problem(wrong)["attempts_left"] == 3
+    # asking again without a code gets the same challenge (one open challenge per request)
+    again = _otp_transfer(client, alice, bob, 500_001, key)
+    assert problem(again)["otp_challenge"] == challenge
     # the code is bound to the request: not valid for another amount with the same key
     r = _otp_transfer(client, alice, bob, 500_002, key, otp=code)
     assert problem(r)["code"] == "OTP_INVALID"
@@ -169,3 +184,56 @@ def test_peak_policy_lowers_the_otp_threshold_at_run_time(
     client.post("/admin/policy", json={"policy": "normal"}, headers=ADMIN)
     assert _otp_transfer(client, alice, bob, 300_000, uuid.uuid4().hex).status_code == 201
     assert balance(client, alice) == SEED_BALANCE - 800_000
+
+
+def test_failed_logins_lock_the_account_on_every_instance(
+    client: httpx.Client,
+    users: Callable[[], User],
+    wallet: WalletProcess,
+    start_wallet: Callable[..., WalletProcess],
+    pg: Postgres,
+) -> None:
+    """Failures are counted in the database: guessing on two instances adds up; at 10 the
+    account is locked (even the right password is refused) and another account is not."""
+    victim, bystander = users(), users()
+    second = start_wallet(wallet.dsn, name="w-login-2")
+    wrong = {"username": victim.name, "password": "guess"}
+    right = {"username": victim.name, "password": DEFAULT_PASSWORD}
+    with httpx.Client(base_url=second.url, timeout=10) as other:
+        for i in range(9):
+            r = (client if i % 2 else other).post("/v1/login", json=wrong)
+            assert r.status_code == 401 and problem(r)["code"] == "INVALID_CREDENTIALS"
+        # a success before the limit forgets the failures
+        assert client.post("/v1/login", json=right).status_code == 200
+        for _ in range(9):
+            assert other.post("/v1/login", json=wrong).status_code == 401
+        assert client.post("/v1/login", json=wrong).status_code == 401  # the 10th
+        for c in (client, other):
+            r = c.post("/v1/login", json=right)
+            assert r.status_code == 403, r.text
+            body = problem(r)
+            assert body["code"] == "LOGIN_LOCKED" and 0 < body["retry_after"] <= 300
+            assert 0 < int(r.headers["retry-after"]) <= 300
+    name = bystander.name
+    assert client.post(
+        "/v1/login", json={"username": name, "password": DEFAULT_PASSWORD}
+    ).is_success
+    # tokens issued before the lock stay valid (the lock is about guessing passwords)
+    assert client.get("/v1/balance", headers=victim.headers).status_code == 200
+    # when the lock ends, the right password works again and the count starts over
+    sql(
+        pg,
+        wallet.dsn,
+        "UPDATE login_failures SET locked_until = now() - interval '1 second' "
+        f"WHERE account_id = {victim.account_id}",
+    )
+    assert client.post("/v1/login", json=right).status_code == 200
+    assert (
+        sql(
+            pg,
+            wallet.dsn,
+            "SELECT coalesce(sum(failures), 0) FROM login_failures "
+            f"WHERE account_id = {victim.account_id}",
+        )
+        == "0"
+    )

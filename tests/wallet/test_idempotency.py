@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from loadkit.stack.postgres import Postgres
 from tests.wallet.conftest import (
@@ -20,6 +21,7 @@ from tests.wallet.conftest import (
     WalletProcess,
     balance,
     invariants,
+    otp_code,
     problem,
     sql,
 )
@@ -96,6 +98,79 @@ def test_refusals_are_stored_under_the_key(client: httpx.Client, users: Callable
     assert again.headers["idempotency-replayed"] == "true"
     assert problem(again)["replayed"] is True
     assert balance(client, alice) == SEED_BALANCE
+
+
+def _policy(client: httpx.Client, name: str) -> None:
+    r = client.post("/admin/policy", json={"policy": name}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+
+
+def _transfer(
+    client: httpx.Client, sender: User, to: User, amount: int, key: str, otp: str | None = None
+) -> httpx.Response:
+    headers = sender.with_key(key)
+    if otp is not None:
+        headers["X-OTP"] = otp
+    return client.post(
+        "/v1/transfers", json={"to_account": to.account_id, "amount": amount}, headers=headers
+    )
+
+
+@pytest.mark.usefixtures("admin_reset")
+def test_a_replay_gets_the_first_answer_after_the_policy_tightened(
+    client: httpx.Client, users: Callable[[], User]
+) -> None:
+    """Applied under normal (201), replayed under peak: it used to answer 422 AMOUNT_OVER_LIMIT
+    (or 403 OTP_REQUIRED) for money that had moved."""
+    alice, bob = users(), users()
+    r = client.post("/v1/topup", json={"amount": 30_000_000}, headers=alice.with_key())
+    assert r.status_code == 201
+    big, small = uuid.uuid4().hex, uuid.uuid4().hex
+    # 300,000 CNY: over peak's maximum, within normal's, with an OTP
+    challenge = problem(_transfer(client, alice, bob, 30_000_000, big))["otp_challenge"]
+    first = _transfer(client, alice, bob, 30_000_000, big, otp_code(client, challenge))
+    assert first.status_code == 201, first.text
+    # 3,000 CNY: under normal's OTP threshold, over peak's
+    second = _transfer(client, alice, bob, 300_000, small)
+    assert second.status_code == 201
+    moved = invariants(client)["transactions"]
+
+    _policy(client, "peak")
+    for key, amount, answer in ((big, 30_000_000, first), (small, 300_000, second)):
+        again = _transfer(client, alice, bob, amount, key)
+        assert again.status_code == 201, again.text
+        assert again.headers["idempotency-replayed"] == "true"
+        assert again.json()["transaction_id"] == answer.json()["transaction_id"]
+    # a replay that carries a (stale) code is a replay too
+    assert _transfer(client, alice, bob, 300_000, small, otp="000000").status_code == 201
+    assert invariants(client)["transactions"] == moved
+    assert balance(client, bob) == SEED_BALANCE + 30_300_000
+
+
+@pytest.mark.usefixtures("admin_reset")
+def test_a_risk_refusal_is_stored_under_the_key(
+    client: httpx.Client, users: Callable[[], User]
+) -> None:
+    """Refused under peak (422): the same key stays refused when the policy is relaxed, so the
+    client's "refused" view is final."""
+    alice, bob = users(), users()
+    r = client.post("/v1/topup", json={"amount": 30_000_000}, headers=alice.with_key())
+    assert r.status_code == 201
+    key = uuid.uuid4().hex
+    _policy(client, "peak")
+    first = _transfer(client, alice, bob, 25_000_000, key)
+    assert first.status_code == 422 and problem(first)["code"] == "AMOUNT_OVER_LIMIT"
+    assert problem(first)["replayed"] is False
+    _policy(client, "normal")
+    for otp in (None, "123456"):
+        again = _transfer(client, alice, bob, 25_000_000, key, otp)
+        assert again.status_code == 422, again.text
+        body = problem(again)
+        assert body["code"] == "AMOUNT_OVER_LIMIT" and body["replayed"] is True
+        assert body["policy"] == "peak" and body["max_amount"] == 20_000_000
+    # the same key for another request is still a conflict
+    assert _transfer(client, alice, bob, 1, key).status_code == 409
+    assert balance(client, bob) == SEED_BALANCE
 
 
 def test_concurrent_duplicates_apply_exactly_once(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,9 +14,11 @@ import pytest
 
 from loadkit.wallet.auth import TokenSigner
 from tests.wallet.conftest import (
+    ADMIN,
     SECRET,
     SEED_BALANCE,
     User,
+    WalletProcess,
     balance,
     invariants,
     problem,
@@ -354,4 +357,135 @@ def test_chunked_body_over_the_limit_is_413(client: httpx.Client, pair: tuple[Us
 
     r = client.post("/v1/transfers", content=chunks(), headers=me.with_key())
     assert r.status_code == 413 and problem(r)["code"] == "BODY_TOO_LARGE"
+    assert balance(client, me) == SEED_BALANCE
+
+
+def _unhandled(client: httpx.Client) -> float:
+    text = client.get("/metrics").text
+    found = re.search(r"^wallet_unhandled_exceptions_total ([0-9.e+]+)$", text, re.M)
+    assert found is not None
+    return float(found[1])
+
+
+#: (id, method, path, headers, raw body, status, code); "$to", "$me", "$otp_amount" are filled in
+_ODD: list[tuple[str, str, str, dict[str, bytes], bytes | None, int, str]] = [
+    # the six requests that answered 500 with a traceback before (no login needed for most)
+    (
+        "non-ascii-bearer",
+        "GET",
+        "/v1/balance",
+        {"Authorization": b"Bearer v1.1.9999999999.\xe9\xe9"},
+        None,
+        401,
+        "INVALID_TOKEN",
+    ),
+    (
+        "non-ascii-otp",
+        "POST",
+        "/v1/transfers",
+        {"X-OTP": b"\xe9\xe9\xe9\xe9\xe9\xe9"},
+        b'{"to_account": $to, "amount": 600000}',
+        403,
+        "OTP_INVALID",
+    ),
+    (
+        "memo-lone-surrogate",
+        "POST",
+        "/v1/transfers",
+        {},
+        b'{"to_account": $to, "amount": 1, "memo": "\\ud800"}',
+        422,
+        "INVALID_FIELD",
+    ),
+    (
+        "memo-nul",
+        "POST",
+        "/v1/transfers",
+        {},
+        b'{"to_account": $to, "amount": 1, "memo": "a\\u0000b"}',
+        422,
+        "INVALID_FIELD",
+    ),
+    (
+        "username-lone-surrogate",
+        "POST",
+        "/v1/login",
+        {},
+        b'{"username": "\\udc00", "password": "x"}',
+        422,
+        "INVALID_FIELD",
+    ),
+    (
+        "username-nul",
+        "POST",
+        "/v1/login",
+        {},
+        b'{"username": "user\\u0000", "password": "x"}',
+        422,
+        "INVALID_FIELD",
+    ),
+    # their relatives
+    (
+        "password-lone-surrogate",
+        "POST",
+        "/v1/login",
+        {},
+        b'{"username": "user00001", "password": "\\ud83d"}',
+        422,
+        "INVALID_FIELD",
+    ),
+    (
+        "order-id-nul",
+        "POST",
+        "/v1/payments",
+        {},
+        b'{"merchant_account": $merchant, "amount": 1, "order_id": "\\u0000"}',
+        422,
+        "INVALID_FIELD",
+    ),
+    ("directory-nul", "GET", "/v1/directory/user%00", {}, None, 404, "ACCOUNT_NOT_FOUND"),
+    (
+        "non-ascii-admin-token",
+        "GET",
+        "/admin/state",
+        {"Authorization": b"Bearer \xff"},
+        None,
+        403,
+        "FORBIDDEN",
+    ),
+    ("outbox-garbage", "GET", "/admin/otp-outbox/%00%ff", {}, None, 404, "OTP_CHALLENGE_NOT_FOUND"),
+]
+
+
+@pytest.mark.usefixtures("no_money_moves")
+@pytest.mark.parametrize("case", _ODD, ids=[c[0] for c in _ODD])
+def test_odd_characters_are_refused_never_a_500(
+    case: tuple[str, str, str, dict[str, bytes], bytes | None, int, str],
+    client: httpx.Client,
+    wallet: WalletProcess,
+    pair: tuple[User, User],
+    merchant_id: int,
+) -> None:
+    """Each of these answered 500 and logged a traceback before: compare_digest on non-ASCII
+    text, a surrogate asyncpg cannot encode, a NUL PostgreSQL cannot store."""
+    name, method, path, extra, raw, status, code = case
+    me, other = pair
+    headers: dict[str, str | bytes] = {}
+    if not path.startswith("/admin") and "Authorization" not in extra:
+        headers.update(me.headers)
+    if path.startswith("/admin") and "Authorization" not in extra:
+        headers.update(ADMIN)
+    if method == "POST":
+        headers["Idempotency-Key"] = f"odd-{name}-{me.account_id}"
+    headers.update(extra)
+    if raw is not None:
+        raw = raw.replace(b"$to", str(other.account_id).encode())
+        raw = raw.replace(b"$merchant", str(merchant_id).encode())
+    log_before = len(wallet.log())
+    unhandled = _unhandled(client)
+    r = client.request(method, path, content=raw, headers=headers)  # type: ignore[arg-type]
+    assert r.status_code == status, r.text
+    assert problem(r)["code"] == code
+    assert _unhandled(client) == unhandled
+    assert "Traceback" not in wallet.log()[log_before:]
     assert balance(client, me) == SEED_BALANCE

@@ -4,9 +4,11 @@ Each virtual user is one seeded account (``target.wallet.users`` of the run conf
 its first action and keeps the token; a 401 later (an expired or unknown token) logs it in again
 and repeats the request once. Money movements carry a fresh ``Idempotency-Key``, which the
 client's retries reuse (``client.retries.reuse_idempotency_key``). When a payment or a transfer
-is answered ``403 OTP_REQUIRED`` and the journey says ``otp: true``, the action fetches the code
-(``GET /v1/otp/{challenge}``) and repeats the request with ``X-OTP`` and the same key, as the app
-would after the SMS; with ``otp: false`` the 403 ends the action as ``rejected``.
+is answered ``403 OTP_REQUIRED`` and the journey says ``otp: true``, the action reads the code
+from the stack's test "SMS" outbox (``GET /admin/otp-outbox/{challenge}`` with the outbox token of
+``target.wallet``: the user's own token cannot read it) and repeats the request with ``X-OTP`` and
+the same key, as the user would after the SMS; with ``otp: false`` the 403 ends the action as
+``rejected``.
 
 Every money movement the client attempted becomes one ``acks.jsonl`` line with the client's final
 view of it (``acknowledged``, ``refused`` or ``unknown``)::
@@ -32,6 +34,8 @@ DEFAULT_AMOUNTS = {
     WalletJourneyKind.TOPUP: AmountRange(10_000, 10_000),
 }
 DEFAULT_PAGE = 20
+#: the timeline endpoint of the OTP step (the wallet's test "SMS" outbox)
+OTP_OUTBOX_ENDPOINT = "GET /admin/otp-outbox/{challenge}"
 _SERVER_ERROR = CAUSES.index(Cause.SERVER_ERROR)
 
 
@@ -74,7 +78,12 @@ class WalletJourneyRunner:
         self.ep_login = ep(self.name, "POST /v1/login", "POST")
         self.ep_balance = ep(self.name, "GET /v1/balance", "GET")
         self.ep_history = ep(self.name, "GET /v1/transactions", "GET")
-        self.ep_otp = ep(self.name, "GET /v1/otp/{challenge}", "GET")
+        self.ep_otp = ep(self.name, OTP_OUTBOX_ENDPOINT, "GET")
+        self.outbox_auth = (
+            f"Authorization: Bearer {wallet.otp_outbox_token}\r\n"
+            if wallet.otp_outbox_token
+            else ""
+        )
         self.ep_move = {
             WalletJourneyKind.PAY_MERCHANT: ep(self.name, "POST /v1/payments", "POST"),
             WalletJourneyKind.P2P_TRANSFER: ep(self.name, "POST /v1/transfers", "POST"),
@@ -152,7 +161,8 @@ class WalletJourneyRunner:
         if status == 403 and self.spec.otp and kind is not WalletJourneyKind.TOPUP:
             challenge = _field(answer, "otp_challenge")
             if isinstance(challenge, str):
-                self._authed(a, user, self.ep_otp, f"/v1/otp/{challenge}")
+                path_otp = f"/admin/otp-outbox/{challenge}"
+                self.client.call(a, self.ep_otp, user.target, path_otp, self.outbox_auth)
                 code = _field(a.body, "code") if a.outcome == OK else None
                 if isinstance(code, str):
                     otp = f"X-OTP: {code}\r\n"

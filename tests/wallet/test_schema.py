@@ -1,0 +1,170 @@
+"""The wallet's database role: the service runs with only its grants, and they are not much."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from loadkit.errors import ComponentFailed
+from loadkit.stack.postgres import Postgres
+from loadkit.wallet import schema
+from tests.wallet.conftest import (
+    ADMIN,
+    OUTBOX,
+    WalletProcess,
+    invariants,
+    login,
+    problem,
+    sql,
+)
+
+
+@pytest.fixture(scope="module")
+def app_role(pg: Postgres) -> tuple[str, str]:
+    """A login role of this module's own, ``(name, password)`` (it goes with the session's
+    cluster: dropping it would mean revoking its grants database by database)."""
+    name, password = f"wallet_t{secrets.randbelow(10**8)}", secrets.token_urlsafe(16)
+    pg.create_role(name, password)
+    return name, password
+
+
+def _role_dsn(pg: Postgres, dsn: str, role: str) -> str:
+    return pg.dsn(urlsplit(dsn).path.lstrip("/"), user=role)
+
+
+def _as(pg: Postgres, dsn: str, role: str, password: str, query: str) -> str:
+    """Run ``query`` with ``psql`` as ``role``; its output, or ComponentFailed."""
+    import subprocess
+
+    done = subprocess.run(
+        [
+            str(pg.bin_dir / "psql"),
+            *("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
+            *("-h", "127.0.0.1", "-p", str(pg.port), "-U", role),
+            *("-d", urlsplit(dsn).path.lstrip("/"), "-f", "-"),
+        ],
+        input=query,
+        capture_output=True,
+        text=True,
+        env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"},
+        timeout=30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ComponentFailed("psql", done.stderr.strip())
+    return done.stdout.strip()
+
+
+def test_the_service_works_with_only_its_grants(
+    pg: Postgres,
+    app_role: tuple[str, str],
+    start_wallet: Callable[..., WalletProcess],
+) -> None:
+    """Every route the wallet has, through a role that has nothing but APP_GRANTS."""
+    role, password = app_role
+    dsn = pg.create_database(f"wallet_grants_{uuid.uuid4().hex[:8]}")
+    schema.migrate(dsn, grant_to=role)
+    schema.seed(dsn, 4, 1, 1_000_000)
+    w = start_wallet(
+        _role_dsn(pg, dsn, role), name="w-least", env={"LOADKIT_WALLET_DB_PASSWORD": password}
+    )
+    assert "loadkit:" not in " ".join(w.proc.args)  # type: ignore[arg-type]
+    with httpx.Client(base_url=w.url, timeout=10) as client:
+        assert client.get("/readyz").status_code == 200
+        alice, bob = login(w.url, 1, client), login(w.url, 2, client)
+        merchant = client.get("/v1/directory/merchant00001", headers=alice.headers).json()
+        assert client.post("/v1/topup", json={"amount": 5}, headers=alice.with_key()).is_success
+        r = client.post(
+            "/v1/payments",
+            json={"merchant_account": merchant["account_id"], "amount": 7},
+            headers=alice.with_key(),
+        )
+        assert r.status_code == 201, r.text
+        # OTP: challenge, outbox, a wrong code, the right one
+        key = uuid.uuid4().hex
+        body = {"to_account": bob.account_id, "amount": 600_000}
+        challenge = problem(client.post("/v1/transfers", json=body, headers=alice.with_key(key)))[
+            "otp_challenge"
+        ]
+        code = client.get(f"/admin/otp-outbox/{challenge}", headers=OUTBOX).json()["code"]
+        wrong = {**alice.with_key(key), "X-OTP": f"{(int(code) + 1) % 1_000_000:06d}"}
+        assert client.post("/v1/transfers", json=body, headers=wrong).status_code == 403
+        right = {**alice.with_key(key), "X-OTP": code}
+        assert client.post("/v1/transfers", json=body, headers=right).status_code == 201
+        # a stored risk refusal, a failed and a successful login, history, admin reads
+        r = client.post(
+            "/v1/transfers",
+            json={"to_account": bob.account_id, "amount": 60_000_000},
+            headers=alice.with_key(),
+        )
+        assert problem(r)["code"] == "AMOUNT_OVER_LIMIT"
+        assert (
+            client.post("/v1/login", json={"username": bob.name, "password": "x"}).status_code
+            == 401
+        )
+        login(w.url, 2, client)
+        assert client.get("/v1/transactions", headers=alice.headers).status_code == 200
+        assert client.post("/admin/seed", json={"users": 6}, headers=ADMIN).json()["funded"] == 0
+        assert client.get("/admin/movements", headers=ADMIN).status_code == 200
+        assert client.get("/admin/accounts/2", headers=ADMIN).status_code == 200
+        assert invariants(client)["ok"]
+    assert "Traceback" not in w.log()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "COPY (SELECT 1) TO PROGRAM 'id'",
+        "SELECT pg_read_file('/etc/passwd')",
+        "DROP TABLE ledger_entries",
+        "TRUNCATE idempotency_keys",
+        "DELETE FROM ledger_entries",
+        "DELETE FROM transactions",
+        "UPDATE wallet_meta SET value = 'x'",
+        "ALTER TABLE accounts DROP CONSTRAINT accounts_balance_non_negative",
+        "CREATE TABLE public.mine (x int)",
+        "CREATE ROLE mine LOGIN SUPERUSER",
+        "CREATE DATABASE mine",
+        "CREATE OR REPLACE FUNCTION wallet_invariants() RETURNS jsonb LANGUAGE sql AS 'SELECT 1'",
+    ],
+)
+def test_the_role_cannot_do_more_than_the_service_needs(
+    pg: Postgres, app_role: tuple[str, str], pg_dsn: str, query: str
+) -> None:
+    role, password = app_role
+    schema.migrate(pg_dsn, grant_to=role)
+    assert _as(pg, pg_dsn, role, password, "SELECT count(*) FROM accounts") == "1"
+    with pytest.raises(ComponentFailed, match=r"permission denied|must be|must have"):
+        _as(pg, pg_dsn, role, password, query)
+    assert sql(pg, pg_dsn, f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'") == "f"
+
+
+def test_a_wrong_database_password_is_busy_not_a_500(
+    pg: Postgres,
+    app_role: tuple[str, str],
+    wallet: WalletProcess,
+    start_wallet: Callable[..., WalletProcess],
+) -> None:
+    role, _ = app_role
+    schema.migrate(wallet.dsn, grant_to=role)
+    w = start_wallet(
+        _role_dsn(pg, wallet.dsn, role), name="w-badpw", env={"LOADKIT_WALLET_DB_PASSWORD": "no"}
+    )
+    with httpx.Client(base_url=w.url, timeout=10) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["reason"] == "db_unavailable"
+        r = client.post("/v1/login", json={"username": "user00001", "password": "wallet-pass"})
+        assert r.status_code == 503 and problem(r)["cause"] == "db_unavailable"
+    assert "Traceback" not in w.log()
+    assert "password authentication failed" not in w.log() or "database trouble" in w.log()
+
+
+def test_grant_to_refuses_names_that_are_not_plain_roles() -> None:
+    for bad in ("Wallet", "a;b", "x y", "", "1abc"):
+        with pytest.raises(ValueError, match="not a plain role name"):
+            schema.grant_sql(bad)
