@@ -161,7 +161,15 @@ class RunCollector(Collector):
                 value = 1.0 if f.state in ("active", "reverting") else 0.0
                 faults.add_metric([rid, f.name, f.type, f.target], value)
             families: list[Metric] = [
-                info, clock, phase, offered, answered, busy, unsent, latency, faults
+                info,
+                clock,
+                phase,
+                offered,
+                answered,
+                busy,
+                unsent,
+                latency,
+                faults,
             ]
             if s.busy_limit is not None:
                 limit = GaugeMetricFamily(
@@ -199,9 +207,7 @@ class _Server(WSGIServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # one thread per scrape (as prometheus_client's own server): a slow reader blocks none
-        thread = threading.Thread(
-            target=self._handle, args=(request, client_address), daemon=True
-        )
+        thread = threading.Thread(target=self._handle, args=(request, client_address), daemon=True)
         thread.start()
 
     def _handle(self, request: Any, client_address: Any) -> None:
@@ -285,8 +291,11 @@ class Pusher:
             return
         try:
             push_to_gateway(
-                self.url, job="loadkit", registry=self.registry,
-                grouping_key={"run_id": run_id}, timeout=5,
+                self.url,
+                job="loadkit",
+                registry=self.registry,
+                grouping_key={"run_id": run_id},
+                timeout=5,
             )
             self.pushes += 1
             self.error = None

@@ -147,7 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.live.host_ok(self.headers.get("Host")):
             self._send(HTTPStatus.MISDIRECTED_REQUEST, b"unknown host\n", "text/plain")
             return False
-        token = self.headers.get("X-Loadkit-Token") or (query.get("token") or [None])[0]
+        given = query.get("token")
+        token = self.headers.get("X-Loadkit-Token") or (given[0] if given else None)
         if not self.live.listen.accepts(token):
             self._send(
                 HTTPStatus.UNAUTHORIZED,

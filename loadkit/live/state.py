@@ -135,8 +135,12 @@ class LiveState:
             self.scenario = controller.scenario.name
             self.faults = [
                 FaultView(
-                    p.id, p.spec.name, p.spec.type, _target(controller, p.spec.target),
-                    p.start_s, p.end_s,
+                    p.id,
+                    p.spec.name,
+                    p.spec.type,
+                    _target(controller, p.spec.target),
+                    p.start_s,
+                    p.end_s,
                 )
                 for p in controller.plan.faults
             ]
@@ -156,8 +160,9 @@ class LiveState:
                     run.reverted_t,
                     run.error,
                 )
-                view.state = _fault_state(run.injected_t, run.reverted_t, run.done.is_set(),
-                                          run.error, c.halted)
+                view.state = _fault_state(
+                    run.injected_t, run.reverted_t, run.done.is_set(), run.error, c.halted
+                )
             before = {r.name: r for r in c.before}
             after = {r.name: r for r in c.after}
             probes = []

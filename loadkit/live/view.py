@@ -128,9 +128,7 @@ class LiveView:
         last = self.state.last_poll
         return last is not None and time.time() - last < PAGE_GONE_S
 
-    def close(
-        self, *, linger_s: float = 0.0, say: Callable[[str], None] | None = None
-    ) -> None:
+    def close(self, *, linger_s: float = 0.0, say: Callable[[str], None] | None = None) -> None:
         """Stop serving. With ``linger_s``, first keep the reports served while a page is open
         (at most that long; Ctrl-C ends it) and wait for Prometheus's last scrape."""
         if self.metrics is not None and self.collector.scrapes:
@@ -176,9 +174,17 @@ class LiveView:
 
     # -- feeds -------------------------------------------------------------------------------
 
-    def attach(self, runner: Runner, *, kind: str = "run", title: str | None = None) -> RunFeed:
-        """Follow ``runner`` (attach before :meth:`Runner.run`)."""
-        feed = RunFeed(self, kind=kind, title=title)
+    def attach(
+        self,
+        runner: Runner,
+        *,
+        kind: str = "run",
+        title: str | None = None,
+        also_halt: Callable[[str], None] | None = None,
+    ) -> RunFeed:
+        """Follow ``runner`` (attach before :meth:`Runner.run`); ``also_halt`` is called too
+        when the halt button is pressed (a capacity search: no further pass)."""
+        feed = RunFeed(self, kind=kind, title=title, also_halt=also_halt)
         feed.attach(runner.events)
         return feed
 
@@ -190,10 +196,18 @@ class LiveView:
 class RunFeed(RunListener):
     """Keeps a :class:`LiveView` current from one run's events (ticks twice a second)."""
 
-    def __init__(self, view: LiveView, *, kind: str = "run", title: str | None = None) -> None:
+    def __init__(
+        self,
+        view: LiveView,
+        *,
+        kind: str = "run",
+        title: str | None = None,
+        also_halt: Callable[[str], None] | None = None,
+    ) -> None:
         self.view = view
         self.kind = kind
         self.title = title
+        self.also_halt = also_halt
         self.tail: TimelineTail | None = None
         #: seconds the last update took (the bench reads it)
         self.update_s: list[float] = []
@@ -218,6 +232,8 @@ class RunFeed(RunListener):
         def halt(reason: str) -> None:
             if controller is not None:
                 controller.halt(reason)  # faults start coming out now, in their threads
+            if self.also_halt is not None:
+                self.also_halt(reason)
             run.abort(reason, safety=False)  # then the load stops; reports at `finished`
 
         self.view.on_halt(halt)
@@ -230,9 +246,7 @@ class RunFeed(RunListener):
     def on_tick(self, run: Runner, t: float) -> None:
         self.update()
 
-    def on_fault_injected(
-        self, run: Runner, fault: str, type: str, target: str, t: float
-    ) -> None:
+    def on_fault_injected(self, run: Runner, fault: str, type: str, target: str, t: float) -> None:
         self.view.state.refresh_chaos()
 
     def on_fault_reverted(
