@@ -72,21 +72,26 @@ class RunCollector(Collector):
 
     def __init__(self, state: LiveState) -> None:
         self.state = state
-        #: scrapes answered so far (the run waits for one after its last numbers)
+        #: scrapes answered so far
         self.scrapes = 0
+        #: when the latest answered scrape started reading the state (time.monotonic())
+        self.read_at = 0.0
         self._scraped = threading.Condition()
 
     def collect(self) -> Iterator[Metric]:
+        started = time.monotonic()
         families = self._families()
         with self._scraped:
             self.scrapes += 1
+            self.read_at = max(self.read_at, started)
             self._scraped.notify_all()
         yield from families
 
-    def wait_for_scrape(self, after: int, timeout: float) -> bool:
-        """Wait until a scrape beyond ``after`` happened; False on timeout."""
+    def wait_for_scrape(self, since: float, timeout: float) -> bool:
+        """Wait until a scrape that started reading after ``since`` (``time.monotonic()``)
+        was answered: it holds everything recorded before then. False on timeout."""
         with self._scraped:
-            return self._scraped.wait_for(lambda: self.scrapes > after, timeout)
+            return self._scraped.wait_for(lambda: self.read_at > since, timeout)
 
     def _families(self) -> list[Metric]:
         s = self.state
@@ -123,7 +128,8 @@ class RunCollector(Collector):
                 labels=["run_id"],
             )
             upto = _offered_until(run.stopped_at, now, run.status)
-            offered.add_metric([rid], series.offered(0.0, upto) or 0.0 if upto else 0.0)
+            scheduled = series.offered(0.0, upto) if upto else None
+            offered.add_metric([rid], scheduled or 0.0)
             answered = CounterMetricFamily(
                 "loadkit_answered",
                 "Answered user actions (after retries) and requests, by outcome",
@@ -315,11 +321,3 @@ class Pusher:
         with contextlib.suppress(Exception):
             self.push()
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
-    return True

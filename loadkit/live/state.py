@@ -249,7 +249,7 @@ class LiveState:
         return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
     def _phase(self, now: float | None) -> str | None:
-        if now is None or self.profile is None:
+        if now is None or self.profile is None or self.run.status == "finished":
             return None
         return self.profile.phase_at(min(now, self.profile.duration_s - 1e-9))
 

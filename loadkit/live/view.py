@@ -132,7 +132,8 @@ class LiveView:
         """Stop serving. With ``linger_s``, first keep the reports served while a page is open
         (at most that long; Ctrl-C ends it) and wait for Prometheus's last scrape."""
         if self.metrics is not None and self.collector.scrapes:
-            self.collector.wait_for_scrape(self.collector.scrapes, LAST_SCRAPE_S)
+            # Prometheus gets the final totals: one more scrape, of everything recorded
+            self.collector.wait_for_scrape(time.monotonic(), LAST_SCRAPE_S)
         if self.pusher is not None:
             self.pusher.close()
         if self.web is not None and linger_s > 0 and self.page_open():

@@ -8,6 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const EXTRA = ["#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#1f78b4", "#b15928"];
   const ACTION = "#d1495b", REQUEST = "#2e86ab";
+  const LAG_S = 3;  // seconds whose answers are still arriving (as the server's tiles)
 
   // the page's model; tests (and curious people) can read it from the console
   const live = {
@@ -153,10 +154,12 @@
     if (old) old.destroy();
     const chart = new uPlot({
       ...size(elem),
-      series: [{ label: "run clock", value: (u, v) => (v == null ? "–" : clock(v)) }, ...series],
+      series: [{ label: "run clock", value: (u, v) => (v == null ? "–" : clock(v)) },
+        ...series.map((x) => ({ points: { show: false }, ...x }))],
       scales: { x: { time: false, range: () => xRange() }, ...(opts.scales || {}) },
       axes: [xAxis(), { size: 56, ...(opts.y || {}) }],
       legend: { live: true },
+      focus: { alpha: 0.5 },
       cursor: { drag: { x: false, y: false } },
       hooks: { drawClear: [drawBands], draw: opts.draw || [] },
     }, [[], ...series.map(() => [])], elem);
@@ -165,7 +168,7 @@
   }
 
   function makeCharts() {
-    const pctAxis = { values: (u, v) => v.map((x) => (100 * x).toFixed(x < 0.1 ? 1 : 0) + "%") };
+    const pctAxis = { values: (u, v) => v.map((x) => (x == null ? "" : (100 * x).toFixed(x < 0.1 ? 1 : 0) + "%")) };
     make("chart-busy", [
       { label: "user actions (after retries)", stroke: ACTION, width: 2, value: (u, v) => pct(v) },
       { label: "requests", stroke: REQUEST, width: 1.2, value: (u, v) => pct(v) },
@@ -183,7 +186,7 @@
       { label: "p99", stroke: ACTION, width: 1.4, value: (u, v) => ms(v) },
     ], {
       scales: { y: { distr: 3 } },
-      y: { values: (u, v) => v.map((x) => (x >= 1000 ? x / 1000 + "s" : x + "ms")) },
+      y: { values: (u, v) => v.map((x) => (x == null ? "" : x >= 1000 ? x / 1000 + "s" : x + "ms")) },
     });
     make("chart-rate", [
       { label: "offered", stroke: "#333", width: 1.2, dash: [6, 4], value: (u, v) => perS(v) },
@@ -208,7 +211,11 @@
 
   function data() {
     const [, xEnd] = xRange();
-    const last = live.last == null ? -1 : live.last;
+    let last = live.last == null ? -1 : live.last;
+    const r = live.data && live.data.run;
+    if (r && r.status !== "finished" && r.now != null) {
+      last = Math.min(last, Math.floor(r.now) - LAG_S);  // answers of later seconds still arrive
+    }
     const n = Math.max(0, Math.min(last + 1, Math.ceil(xEnd)));
     const x = [], bA = [], bR = [], p50 = [], p95 = [], p99 = [], off = [], ach = [], good = [], uns = [];
     const own = live.causes.map(() => []);
@@ -350,14 +357,14 @@
       const tr = document.createElement("tr");
       tr.dataset.fault = f.name;
       tr.className = f.state.replace(/[ ,]+/g, "-");
-      const name = el("td", f.name); name.append(el("span", f.type, "sub"));
+      const name = el("td", f.name); name.append(el("span", `${f.type} on ${f.target}`, "sub"));
       const [run, w] = window_(t0, f.start_s, f.end_s);
       const win = el("td", run); if (w) win.append(el("span", w, "sub"));
       let detail = "";
       if (f.injected_t != null) detail = "in " + clock(f.injected_t) + (f.reverted_t != null ? " · out " + clock(f.reverted_t) : "");
       const st = el("td", f.state, "state"); if (detail) st.append(el("span", detail, "sub"));
       if (f.error) st.append(el("span", f.error, "sub"));
-      tr.append(name, el("td", f.target), win, st);
+      tr.append(name, win, st);
       body.append(tr);
     }
     if (!d.faults.length) emptyRow(body, "no faults");
