@@ -38,4 +38,6 @@ def test_bad_addresses_are_usage_errors(text: str) -> None:
 
 def test_ipv6_loopback_in_brackets() -> None:
     listen = parse_listen("[::1]:0", Allowlist(), what="--web")
-    assert listen.host == "::1" and listen.token is None and listen.url(8000) == "http://[::1]:8000/"
+    assert (
+        listen.host == "::1" and listen.token is None and listen.url(8000) == "http://[::1]:8000/"
+    )

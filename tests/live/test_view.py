@@ -66,9 +66,7 @@ def _state(page: Any, fault: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
-def test_live_view_follows_faults_and_halts_the_run(
-    stack: ReferenceStack, tmp_path: Path
-) -> None:
+def test_live_view_follows_faults_and_halts_the_run(stack: ReferenceStack, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     (tmp_path / "p.yaml").write_text(PROFILE)
@@ -106,9 +104,7 @@ def test_live_view_follows_faults_and_halts_the_run(
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.on("console", lambda m: m.type == "error" and errors.append(m.text))
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.on(
-                    "request", lambda r: r.url.startswith(origin) or foreign.append(r.url)
-                )
+                page.on("request", lambda r: r.url.startswith(origin) or foreign.append(r.url))
                 page.goto(view.web.url, wait_until="load")
                 # the fault goes in, then comes out, as the page polls
                 page.wait_for_function(
@@ -128,9 +124,7 @@ def test_live_view_follows_faults_and_halts_the_run(
                     timeout=20_000,
                 )
                 # the busy chart, as drawn: busy rate per second before vs in the fault window
-                page.wait_for_function(
-                    "() => (window.loadkitLive.last || 0) >= 11", timeout=15_000
-                )
+                page.wait_for_function("() => (window.loadkitLive.last || 0) >= 11", timeout=15_000)
                 drawn = page.evaluate(
                     """() => {
                       const u = window.loadkitLive.charts['chart-busy'];
