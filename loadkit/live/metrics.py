@@ -320,4 +320,3 @@ class Pusher:
             self._thread.join(10)
         with contextlib.suppress(Exception):
             self.push()
-
