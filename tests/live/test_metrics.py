@@ -28,9 +28,11 @@ RULES_TEST = ROOT / "dashboards" / "prometheus" / "loadkit-rules.test.yaml"
 DASHBOARD = ROOT / "dashboards" / "grafana" / "loadkit-live.json"
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
+PUSHGATEWAY = shutil.which("prometheus-pushgateway")
 needs_prometheus = pytest.mark.skipif(
-    PROMETHEUS is None or PROMTOOL is None,
-    reason="prometheus not installed (apt-get install prometheus; .ci/run does)",
+    PROMETHEUS is None or PROMTOOL is None or PUSHGATEWAY is None,
+    reason="prometheus not installed (apt-get install prometheus prometheus-pushgateway; "
+    ".ci/run does)",
 )
 
 PROFILE = """
@@ -139,6 +141,49 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, int]]:
         log.close()
 
 
+@pytest.fixture
+def pushgateway(tmp_path: Path) -> Iterator[str]:
+    """A real Pushgateway on loopback."""
+    assert PUSHGATEWAY is not None
+    port = free_port()
+    proc = subprocess.Popen(
+        [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "the pushgateway died"
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the pushgateway never got ready"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _pushed(url: str, name: str, run_id: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = 0.0
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if (
+                sample.name == name
+                and sample.labels.get("run_id") == run_id
+                and all(sample.labels.get(k) == v for k, v in labels.items())
+            ):
+                found += sample.value
+    return found
+
+
 def _query(url: str, expr: str) -> list[dict[str, Any]]:
     r = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=10)
     assert r.status_code == 200, r.text
@@ -154,7 +199,7 @@ def _value(url: str, expr: str) -> float:
 @pytest.mark.slow
 @needs_prometheus
 def test_prometheus_totals_equal_the_report(
-    stack: ReferenceStack, tmp_path: Path, prometheus: tuple[str, int]
+    stack: ReferenceStack, tmp_path: Path, prometheus: tuple[str, int], pushgateway: str
 ) -> None:
     url, port = prometheus
     (tmp_path / "p.yaml").write_text(PROFILE)
@@ -166,7 +211,8 @@ def test_prometheus_totals_equal_the_report(
             *(sys.executable, "-m", "loadkit", "run", str(tmp_path / "p.yaml")),
             *("--chaos", str(tmp_path / "s.yaml"), "--stack-dir", str(stack.stack_dir)),
             *("--out", str(out), "--metrics", f"127.0.0.1:{port}"),
-            *("--slo", str(tmp_path / "slo.yaml")),
+            *("--slo", str(tmp_path / "slo.yaml"), "--push-to", pushgateway),
+            *("--web", "127.0.0.1:0"),
         ],
         cwd=tmp_path,
         capture_output=True,
@@ -175,6 +221,7 @@ def test_prometheus_totals_equal_the_report(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"metrics: http://127.0.0.1:{port}/metrics" in run.stdout
+    assert "live view: http://127.0.0.1:" in run.stdout, "no page opened: no lingering"
     (run_dir,) = out.iterdir()
     report = json.loads((run_dir / "report.json").read_text())
     rid = run_dir.name
@@ -193,6 +240,8 @@ def test_prometheus_totals_equal_the_report(
         assert total("loadkit_busy_total", sel) == counts["busy"], level
         assert total("loadkit_unsent_total", sel) == counts["unsent"], level
         assert total("loadkit_latency_seconds_count", sel) > 0
+        pushed = _pushed(pushgateway, "loadkit_answered_total", rid, level=level)
+        assert pushed == counts["answered"], "the last push holds the final totals"
     causes = report["total"]["request"]["counts"]["causes"]
     for cause, count in causes.items():
         sel = f',level="request",cause="{cause}"'

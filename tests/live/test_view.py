@@ -185,3 +185,60 @@ def test_live_view_follows_faults_and_halts_the_run(stack: ReferenceStack, tmp_p
         assert (result.run_dir / name).is_file(), name
     assert json.loads((result.run_dir / "report.json").read_text())["status"] == "aborted"
     assert max(feed.update_s) < 0.25, "a tick's update stays cheap"
+
+
+GAMEDAY = """
+name: live-gameday
+duration: 7s
+steady_state:
+  before: false
+  after: false
+  traffic: {rate: 20/s, request: balance}
+faults:
+  - {name: maintenance, type: wallet.maintenance, at: 2s, duration: 2s}
+"""
+
+
+@pytest.mark.slow
+def test_game_day_without_load_is_watched_from_its_probe_traffic(
+    stack: ReferenceStack, tmp_path: Path
+) -> None:
+    """``loadkit chaos run --web``: the busy rate comes from the controller's probe traffic."""
+    import httpx
+
+    from loadkit.run.gameday import GamedayOptions, run_gameday
+    from loadkit.safety import Allowlist
+
+    (tmp_path / "g.yaml").write_text(GAMEDAY)
+    options = GamedayOptions(tmp_path / "g.yaml", stack.stack_dir, out=tmp_path / "reports")
+    view = LiveView(LiveOptions(web="127.0.0.1:0"), Allowlist(), title="gameday")
+    view.start()
+    assert view.web is not None
+    url = view.web.url.rstrip("/") + "/api/live"
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(0.3):
+            body = httpx.get(url).json()
+            seen.update(f["state"] for f in body["faults"])
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    feed = view.watch_gameday()
+    try:
+        result = run_gameday(options, watch=feed)
+        feed.finish(result)
+        body = httpx.get(url).json()
+    finally:
+        stop.set()
+        poller.join(5)
+        view.close()
+    assert str(result.status) == "completed"
+    assert body["run"]["kind"] == "chaos" and body["run"]["status"] == "finished"
+    assert [f["state"] for f in body["faults"]] == ["reverted"], body["faults"]
+    assert {"pending", "active"} <= seen, seen
+    busy = {p["t"]: p["a"][2] for p in body["points"]}
+    assert sum(busy.get(t, 0) for t in (2, 3)) > 0 and sum(busy.get(t, 0) for t in (0, 5, 6)) == 0
+    assert {c for p in body["points"] for c in p["c"]} == {"maintenance"}
+    assert "events.jsonl" in body["reports"]
