@@ -118,7 +118,7 @@ class RunCollector(Collector):
                 "1 for the profile phase running now, 0 for the others",
                 labels=["run_id", "phase"],
             )
-            current = s._phase(now) if run.status in ("running", "starting") else None
+            current = s.phase_at(now) if run.status in ("running", "starting") else None
             for p in run.phases:
                 phase.add_metric([rid, p["name"]], 1.0 if p["name"] == current else 0.0)
             offered = CounterMetricFamily(
@@ -209,8 +209,6 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class _Server(WSGIServer):
-    daemon_threads = True
-
     def process_request(self, request: Any, client_address: Any) -> None:
         # one thread per scrape (as prometheus_client's own server): a slow reader blocks none
         thread = threading.Thread(target=self._handle, args=(request, client_address), daemon=True)

@@ -229,7 +229,7 @@ class LiveState:
                     "duration_s": run.duration_s,
                     "stopped_at": run.stopped_at,
                     "phases": run.phases,
-                    "phase": self._phase(now),
+                    "phase": self.phase_at(now),
                     "scenario": self.scenario,
                 },
                 "points": self.series.points(max(0, t_from)),
@@ -248,7 +248,8 @@ class LiveState:
             }
         return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    def _phase(self, now: float | None) -> str | None:
+    def phase_at(self, now: float | None) -> str | None:
+        """The profile phase running at run-clock ``now`` (None before, after, or without)."""
         if now is None or self.profile is None or self.run.status == "finished":
             return None
         return self.profile.phase_at(min(now, self.profile.duration_s - 1e-9))

@@ -325,7 +325,9 @@
     $("t-busy").textContent = pct(b, 2); $("t-busy").className = style(b);
     $("t-rbusy").textContent = pct(rb, 2); $("t-rbusy").className = style(rb);
     let p95 = null;
-    for (let t = live.last; t != null && t >= Math.max(0, live.last - 5); t--) {
+    const now = d.run.status === "finished" || d.run.now == null ? Infinity : Math.floor(d.run.now) - LAG_S;
+    const top = live.last == null ? null : Math.min(live.last, now);
+    for (let t = top; t != null && t >= Math.max(0, top - 5); t--) {
       const p = live.points.get(t);
       if (p && p.p[1] != null) { p95 = p.p[1]; break; }
     }
