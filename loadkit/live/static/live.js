@@ -13,7 +13,7 @@
   // the page's model; tests (and curious people) can read it from the console
   const live = {
     revision: null, points: new Map(), last: null, data: null, offset: 0,
-    charts: {}, causes: [], halting: false, failures: 0,
+    charts: {}, causes: [], halting: false, failures: 0, applyMs: [],
   };
   window.loadkitLive = live;
 
@@ -426,6 +426,7 @@
   }
 
   async function poll() {
+    const began = performance.now();
     const from = live.last == null ? 0 : Math.max(0, live.last - 20);
     let finished = false;
     try {
@@ -434,14 +435,19 @@
       if (!r.ok) throw new Error(String(r.status));
       const d = await r.json();
       live.failures = 0;
+      const t = performance.now();
       apply(d);
+      live.applyMs.push(performance.now() - t);
+      if (live.applyMs.length > 600) live.applyMs.shift();
       finished = d.run.status === "finished";
     } catch (e) {
       live.failures += 1;
       if (live.data) renderHeader(live.data);
     }
-    // after the run: a slow heartbeat keeps the reports served while the page is open
-    setTimeout(poll, finished ? 4000 : 1000);
+    // once a second from the start of the last poll (a slow answer does not stretch it);
+    // after the run, a slow heartbeat keeps the reports served while the page is open
+    const every = finished ? 4000 : 1000;
+    setTimeout(poll, Math.max(100, every - (performance.now() - began)));
   }
 
   async function halt() {
