@@ -114,10 +114,19 @@ class CapacitySearch:
     """One search (see the module docstring); :func:`find_capacity` is the short way."""
 
     def __init__(
-        self, options: CapacityOptions, on_event: Callable[[str], None] | None = None
+        self,
+        options: CapacityOptions,
+        on_event: Callable[[str], None] | None = None,
+        *,
+        on_runner: Callable[[Any], object] | None = None,
     ) -> None:
         self.options = options
         self.say = on_event or (lambda _line: None)
+        #: called with each pass's Runner before it runs (the live view attaches there)
+        self.on_runner = on_runner
+        #: halt() was called: the pass going stops, no other starts
+        self.halted: str | None = None
+        self._runner: Any = None
         if not options.objectives:
             raise ConfigError("capacity needs at least one objective (e.g. --max-busy 1%)")
         for obj in options.objectives:
@@ -133,6 +142,12 @@ class CapacitySearch:
         self.notes: list[str] = []
         client = self.profile.client
         self.lag_s = min(client.timeout_s * client.retries.attempts, 10.0) + 1.5
+
+    def halt(self, reason: str) -> None:
+        """Stop the pass that is going (its steps so far are judged) and start no other."""
+        self.halted = reason
+        if self._runner is not None:
+            self._runner.abort(reason, safety=False)
 
     def run(self) -> CapacityResult:
         opts = self.options
@@ -163,7 +178,9 @@ class CapacitySearch:
             passes.append(record)
             steps.extend(found)
             low, high = bracket(steps)
-            if low is not None and high is not None and high - low > self.settings.resolution:
+            if self.halted is not None:
+                notes.append(f"halted: {self.halted}; no fine pass")
+            elif low is not None and high is not None and high - low > self.settings.resolution:
                 fine = self.settings.fine_rates(low, high)
                 self.say(
                     f"fine pass: {len(fine)} steps from {fine[0]:g}/s to {fine[-1]:g}/s "
@@ -277,6 +294,9 @@ class CapacitySearch:
             runner, steps, opts.objectives, self.lag_s, opts.stop_after, causes, self.say
         )
         runner.on_progress = watch
+        self._runner = runner
+        if self.on_runner is not None:
+            self.on_runner(runner)
         result = runner.run()
         causes.sample(force=True)
         t0 = result.record.clock_t0

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.text import Text
 
 from loadkit.cli.args import add_allow_arg, duration_arg, percent_arg, rate_arg
+from loadkit.cli.live import add_live_args, close_live, open_live
 from loadkit.errors import ConfigError, ExitCode
 
 console = Console()
@@ -89,7 +90,27 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             console.print(line, highlight=False, soft_wrap=True)
 
     search = CapacitySearch(options, say)  # everything validated here: nothing started yet
-    result = search.run()
+    from loadkit.safety import Allowlist
+
+    view = open_live(
+        args,
+        Allowlist.parse(options.allow, source="--allow"),
+        title=f"{search.profile.name} capacity",
+        console=console,
+    )
+    if view is not None:
+        search.on_runner = lambda runner: view.attach(
+            runner,
+            kind="capacity",
+            title=f"capacity · {runner.profile.name}",
+            also_halt=search.halt,
+        )
+    try:
+        result = search.run()
+    except BaseException:
+        close_live(view, console, linger=False)
+        raise
+    close_live(view, console, linger=False)
     files = write_capacity_files(result)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
@@ -175,4 +196,5 @@ def add_capacity_parsers(sub: Any) -> None:
     cap.add_argument("--workers", type=int, default=0, help="Locust worker processes (0)")
     cap.add_argument("--out", default="reports", help="where the capacity directory goes")
     cap.add_argument("--json", action="store_true", help="print capacity.json instead of a table")
+    add_live_args(cap)
     cap.set_defaults(func=cmd_capacity)

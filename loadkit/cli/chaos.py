@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadkit.cli.args import add_allow_arg
+from loadkit.cli.live import add_live_args, close_live, open_live
 from loadkit.errors import (
     EnvironmentProblem,
     ExitCode,
@@ -73,21 +74,31 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
         console.print(f"run ends at {plan.end_s:g}s; {note}", highlight=False)
         return ExitCode.OK
     ready = prepare(options)
-    if args.no_dashboard:
-        result = run_gameday(options, prepared=ready)
-    else:
-        board: list[Dashboard] = []
+    view = open_live(args, ready.hosts, title=ready.scenario.name, console=console)
+    feed = view.watch_gameday(ready.profile) if view is not None else None
+    board: list[Dashboard] = []
 
-        def watch(controller: Any) -> None:
-            if not board:
-                board.append(Dashboard(controller, console).__enter__())
-            board[0].refresh()
+    def watch(controller: Any) -> None:
+        if feed is not None:
+            feed(controller)
+        if args.no_dashboard:
+            return
+        if not board:
+            board.append(Dashboard(controller, console).__enter__())
+        board[0].refresh()
 
+    try:
         try:
             result = run_gameday(options, prepared=ready, watch=watch)
         finally:
             if board:
                 board[0].__exit__(None, None, None)
+    except BaseException:
+        close_live(view, console, linger=False)
+        raise
+    if feed is not None:
+        feed.finish(result)
+    close_live(view, console, linger=True)
     console.print(f"run directory: {result.run_dir}", soft_wrap=True, highlight=False)
     console.print(
         f"{result.injected} fault(s) injected, {result.reverted} reverted; "
@@ -165,6 +176,7 @@ def add_actions(sub: Any) -> None:
     run.add_argument("--profile", help="a profile, to place phase-relative times (no load is sent)")
     run.add_argument("--dry-run", action="store_true", help="print the plan; inject nothing")
     run.add_argument("--no-dashboard", action="store_true", help="no live dashboard")
+    add_live_args(run)
     run.set_defaults(func=cmd_chaos_run)
     listing = sub.add_parser("list", help="every fault type with its parameters and defaults")
     listing.add_argument("--json", action="store_true", help="print machine-readable JSON")

@@ -25,6 +25,7 @@ from loadkit.cli.args import add_allow_arg, add_tag_args
 from loadkit.cli.capacity import add_capacity_parsers
 from loadkit.cli.chaos import add_chaos_parser
 from loadkit.cli.gate import add_gate_parser
+from loadkit.cli.live import add_live_args, close_live, open_live
 from loadkit.cli.profile import add_profile_parsers
 from loadkit.cli.report import add_report_parsers
 from loadkit.errors import ExitCode, LoadkitError
@@ -210,10 +211,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
     )
-    return _run_and_summarise(options)
+    return _run_and_summarise(options, args)
 
 
-def _run_and_summarise(options: RunOptions) -> int:
+def _run_and_summarise(options: RunOptions, args: argparse.Namespace | None = None) -> int:
     """Run with live progress; the reports (and the gate) are written at the run's end however
     it ended; print the summary. Exit 0 only for a completed run that passed."""
     from loadkit.gate import load_slo
@@ -221,18 +222,38 @@ def _run_and_summarise(options: RunOptions) -> int:
     from loadkit.run.orchestrator import Runner
     from loadkit.run.progress import LiveProgress
     from loadkit.run.reports import ReportListener
-    from loadkit.rundir import RunDir, RunStatus
 
     runner = Runner(options, None)  # validates the profile and the target: nothing started yet
     slo = load_slo(options.slo) if options.slo is not None else None
-    with LiveProgress(console, runner.profile.name) as live:
-        runner.on_progress = live.update
-        # the live line goes before the terminal report prints
-        runner.events.stopping.add_listener(lambda run, reason: live.stop())
-        # report.html / summary.md / report.json / junit.xml (with the gate), and the terminal
-        reports = ReportListener(ALL_FORMATS, slo=slo, console=console)
-        reports.attach(runner.events)
-        result = runner.run()
+    # --web / --metrics: serving before the run starts (their addresses are checked here too)
+    view = None
+    if args is not None:
+        title = runner.profile.name
+        view = open_live(args, runner.allowlist, title=title, console=console, slo=slo)
+    try:
+        with LiveProgress(console, runner.profile.name) as live:
+            runner.on_progress = live.update
+            # the live line goes before the terminal report prints
+            runner.events.stopping.add_listener(lambda run, reason: live.stop())
+            # report.html / summary.md / report.json / junit.xml (with the gate), the terminal
+            reports = ReportListener(ALL_FORMATS, slo=slo, console=console)
+            reports.attach(runner.events)
+            if view is not None:  # after the reports: the page links them once written
+                view.attach(runner)
+            result = runner.run()
+        code = _summarise(result, reports.gate)
+    except BaseException:
+        close_live(view, console, linger=False)
+        raise
+    # an open live page keeps its report links working for a while
+    close_live(view, console, linger=True)
+    return code
+
+
+def _summarise(result: Any, gate: Any) -> int:
+    """Print where the reports are and what went wrong; the exit code."""
+    from loadkit.rundir import RunDir, RunStatus
+
     console.print(
         f"report: {RunDir(result.run_dir).report_html}\nrun directory: {result.run_dir}",
         soft_wrap=True,
@@ -253,8 +274,8 @@ def _run_and_summarise(options: RunOptions) -> int:
             ),
             soft_wrap=True,
         )
-    if reports.gate is not None:  # its table ended the terminal report
-        return ExitCode.OK if reports.gate.passed and not violated else ExitCode.FAILED
+    if gate is not None:  # its table ended the terminal report
+        return ExitCode.OK if gate.passed and not violated else ExitCode.FAILED
     if result.status != RunStatus.COMPLETED or violated:
         return ExitCode.FAILED
     return ExitCode.OK
@@ -417,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --slo: stop the load as soon as an objective can no longer be met",
     )
+    add_live_args(run)
     run.set_defaults(func=cmd_run)
 
     add_chaos_parser(sub)

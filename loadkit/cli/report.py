@@ -6,6 +6,7 @@ directory or option::
 
     loadkit report reports/20261128-193000-double11                 # every format
     loadkit report RUN_DIR --format html,terminal --max-busy 5%
+    loadkit report RUN_DIR --format html --clock wall                  # wall-clock time axis
     loadkit compare reports/OLD reports/NEW --fail-on-regression
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from loadkit.errors import ExitCode
-from loadkit.report.formats import FORMATS, parse_formats, write_reports
+from loadkit.report.formats import CLOCKS, FORMATS, parse_formats, write_reports
 from loadkit.rundir import RunDir
 
 console = Console()
@@ -43,6 +44,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         max_busy=args.max_busy,
         busy_limit=args.busy_limit,
         term=console,
+        clock=args.clock,
     )
     for fmt, path in written.items():
         console.print(f"{fmt:>5}: {path}", highlight=False, soft_wrap=True)
@@ -86,6 +88,13 @@ def add_report_parsers(sub: Any) -> None:
         metavar="PCT",
         help="steady-state limit for recovery (default: the scenario's busy-rate probe, else "
         "the pre-fault baseline + 1 point)",
+    )
+    report.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        default="run",
+        help="the charts' time axis: run clock (m:ss from the run's start; default) or wall "
+        "clock (local time, to line up with your own dashboards)",
     )
     report.set_defaults(func=cmd_report)
 

@@ -6,6 +6,7 @@ Every chart shows phases as bands and fault windows shaded and labelled, on the 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import re
@@ -61,6 +62,19 @@ def _clock(value: float, _pos: object = None) -> str:
     return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
 
 
+def wall_text(t0: float, value: float, *, seconds: bool = True) -> str:
+    """Run-clock ``value`` as local wall-clock time ``HH:MM:SS`` (the machine's time zone)."""
+    moment = dt.datetime.fromtimestamp(t0 + value).astimezone()
+    return moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def zone_text(t0: float) -> str:
+    """The date and UTC offset wall-clock times are given in: ``2026-11-28, UTC+08:00``."""
+    moment = dt.datetime.fromtimestamp(t0).astimezone()
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d}, UTC{offset[:3]}:{offset[3:]}"
+
+
 def _tick_step(duration: float) -> float:
     """A round tick step (seconds) giving at most 12 ticks over the run."""
     for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400):
@@ -87,7 +101,7 @@ def _svg(fig: Figure) -> str:
     return re.sub(size, r'<svg\1 class="chart"', text, count=1)
 
 
-def _decorate(ax: Axes, m: RunMetrics, *, labels: bool) -> None:
+def _decorate(ax: Axes, m: RunMetrics, *, labels: bool, wall_t0: float | None = None) -> None:
     """Phases as alternating bands (named at the top), faults shaded red and named."""
     for i, p in enumerate(m.phases):
         if i % 2:
@@ -121,18 +135,36 @@ def _decorate(ax: Axes, m: RunMetrics, *, labels: bool) -> None:
                 color="#8c2f39",
                 fontweight="bold",
             )
-    ax.xaxis.set_major_locator(MultipleLocator(_tick_step(m.duration_s)))
-    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+    step = _tick_step(m.duration_s)
+    if wall_t0 is None:
+        ax.xaxis.set_major_locator(MultipleLocator(step))
+        ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+    else:  # ticks on round wall-clock times (…:00, …:30), not on round run-clock seconds
+        ax.xaxis.set_major_locator(MultipleLocator(step, offset=-(wall_t0 % step)))
+        ax.xaxis.set_major_formatter(
+            FuncFormatter(lambda v, _p: wall_text(wall_t0, v, seconds=step < 60))
+        )
     ax.set_xlim(0, max(m.duration_s, 1.0))
 
 
-def _chart(m: RunMetrics, draw: Callable[[Axes], None], *, height: float = 2.6) -> str:
+def _chart(
+    m: RunMetrics,
+    draw: Callable[[Axes], None],
+    *,
+    height: float = 2.6,
+    wall_t0: float | None = None,
+) -> str:
     with mpl.rc_context(_RC):
         fig = Figure(figsize=(11, height), dpi=96)
         ax = fig.add_subplot()
         draw(ax)
-        _decorate(ax, m, labels=True)
-        ax.set_xlabel("run clock (m:ss)", color="#555")
+        _decorate(ax, m, labels=True, wall_t0=wall_t0)
+        label = (
+            "run clock (m:ss)"
+            if wall_t0 is None
+            else f"wall clock ({zone_text(wall_t0)}; run clock 0:00 = {wall_text(wall_t0, 0)})"
+        )
+        ax.set_xlabel(label, color="#555")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         return _svg(fig)
@@ -142,7 +174,7 @@ def _mid(m: RunMetrics) -> list[float]:
     return [p.t + p.width_s / 2 for p in m.series]
 
 
-def busy_chart(m: RunMetrics) -> str:
+def busy_chart(m: RunMetrics, *, wall_t0: float | None = None) -> str:
     """Busy rate over time: user actions and requests, with the steady-state limit."""
 
     def draw(ax: Axes) -> None:
@@ -171,7 +203,7 @@ def busy_chart(m: RunMetrics) -> str:
         ax.set_ylim(0, min(1.05, max(0.05, top * 1.2)))
         ax.set_ylabel("busy rate")
 
-    return _chart(m, draw)
+    return _chart(m, draw, wall_t0=wall_t0)
 
 
 def cause_colours(causes: list[str]) -> dict[str, str]:
@@ -192,7 +224,7 @@ def cause_colours(causes: list[str]) -> dict[str, str]:
     return out
 
 
-def causes_chart(m: RunMetrics) -> str:
+def causes_chart(m: RunMetrics, *, wall_t0: float | None = None) -> str:
     """Busy user actions per second, stacked by cause (a cause loadkit does not know keeps a
     colour of its own and is named as unknown in the legend)."""
     causes = [c.cause for c in m.causes]
@@ -211,10 +243,10 @@ def causes_chart(m: RunMetrics) -> str:
         ax.set_ylim(bottom=0)
         ax.set_ylabel("busy actions / s")
 
-    return _chart(m, draw)
+    return _chart(m, draw, wall_t0=wall_t0)
 
 
-def latency_chart(m: RunMetrics) -> str:
+def latency_chart(m: RunMetrics, *, wall_t0: float | None = None) -> str:
     """Latency percentiles over time (user actions, from the intended send time; log scale)."""
 
     def draw(ax: Axes) -> None:
@@ -232,10 +264,10 @@ def latency_chart(m: RunMetrics) -> str:
         )
         ax.set_ylabel("latency (ms)")
 
-    return _chart(m, draw)
+    return _chart(m, draw, wall_t0=wall_t0)
 
 
-def rate_chart(m: RunMetrics) -> str:
+def rate_chart(m: RunMetrics, *, wall_t0: float | None = None) -> str:
     """Offered (the profile's schedule) vs achieved (answered actions) per second."""
 
     def draw(ax: Axes) -> None:
@@ -268,4 +300,4 @@ def rate_chart(m: RunMetrics) -> str:
         ax.set_ylim(bottom=0)
         ax.set_ylabel("actions / s")
 
-    return _chart(m, draw)
+    return _chart(m, draw, wall_t0=wall_t0)

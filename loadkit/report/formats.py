@@ -33,12 +33,18 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ReportOptions:
     """What a renderer may be asked beyond the metrics: ``max_busy`` (junit.xml fails a phase
-    above this action busy rate) and ``console`` (where a printing format prints; a new
-    ``Console()`` when ``None``)."""
+    above this action busy rate), ``console`` (where a printing format prints; a new
+    ``Console()`` when ``None``) and ``clock`` (``run`` or ``wall``: the HTML charts' time
+    axis)."""
 
     max_busy: float | None = None
     console: Console | None = None
+    #: the charts' time axis: ``run`` (run clock, m:ss) or ``wall`` (local wall-clock time)
+    clock: str = "run"
 
+
+#: the time axes the HTML charts can have
+CLOCKS: tuple[str, ...] = ("run", "wall")
 
 Renderer = Callable[["RunMetrics", ReportOptions], "str | None"]
 
@@ -103,15 +109,23 @@ def write_reports(
     busy_limit: float | None = None,
     term: Console | None = None,
     metrics: RunMetrics | None = None,
+    clock: str = "run",
 ) -> dict[str, Path]:
     """Compute the metrics once (or take ``metrics``) and render each format: files into
     ``out`` (default: the run directory), a printing format to ``term``. Returns the files
     written, by format. A gated run's reports carry the gate (they read ``gate.json``)."""
     from loadkit.report.metrics import compute_metrics
 
+    if clock not in CLOCKS:
+        raise ConfigError(f"--clock: expected one of {', '.join(CLOCKS)}, got {clock!r}")
     if metrics is None:
         metrics = compute_metrics(Path(run_dir), busy_limit=busy_limit)
-    options = ReportOptions(max_busy=max_busy, console=term)
+    if clock == "wall" and metrics.clock_t0 is None:
+        raise ConfigError(
+            f"--clock wall: {run_dir} has no clock.json (the run clock never started), so its "
+            "wall-clock times are unknown; use --clock run"
+        )
+    options = ReportOptions(max_busy=max_busy, console=term, clock=clock)
     target = Path(out) if out is not None else Path(run_dir)
     written: dict[str, Path] = {}
     for name in formats:
@@ -128,6 +142,7 @@ def write_reports(
 
 __all__ = [
     "ALL_FORMATS",
+    "CLOCKS",
     "FILE_FORMATS",
     "FORMATS",
     "ReportFormat",

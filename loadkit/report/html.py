@@ -83,11 +83,14 @@ o.passed else 'FAIL' }}</td><td class="l">{{ o.title }}</td>
 {% for c in chart_list %}<section><h2>{{ c.title }}</h2><p class="hint">{{ c.hint }}</p>
 {{ c.svg | safe }}</section>
 {% endfor %}
-{% if m.phases %}<section><h2>Phases</h2><table>
-<tr><th>phase</th><th>window</th><th>offered</th><th>achieved</th><th>busy</th>
+{% if m.phases %}<section><h2>Phases</h2>
+{% if m.clock_t0 %}<p class="hint">Wall-clock starts: local time, {{ zone }}.</p>{% endif %}<table>
+<tr><th>phase</th><th>window</th>{% if m.clock_t0 %}<th>starts (wall)</th>{% endif %}
+<th>offered</th><th>achieved</th><th>busy</th>
 <th>busy (requests)</th><th>p50</th><th>p95</th><th>p99</th><th>p99.9</th><th>unsent</th></tr>
 {% for p in m.phases %}<tr><td>{{ p.name }}</td>
-<td>{{ clock(p.start_s) }}–{{ clock(p.end_s) }}</td>
+<td>{{ clock(p.start_s) }}–{{ clock(p.end_s) }}</td>{% if m.clock_t0 %}
+<td>{{ wall(p.start_s) }}</td>{% endif %}
 <td>{{ rate(p.offered_rate) }}</td><td>{{ rate(p.achieved_rate) }}</td>
 <td class="{{ style(p.action.busy_rate) }}">{{ pct(p.action.busy_rate, 2) }}</td>
 <td>{{ pct(p.request.busy_rate, 2) }}</td><td>{{ ms(p.action.latency.p50) }}</td>
@@ -99,12 +102,13 @@ o.passed else 'FAIL' }}</td><td class="l">{{ o.title }}</td>
 rate is within {{ pct(m.limit.value) }} ({{ m.limit.source }}) and stays there for 10 s.{% endif
 %}</p>
 <table><tr><th>fault</th><th class="l">type</th><th class="l">target</th><th>window</th>
-<th>busy</th>
+{% if m.clock_t0 %}<th>starts (wall)</th>{% endif %}<th>busy</th>
 <th>busy (requests)</th><th>busy for</th><th>worst 10 s</th><th>p95</th>
 <th class="l">recovery</th></tr>
 {% for f in m.faults %}<tr><td>{{ f.name }}</td><td class="l">{{ f.type }}</td>
 <td class="l">{{ f.target }}</td>
 <td>{{ clock(f.start_s) }}–{{ clock(f.end_s) if f.end_s is not none else "…" }}</td>
+{% if m.clock_t0 %}<td>{{ wall(f.start_s) }}</td>{% endif %}
 <td class="{{ style(f.action.busy_rate) }}">{{ pct(f.action.busy_rate, 2) }}</td>
 <td>{{ pct(f.request.busy_rate, 2) }}</td><td>{{ f.busy_s }} s</td><td>{{ pct(f.peak_10s) }}</td>
 <td>{{ ms(f.action.latency.p95) }}</td>
@@ -183,27 +187,28 @@ def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
         ),
         (secs(m.duration_s), "run length", ""),
     ]
+    wall_t0 = m.clock_t0 if options is not None and options.clock == "wall" else None
     chart_list = []
     if m.series:
         chart_list = [
             {
                 "title": "Busy rate over time",
-                "svg": charts.busy_chart(m),
+                "svg": charts.busy_chart(m, wall_t0=wall_t0),
                 "hint": "Shaded red: fault windows. Grey bands: alternate profile phases.",
             },
             {
                 "title": "Busy causes",
-                "svg": charts.causes_chart(m),
+                "svg": charts.causes_chart(m, wall_t0=wall_t0),
                 "hint": "Busy user actions per second, stacked by cause.",
             },
             {
                 "title": "Latency over time",
-                "svg": charts.latency_chart(m),
+                "svg": charts.latency_chart(m, wall_t0=wall_t0),
                 "hint": "User actions, from the intended send time (what users waited); log scale.",
             },
             {
                 "title": "Offered vs achieved load",
-                "svg": charts.rate_chart(m),
+                "svg": charts.rate_chart(m, wall_t0=wall_t0),
                 "hint": "Offered: the profile's schedule. Achieved: answered user actions.",
             },
         ]
@@ -232,6 +237,8 @@ def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
         pct=pct,
         ms=ms,
         clock=_clock,
+        wall=lambda s: charts.wall_text(m.clock_t0, s) if m.clock_t0 else "-",
+        zone=charts.zone_text(m.clock_t0) if m.clock_t0 else "",
         rate=rate,
         style=style,
         top=top,

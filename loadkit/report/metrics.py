@@ -93,6 +93,7 @@ def compute_metrics(run_dir: str | Path | RunDir, *, busy_limit: float | None = 
         notes=data.notes,
         verdict="",
         gate=data.gate,
+        clock_t0=_clock_t0(data),
     )
     object.__setattr__(m, "verdict", verdict(m))
     return m
@@ -116,6 +117,13 @@ def stats(acc: Acc) -> LevelStats:
 
 def _rate(busy: int, answered: int) -> float | None:
     return busy / answered if answered else None
+
+
+def _clock_t0(data: RunData) -> float | None:
+    for value in (data.clock.get("t0"), data.run.get("clock_t0")):
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    return None
 
 
 def _duration(data: RunData) -> float:

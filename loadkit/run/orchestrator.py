@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort, StackNotRunning
 from loadkit.extras import require_extra
@@ -41,6 +41,9 @@ from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+
+if TYPE_CHECKING:
+    from loadkit.run.chaos import ChaosListener
 
 #: a run with more unsent arrivals than this share is invalid (docs/design.md)
 MAX_UNSENT = 0.01
@@ -141,6 +144,8 @@ class Runner:
         #: abort() was called: the run ends ``aborted``; a safety abort raises SafetyAbort (exit 4)
         self.abort_reason: str | None = None
         self._safety_abort = False
+        #: the chaos listener of ``--chaos`` (its ``controller`` exists from ``starting`` on)
+        self.chaos: ChaosListener | None = None
         self._attach_listeners()
 
     # -- what listeners use -----------------------------------------------------------------
@@ -255,7 +260,7 @@ class Runner:
         if options.chaos is not None:
             from loadkit.run.chaos import ChaosListener
 
-            chaos = ChaosListener(options.chaos)
+            chaos = self.chaos = ChaosListener(options.chaos)
             chaos.attach(self.events)
             faults = chaos.fault_names
         if options.slo is not None:

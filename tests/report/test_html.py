@@ -3,6 +3,7 @@ nothing fetched from the network; a screenshot is kept for people to look at."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -74,3 +75,25 @@ def test_html_in_headless_chromium(fault_metrics: RunMetrics, fault_run: Path) -
     assert console_errors == []
     assert requests == [path.as_uri()], f"fetched more than the page: {requests}"
     assert (fault_run / "report.png").stat().st_size > 20_000
+
+
+def test_wall_clock_axis_and_wall_starts_in_the_tables(fault_run: Path) -> None:
+    import datetime as dt
+
+    from loadkit.errors import ConfigError
+    from loadkit.report.formats import ReportOptions, write_reports
+
+    m = compute_metrics(fault_run)
+    assert m.clock_t0 == 1.0  # the hand-built run's clock.json
+    start = dt.datetime.fromtimestamp(1.0 + m.phases[1].start_s).astimezone()
+    run_page = render_html(m)
+    assert "starts (wall)" in run_page and start.strftime("%H:%M:%S") in run_page
+    assert "run clock (m:ss)" in run_page
+    wall_page = render_html(m, ReportOptions(clock="wall"))
+    assert "run clock (m:ss)" not in wall_page and "wall clock (1970-01-01, UTC" in wall_page
+    (fault_run / "clock.json").unlink()
+    run = json.loads((fault_run / "run.json").read_text())
+    run.pop("clock_t0", None)
+    (fault_run / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ConfigError, match="--clock wall"):
+        write_reports(fault_run, ["html"], clock="wall")
