@@ -15,9 +15,9 @@ from loadkit.errors import ConfigError
 from loadkit.gate import gate_run, load_slo
 from loadkit.profile.model import load_profile
 from loadkit.run.orchestrator import RunOptions, run_profile
+from loadkit.run.validate import detect_kind, validate_file
 from loadkit.scaffold import scaffold
 from loadkit.schemas import MODELINE, load_schema, schema_path
-from loadkit.spec import detect_kind, validate_file
 from loadkit.spec.loader import load_document, parse_document
 from tests.conftest import PlainService
 

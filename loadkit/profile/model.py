@@ -226,6 +226,8 @@ class HttpJourney:
     weight: float
     steps: tuple[HttpStep, ...]
     tags: tuple[str, ...] = ()
+    #: the service of a system file it goes to (``--system``); None: the first service
+    target: str | None = None
 
     def env_names(self) -> list[str]:
         """The ``env.*`` variables its templates use (checked where the run starts)."""

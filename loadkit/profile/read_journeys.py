@@ -54,7 +54,7 @@ STEP_KEYS = Keys(
 )
 MONEY_KEYS = Keys(optional=("idempotency_header", "id_field", "amount"))
 WALLET_KEYS = Keys(("wallet",), (*_COMMON, *WALLET_PARAMS))
-HTTP_KEYS = Keys(("http", "name"), ("weight", "tags"))
+HTTP_KEYS = Keys(("http", "name"), ("weight", "tags", "target"))
 LOCUST_KEYS = Keys(("locust",), _COMMON)
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _NAME_HINT = "a name of letters, digits, '_', '.' or '-'"
@@ -110,7 +110,17 @@ def _journey(ctx: Context, node: Node, data: DataColumns) -> Journey | None:
 def _http(ctx: Context, node: Node, data: DataColumns) -> HttpJourney:
     fields = Fields(ctx, node, HTTP_KEYS, "journey")
     steps = fields.sub("http", lambda n: _steps(ctx, n, data)) or ()
-    return HttpJourney(_name(fields, ""), _weight(fields), steps, _tags(fields))
+    target = fields.get("target", _service_name, None)
+    return HttpJourney(_name(fields, ""), _weight(fields), steps, _tags(fields), target)
+
+
+def _service_name(value: object) -> str:
+    """A service of a system file (its names: lower case, digits, '-' and '_')."""
+    return parse_text(
+        value,
+        pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        hint="the name of a service in the system file (--system), like 'shop'",
+    )
 
 
 def _locust(ctx: Context, node: Node, data: DataColumns) -> LocustClassJourney:

@@ -233,6 +233,11 @@ def _journey_definitions() -> Schema:
             "name": journey_name,
             "weight": weight,
             "tags": tags,
+            "target": {
+                "type": "string",
+                "pattern": r"^[a-z][a-z0-9_-]{0,62}$",
+                "description": "the system file's service it goes to (--system; default: first)",
+            },
         },
         "a declarative HTTP journey",
     )

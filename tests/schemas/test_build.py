@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft7Validator
 
+from loadkit.run.validate import detect_kind
 from loadkit.schemas import KINDS, MODELINE, header_line, load_schema, schema_path
 from loadkit.schemas.build import build, render, write
-from loadkit.spec import detect_kind
 from loadkit.spec.loader import load_document
 
 ROOT = Path(__file__).parents[2]
