@@ -129,7 +129,10 @@ class Coordinator:
         try:
             if not path:
                 raise LoadkitError(f"the locustfile needs {CONFIG_ARG} RUN_DIR/run-config.json")
-            self.config = RunConfig.read(path)
+            # TLS files are read here, where they are: workers get their contents (to_dict)
+            self.config = RunConfig.read(path).inlined()
+            for url, tls in self.config.target.all_tls():
+                tls.check(f"TLS of {url}")
             self.profile = _profile(self.config, Path(self.config.profile_path))
             check_runnable(self.profile)
         except LoadkitError as exc:
@@ -150,7 +153,7 @@ class Coordinator:
             ids = [runner.client_id]
         info = {
             "t0": t0,
-            "config": self.config.to_dict(),
+            "config": self.config.to_dict(inline=True),
             "profile": Path(self.config.profile_path).read_text(),
             "profile_name": Path(self.config.profile_path).name,
             "shares": {client_id: i for i, client_id in enumerate(ids)},
