@@ -17,7 +17,16 @@ import httpx
 import pytest
 import trustme
 
-from loadkit.load.client import Action, HttpClient, KeyMaker, Target, TlsTarget, make_target
+from loadkit.load.client import (
+    MAX_HANDSHAKES,
+    WAITING_PER_HANDSHAKE,
+    Action,
+    HttpClient,
+    KeyMaker,
+    Target,
+    TlsTarget,
+    make_target,
+)
 from loadkit.load.recorder import Recorder
 from loadkit.load.runconfig import Target as RunTarget
 from loadkit.load.tls import Tls
@@ -151,6 +160,43 @@ def test_verified_https_keeps_its_connections_and_resumes_sessions(
     after = service.connections()
     assert after["handshakes"] - first["handshakes"] <= 4 + 1
     assert after["resumed"] - first["resumed"] >= 1, after
+
+
+def test_a_burst_has_a_few_handshakes_in_flight_not_one_per_request(
+    start_service: Callable[..., TlsService], tls_host: TlsHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """64 requests at once on a new target: a few handshakes at a time (MAX_HANDSHAKES, one
+    more per 16 waiting), the other requests take connections given back or the next slot;
+    no slot or waiter is left behind."""
+    in_flight = [0, 0]  # now, most
+    handshake = TlsTarget._handshake
+
+    def counted(self: TlsTarget) -> object:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        try:
+            return handshake(self)
+        finally:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(TlsTarget, "_handshake", counted)
+    service = start_service()
+    client, _ = _client()
+    target = make_target(service.url, Tls(ca=str(tls_host.server.ca)))
+    assert isinstance(target, TlsTarget)
+    for _ in range(3):
+        assert _results(_send(client, target, 64, senders=64)) == {(OK, None, None)}
+        assert target._opening == 0 and not target._waiting
+    assert 1 <= in_flight[1] <= MAX_HANDSHAKES + 64 // WAITING_PER_HANDSHAKE, in_flight
+    # a request whose deadline passes while it waits: a timeout, and nothing leaks
+    ep = client_endpoint(client.recorder, "GET /slow")
+    waiting = [action(0.2) for _ in range(40)]
+    greenlets = [gevent.spawn(client.call, a, ep, target, "/slow") for a in waiting]
+    gevent.joinall(greenlets, raise_error=True)
+    outcomes = {(a.outcome, CAUSES[a.cause] if a.cause >= 0 else None) for a in waiting}
+    assert outcomes == {(BUSY, Cause.TIMEOUT)}  # /slow answers in 300 ms
+    assert target._opening == 0 and not target._waiting
+    target.close()
 
 
 def test_sni_and_the_name_checked_come_from_server_name(
