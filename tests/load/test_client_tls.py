@@ -32,9 +32,10 @@ from loadkit.load.runconfig import Target as RunTarget
 from loadkit.load.tls import Tls
 from loadkit.profile.model import Retries
 from loadkit.profile.outcome import BUSY, CAUSES, DETAILS, NO_DETAIL, OK, TLS_FAILED, Cause
+from loadkit.rundir.timeline import Bucket
 from loadkit.stack.ports import free_port, port_open
 from tests.conftest import ROOT
-from tests.load.conftest import run_locust
+from tests.load.conftest import LocustRun, run_locust
 from tests.load.test_client import action, client_endpoint
 from tests.netns import SERVER_NAME, TlsFiles, TlsHost, issue, wait_port
 
@@ -286,14 +287,26 @@ def loopback_service(tls_ca: trustme.CA, tmp_path: Path) -> Iterator[tuple[str, 
 PROFILE = """
 name: https
 users: {accounts: 10}
-stages: [{name: steady, duration: 3s, rate: 20/s}]
+stages: [{name: steady, duration: 3s, rate: 30/s}]
 journeys:
   - name: health
+    weight: 2
     http:
       - path: /healthz
+  - name: verifying
+    weight: 1
+    locust: tests.load.shop_user:VerifyingUser
 client:
   timeout: 2s
 """
+
+
+def _journey(run: LocustRun, journey: str, level: str) -> Bucket:
+    total = Bucket()
+    for (_, _, j, _, lv), bucket in run.timeline.buckets.items():
+        if j == journey and lv == level:
+            total.merge(bucket)
+    return total
 
 
 def test_a_run_over_https_with_a_worker(
@@ -311,11 +324,18 @@ def test_a_run_over_https_with_a_worker(
     assert run.codes == {"master": 0, "worker-1": 0}, run.logs
     written = (run.run_dir / "run-config.json").read_text()
     assert "BEGIN CERTIFICATE" not in written and str(files.ca) in written
-    requests = run.timeline.totals("request")
-    assert requests.answered == 60 and requests.count("ok") == 30, requests.n
-    assert requests.busy == {"connection": 30} and requests.detail == {"tls": 30}
-    actions = run.timeline.totals("action")
-    assert actions.busy == {"connection": 30} and actions.detail == {"tls": 30}
-    assert run.locust["GET /healthz"] == {"requests": 60, "failures": 30}
+    # users alternate between the URLs; journeys are drawn 2:1 at random
+    health = _journey(run, "health", "request")
+    tls = health.count("busy")
+    assert health.answered == health.count("ok") + tls and health.count("ok") > 0 and tls > 0
+    assert health.busy == {"connection": tls} and health.detail == {"tls": tls}, health.n
+    actions = _journey(run, "health", "action")
+    assert actions.busy == {"connection": tls} and actions.detail == {"tls": tls}
+    assert run.locust["GET /healthz"] == {"requests": health.answered, "failures": tls}
     failures = (run.run_dir / "locust_failures.csv").read_text()
     assert "busy connection (tls)" in failures
+    # a locust: class's own client failing to verify: a TLS failure too
+    custom = _journey(run, "verifying", "request")
+    assert health.answered + custom.answered == 90
+    assert custom.busy == {"connection": custom.answered} and custom.answered > 0, custom.n
+    assert custom.detail == {"tls": custom.answered}
