@@ -26,7 +26,9 @@ lint:
 	$(BIN)/mypy
 
 # Benchmarks print ratios measured side by side; they are not part of the tests' pass/fail.
-bench: setup
+# They want quiet CPUs: run nothing else meanwhile. Setup adds wrk (as root, from Debian).
+bench:
+	@bash scripts/setup --bench
 	$(BIN)/python bench/wallet_vs_pgbench.py --rounds 3
 	$(BIN)/python bench/generator_vs_fasthttp.py
 

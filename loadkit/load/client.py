@@ -21,13 +21,23 @@ With ``failover`` (``client.failover``), an attempt whose connection was refused
 before an answer is sent again at once, with the same bytes (so the same idempotency key), to the
 next target of its :attr:`Target.ring` that is not ejected, without using a retry attempt; the
 failed target is ejected (skipped by every request of the process) for ``eject_s``.
+
+An ``https://`` URL is a :class:`TlsTarget` (:func:`make_target`): the same keep-alive
+connections, each opened with one TLS handshake (SNI, the certificate verified unless
+``verify: false``, a client certificate when the settings have one) that resumes the target's
+last TLS session when it can. A handshake that fails, and any TLS error later on the connection,
+is busy ``connection`` with the detail ``tls`` (``Action.detail``, the timeline's ``detail``).
+A plain ``http://`` target runs exactly the code it ran before TLS existed.
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import os
+import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,19 +46,25 @@ from urllib.parse import urlsplit
 import gevent
 import orjson
 from gevent import socket as gsocket
+from gevent import ssl as gssl
+from gevent.event import AsyncResult
 from gevent.monkey import get_original
 from geventhttpclient.response import HTTPParseError, HTTPSocketResponse
 
 from loadkit.load.recorder import Recorder
 from loadkit.load.schedule import Piece
+from loadkit.load.tls import Tls, client_context
 from loadkit.profile.model import Failover, Retries
 from loadkit.profile.outcome import (
     BUSY,
     CAUSES,
     CONNECTION_LOST,
+    DETAILS,
     NO_CAUSE,
+    NO_DETAIL,
     OK,
     TIMED_OUT,
+    TLS_FAILED,
     StatusTable,
 )
 
@@ -56,15 +72,36 @@ from loadkit.profile.outcome import (
 IDLE_MAX_S: Final = 4.0
 #: idle connections older than this are checked for a close from the server before reuse
 IDLE_CHECK_S: Final = 0.2
+#: TLS handshakes one target has in flight at most, plus one per :data:`WAITING_PER_HANDSHAKE`
+#: requests waiting. A request that finds no idle connection while that many are being opened
+#: waits for the first connection given back, or a free handshake slot, whichever comes first.
+#: Unbounded, a surge (or a run's first second) opens a connection per waiting request, and
+#: hundreds of concurrent handshakes starve the requests they are for (on loopback at 2,500/s:
+#: 250 handshakes, p99 300 ms in the first second; bounded: 25, 20 ms); the allowance that grows
+#: with the queue still opens the pool fast against a distant server (50 ms round trips: 55
+#: connections at 1,000/s, steady within the first second)
+MAX_HANDSHAKES: Final = 4
+WAITING_PER_HANDSHAKE: Final = 16
 #: the ``context`` of the request events loadkit fires itself (listeners can tell them apart)
 OWN_EVENT: Final[dict[str, Any]] = {"loadkit": True}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _LOST = CONNECTION_LOST[1]
+#: a TLS failure: busy ``connection`` (CONNECTION_LOST's values), told apart by identity
+_TLS_LOST: Final = (CONNECTION_LOST[0], CONNECTION_LOST[1])
 _select = get_original("select", "select")
 
 
 class RunOver(BaseException):
     """Thrown into senders still busy when the run's drain time is over."""
+
+
+class TlsFailed(OSError):
+    """A TLS handshake that did not complete (a refused certificate, an alert, a reset)."""
+
+
+#: what ends a request as a TLS failure (an ``ssl.SSLError`` can come at any read or write:
+#: TLS 1.3 servers refuse a client certificate after the client's side of the handshake)
+_TLS_ERRORS = (TlsFailed, ssl.SSLError)
 
 
 class DeadlinePassed(BaseException):
@@ -114,14 +151,16 @@ class Target:
     non-zero while failover skips it."""
 
     __slots__ = ("_idle", "authority", "ejected_until", "host", "port", "ring", "slot", "url")
+    SCHEME = "http"
+    DEFAULT_PORT = 80
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"expected an http://HOST:PORT URL, got {url!r}")
+        if parts.scheme != self.SCHEME or not parts.hostname:
+            raise ValueError(f"expected an {self.SCHEME}://HOST:PORT URL, got {url!r}")
         self.url = url.rstrip("/")
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.port = parts.port or self.DEFAULT_PORT
         self.authority = parts.netloc
         self._idle: list[tuple[gsocket.socket, float]] = []
         self.ring: tuple[Target, ...] = (self,)
@@ -150,6 +189,107 @@ class Target:
     def close(self) -> None:
         while self._idle:
             self._idle.pop()[0].close()
+
+
+class TlsTarget(Target):
+    """An ``https://`` base URL: connections are TLS connections (see the module docstring)::
+
+    target = TlsTarget("https://198.18.0.2:8443", Tls(ca="ca.pem"))
+    """
+
+    __slots__ = ("_opening", "_session", "_stale", "_waiting", "context", "server_name", "tls")
+    SCHEME = "https"
+    DEFAULT_PORT = 443
+
+    def __init__(self, url: str, tls: Tls | None = None) -> None:
+        super().__init__(url)
+        self.tls = tls or Tls()
+        self.context = _context(self.tls)
+        #: sent as SNI and matched against the certificate (an IP address: matched, not sent)
+        self.server_name = self.tls.server_name or self.host
+        self._session: ssl.SSLSession | None = None
+        self._stale = True  # the next connection given back saves its session
+        self._opening = 0  # handshakes in flight (and slots handed to a waiting request)
+        #: requests waiting for a connection, first come first served: each gets a connection
+        #: given back, or ``None`` (a handshake slot is theirs)
+        self._waiting: deque[AsyncResult] = deque()
+
+    def connect(self) -> gsocket.socket:
+        """A new TLS connection; or, when :data:`MAX_HANDSHAKES` are being opened, the first
+        connection given back (or a new one, when a handshake slot frees first)."""
+        if self._opening < MAX_HANDSHAKES + len(self._waiting) // WAITING_PER_HANDSHAKE:
+            self._opening += 1
+        else:
+            given = self._wait()
+            if given is not None:
+                return given
+        try:
+            return self._handshake()
+        finally:
+            self._pass_slot()
+
+    def give(self, sock: gsocket.socket, now: float) -> None:
+        if self._stale:
+            # after an answer, so TLS 1.3's session tickets (sent after the handshake) are in
+            self._session = sock.session
+            self._stale = False
+        if self._waiting:
+            self._waiting.popleft().set(sock)
+        else:
+            self._idle.append((sock, now))
+
+    def _handshake(self) -> gsocket.socket:
+        sock = super().connect()  # a refused TCP connection stays a plain connection failure
+        try:
+            tls = self.context.wrap_socket(
+                sock, server_hostname=self.server_name, session=self._session
+            )
+        except OSError as exc:  # ssl.SSLError included; a reset mid-handshake too
+            sock.close()
+            raise TlsFailed(f"TLS handshake with {self.authority}: {exc}") from exc
+        except BaseException:
+            sock.close()
+            raise
+        if not tls.session_reused:
+            self._stale = True
+        return tls
+
+    def _wait(self) -> gsocket.socket | None:
+        waiter = AsyncResult()
+        self._waiting.append(waiter)
+        try:
+            given: gsocket.socket | None = waiter.get()
+        except BaseException:  # the deadline passed, the run ended: hand on what came
+            if not waiter.ready():
+                self._waiting.remove(waiter)
+            elif waiter.value is None:
+                self._pass_slot()
+            else:
+                self.give(waiter.value, time.perf_counter())
+            raise
+        return given
+
+    def _pass_slot(self) -> None:
+        """A handshake ended: its slot goes to the first waiting request, or is free."""
+        if self._waiting:
+            self._waiting.popleft().set(None)
+        else:
+            self._opening -= 1
+
+
+def make_target(url: str, tls: Tls | None = None) -> Target:
+    """A :class:`TlsTarget` for ``https://`` (``tls`` default: verified with the system's CAs),
+    a plain :class:`Target` for ``http://`` (``tls`` ignored)."""
+    if url.startswith("https://"):
+        return TlsTarget(url, tls)
+    return Target(url)
+
+
+@functools.cache
+def _context(tls: Tls) -> ssl.SSLContext:
+    """One client context per distinct settings, shared by their targets (loading the system's
+    CAs takes milliseconds)."""
+    return client_context(tls, factory=gssl.SSLContext)
 
 
 def link(targets: tuple[Target, ...]) -> None:
@@ -186,7 +326,8 @@ class Action:
     ``t`` is the intended start (run clock), ``due`` when the next request is due (``t`` for the
     first, the end of the previous one or its backoff after), ``end`` when the last one ended.
     After each request: ``status`` (0 without an answer), ``body``, ``response`` and its
-    ``outcome``/``cause`` indexes, which a journey leaves as the action's own when it ends;
+    ``outcome``/``cause`` indexes, which a journey leaves as the action's own when it ends
+    (``detail``: an index into DETAILS, e.g. ``tls``, when the last failure had one);
     ``key`` is the idempotency key the last request carried, ``superseded`` the keys retries
     replaced (``reuse_idempotency_key: false``).
     """
@@ -194,6 +335,7 @@ class Action:
     __slots__ = (
         "body",
         "cause",
+        "detail",
         "due",
         "end",
         "first_send",
@@ -223,6 +365,7 @@ class Action:
         self.response: HTTPSocketResponse | None = None
         self.outcome = OK
         self.cause = NO_CAUSE
+        self.detail = NO_DETAIL
         self.key: str | None = None
         self.superseded: list[str] = []
 
@@ -233,6 +376,7 @@ class Action:
         self.user = user
         self.outcome = OK
         self.cause = NO_CAUSE
+        self.detail = NO_DETAIL
         self.status = 0
         self.body = b""
         self.response = None
@@ -273,7 +417,7 @@ class HttpClient:
         self.new_key = new_key
         self._fire = fire
         self._clock = clock
-        self._errors: dict[tuple[int, int], str] = {}
+        self._errors: dict[tuple[int, int, int], str] = {}
         self.requests = 0
 
     @staticmethod
@@ -406,6 +550,8 @@ class HttpClient:
             failed = TIMED_OUT
         except RunOver:
             failed, over = TIMED_OUT, True
+        except _TLS_ERRORS:
+            failed = _TLS_LOST
         except (OSError, HTTPParseError):
             failed = CONNECTION_LOST
         finally:
@@ -426,6 +572,14 @@ class HttpClient:
             status = 0
             outcome, cause = failed
             response = None
+            # a detail is only read with a failure's cause: set here, off the answered path
+            if failed is _TLS_LOST:
+                a.detail = TLS_FAILED
+                piece = a.piece
+                assert piece is not None
+                self.recorder.detail(piece, ep.sid, TLS_FAILED)
+            else:
+                a.detail = NO_DETAIL
         a.status = status
         a.body = body
         a.response = response
@@ -444,21 +598,26 @@ class HttpClient:
                 name=ep.locust_name,
                 response_time=(end - start) * 1000.0,
                 response_length=len(body),
-                exception=self._error(outcome, cause, status),
+                exception=None if outcome != BUSY else self._error(a),
                 context=OWN_EVENT,
             )
         if over:
             raise RunOver
 
-    def _error(self, outcome: int, cause: int, status: int) -> str | None:
-        if outcome != BUSY:
-            return None
-        key = (cause, status)
+    def _error(self, a: Action) -> str:
+        """The Locust failure of a busy answer: ``busy <cause> (HTTP <status>)``, or
+        ``busy connection (tls)`` for a TLS failure."""
+        cause, status = a.cause, a.status
+        detail = NO_DETAIL if status else a.detail
+        key = (cause, status, detail)
         text = self._errors.get(key)
         if text is None:
-            text = self._errors[key] = f"busy {CAUSES[cause]}" + (
-                f" (HTTP {status})" if status else ""
-            )
+            text = f"busy {CAUSES[cause]}"
+            if status:
+                text += f" (HTTP {status})"
+            elif detail != NO_DETAIL:
+                text += f" ({DETAILS[detail]})"
+            self._errors[key] = text
         return text
 
 

@@ -136,7 +136,10 @@ class Coordinator:
         try:
             if not path:
                 raise LoadkitError(f"the locustfile needs {CONFIG_ARG} RUN_DIR/run-config.json")
-            self.config = RunConfig.read(path)
+            # TLS files are read here, where they are: workers get their contents (to_dict)
+            self.config = RunConfig.read(path).inlined()
+            for url, tls in self.config.target.all_tls():
+                tls.check(f"TLS of {url}")
             self.profile = run_profile(self.config)
             check_runnable(self.profile)
         except LoadkitError as exc:
@@ -157,7 +160,7 @@ class Coordinator:
             ids = [runner.client_id]
         info = {
             "t0": t0,
-            "config": self.config.to_dict(),
+            "config": self.config.to_dict(inline=True),
             "profile": Path(self.config.profile_path).read_text(),
             "profile_name": Path(self.config.profile_path).name,
             # the CSV files of the profile's data sources: a remote worker has no copy of them

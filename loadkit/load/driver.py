@@ -43,7 +43,7 @@ from loadkit.load.recorder import Recorder
 from loadkit.load.runconfig import RunConfig
 from loadkit.load.schedule import Piece, PieceIndex, Share, share_size
 from loadkit.profile.model import LoadModel, Profile, WalletJourney
-from loadkit.profile.outcome import TIMED_OUT, UNSENT
+from loadkit.profile.outcome import CONNECTION_LOST, NO_DETAIL, TIMED_OUT, UNSENT
 
 log = logging.getLogger("loadkit.load")
 #: how often the closed model's user count is brought to the profile's
@@ -310,6 +310,8 @@ class Driver:
             int((end - a.t) * 1e6),
             int((end - first) * 1e6),
         )
+        if a.detail != NO_DETAIL and a.cause == CONNECTION_LOST[1]:  # e.g. a TLS failure
+            self.recorder.detail(piece, journey.action_sid, a.detail)
 
     def abort(self) -> None:
         """End the run now (Ctrl-C, SIGTERM): running actions are cut off and recorded."""

@@ -2,8 +2,9 @@
 
 Every request and every action is counted in a *cell*: one piece of the run (a second × phase,
 see :mod:`loadkit.load.schedule`) × one *series* (journey × endpoint × level). A cell holds
-counts per outcome and busy cause, and two latency histograms in microseconds — from the
-intended send time (``lat``) and from the actual send (``svc``).
+counts per outcome and busy cause (and per busy detail such as ``tls``, when one was
+counted), and two latency histograms in microseconds — from the intended send time (``lat``) and
+from the actual send (``svc``).
 
 Histograms are HDR histograms (``hdrhistogram``: 1 µs … 10 min, 2 significant digits; longer
 values count as 10 min), kept sparse on the hot path: a dict from the HDR counts index to a
@@ -26,7 +27,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from loadkit.load.schedule import Piece
-from loadkit.profile.outcome import CAUSES
+from loadkit.profile.outcome import CAUSES, DETAILS
 from loadkit.rundir.histogram import encode_sparse as encode_sparse
 from loadkit.rundir.histogram import hdr_index as hdr_index
 
@@ -35,21 +36,23 @@ ACTION: Final = "action"
 #: the endpoint of action-level series
 ANY_ENDPOINT: Final = "*"
 
-#: one cell on the wire: t, phase, journey, endpoint, level, counts[4], causes[7], lat, svc
-#: (histograms as flat [index, count, index, count, …] lists)
+#: one cell on the wire: t, phase, journey, endpoint, level, counts[4], causes[7], lat, svc,
+#: details (histograms as flat [index, count, index, count, …] lists; details ``[]`` when none
+#: were counted, else one count per DETAILS entry)
 CellRow = list[Any]
 
 
 class Cell:
     """Counts and sparse histograms of one piece × series since the last drain."""
 
-    __slots__ = ("causes", "lat", "n", "svc")
+    __slots__ = ("causes", "details", "lat", "n", "svc")
 
     def __init__(self) -> None:
         self.n = [0, 0, 0, 0]
         self.causes = [0] * len(CAUSES)
         self.lat: dict[int, int] = {}
         self.svc: dict[int, int] = {}
+        self.details: list[int] = []  # sized on the first detail: most cells never have one
 
 
 class Recorder:
@@ -93,6 +96,18 @@ class Recorder:
         index = hdr_index(svc_us)
         hist[index] = hist.get(index, 0) + 1
 
+    def detail(self, piece: Piece, sid: int, detail: int) -> None:
+        """Count a detail (an index into DETAILS) of a busy answer :meth:`record` counted, e.g.
+        ``tls`` for a ``connection`` failure; off the hot path (only failures have one)."""
+        cells = piece.cells
+        cell = cells.get(sid)
+        if cell is None:
+            cell = cells[sid] = Cell()
+            self._dirty.add(piece)
+        if not cell.details:
+            cell.details = [0] * len(DETAILS)
+        cell.details[detail] += 1
+
     def unsent(self, piece: Piece, sid: int) -> None:
         """Count one arrival that could not be sent (action level: no latency)."""
         cells = piece.cells
@@ -125,6 +140,7 @@ class Recorder:
                         cell.causes,
                         _flat(cell.lat),
                         _flat(cell.svc),
+                        cell.details,
                     ]
                 )
         self._dirty = set()

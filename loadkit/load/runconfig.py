@@ -7,6 +7,7 @@ This module imports neither Locust nor gevent, so the orchestrator (which must n
     config = RunConfig(run_id="r1", run_dir="/abs/reports/r1", profile_path="/abs/smoke.yaml",
                        target=Target(urls=("http://127.0.0.1:41001",)))
     path = config.write()                      # RUN_DIR/run-config.json
+    https = Target(urls=("https://127.0.0.1:8443",), tls=Tls(ca="/abs/ca.pem"))
     argv = locust_argv(path, role="standalone")
     subprocess.Popen([sys.executable, "-m", "locust", *argv])
 
@@ -19,11 +20,12 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from loadkit.errors import ConfigError
+from loadkit.load.tls import Tls
 from loadkit.profile.model import DataFiles, Profile, load_profile
 from loadkit.rundir import RUN_CONFIG
 from loadkit.safety import Allowlist
@@ -51,15 +53,56 @@ class WalletTarget:
 @dataclass(frozen=True)
 class Target:
     """Where load goes. ``kind`` ``reference`` (the wallet stack, ``wallet`` required) or ``http``.
-    ``network`` maps a profile's network class to the URLs its users go through."""
+    ``network`` maps a profile's network class to the URLs its users go through.
+
+    ``https://`` URLs speak TLS with ``tls_by_url[url]``, else ``tls``, else :class:`Tls`'s
+    defaults (verified against the system's CAs); ``http://`` URLs ignore both. A URL that
+    reaches an https service through a TCP proxy (a network class's Toxiproxy) is ``https://``
+    too, with the service's host as ``server_name``::
+
+        Target(urls=("https://shop.test.internal",), tls=Tls(ca="/abs/ca.pem"),
+               network={"weak-4g": ("https://127.0.0.1:41101",)},
+               tls_by_url={"https://127.0.0.1:41101":
+                           Tls(ca="/abs/ca.pem", server_name="shop.test.internal")})
+    """
 
     urls: tuple[str, ...]
     kind: Literal["reference", "http"] = "http"
     network: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     wallet: WalletTarget | None = None
+    tls: Tls | None = None
+    tls_by_url: Mapping[str, Tls] = field(default_factory=dict)
 
     def all_urls(self) -> list[str]:
         return [*self.urls, *(u for urls in self.network.values() for u in urls)]
+
+    def tls_for(self, url: str) -> Tls | None:
+        """The TLS settings of ``url``: ``None`` for ``http://``."""
+        if not url.startswith("https://"):
+            return None
+        return self.tls_by_url.get(url) or self.tls or Tls()
+
+    def all_tls(self) -> list[tuple[str, Tls]]:
+        """Every https URL with its settings (what to check before a run, or warn about)."""
+        out = []
+        for url in dict.fromkeys(self.all_urls()):
+            tls = self.tls_for(url)
+            if tls is not None:
+                out.append((url, tls))
+        return out
+
+    @property
+    def insecure_urls(self) -> list[str]:
+        """The https URLs whose certificates are not verified (``verify: false``)."""
+        return [url for url, tls in self.all_tls() if tls.insecure]
+
+    def inlined(self) -> Target:
+        """The same target with every TLS file's contents inline (see :meth:`Tls.inline`)."""
+        return replace(
+            self,
+            tls=None if self.tls is None else self.tls.inline(),
+            tls_by_url={u: t.inline() for u, t in self.tls_by_url.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +130,14 @@ class RunConfig:
         allowlist = Allowlist.parse(self.allow, source="run config: allow")
         for url in self.target.all_urls():
             allowlist.check_url(url, what="target URL")
+        urls = set(self.target.all_urls())
+        for url in self.target.tls_by_url:
+            if url not in urls:
+                raise ConfigError(f"run config: target.tls_by_url has {url!r}, not a target URL")
+        for url, tls in self.target.all_tls():
+            problems = tls.problems()
+            if problems:
+                raise ConfigError(f"run config: TLS of {url}: {problems[0]}")
         if self.target.kind == "reference":
             wallet = self.target.wallet
             if wallet is None or not wallet.users:
@@ -96,12 +147,20 @@ class RunConfig:
         if self.drain_s < 0:
             raise ConfigError(f"run config: drain_s must be 0 or more, got {self.drain_s}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, inline: bool = False) -> dict[str, Any]:
+        """The JSON form; ``inline`` adds the TLS files' contents (for the ``loadkit_start``
+        message to workers, never for ``run-config.json``: a client key stays in its file)."""
         target: dict[str, Any] = {
             "kind": self.target.kind,
             "urls": list(self.target.urls),
             "network": {k: list(v) for k, v in self.target.network.items()},
         }
+        if self.target.tls is not None:
+            target["tls"] = self.target.tls.to_dict(inline=inline)
+        if self.target.tls_by_url:
+            target["tls_by_url"] = {
+                u: t.to_dict(inline=inline) for u, t in self.target.tls_by_url.items()
+            }
         if self.target.wallet is not None:
             w = self.target.wallet
             target["wallet"] = {
@@ -154,6 +213,10 @@ class RunConfig:
                         merchants=tuple((int(a), str(n)) for a, n in wallet.get("merchants", ())),
                         otp_outbox_token=str(wallet.get("otp_outbox_token", "")),
                     ),
+                    tls=None if t.get("tls") is None else Tls.from_dict(t["tls"]),
+                    tls_by_url={
+                        str(u): Tls.from_dict(v) for u, v in t.get("tls_by_url", {}).items()
+                    },
                 ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -168,6 +231,11 @@ class RunConfig:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read run config {path}: {exc}") from None
         return cls.from_dict(data)
+
+    def inlined(self) -> RunConfig:
+        """This config with the TLS files' contents inline: what the master sends to workers
+        (read where the files are; :class:`ConfigError` when one cannot be read)."""
+        return replace(self, target=self.target.inlined())
 
     def write(self, path: str | Path | None = None) -> Path:
         """Write it (default ``RUN_DIR/run-config.json``), atomically; returns the path."""

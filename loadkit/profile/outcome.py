@@ -78,6 +78,18 @@ CAUSE_INFO: Mapping[Cause, CauseInfo] = {
 assert set(CAUSE_INFO) == set(Cause), "every Cause needs its CAUSE_INFO"
 
 
+class Detail(StrEnum):
+    """A finer reason inside one busy cause (the keys of a timeline line's ``detail``), counted
+    on top of its cause: ``busy: {"connection": 9}, detail: {"tls": 7}`` = 7 of the 9 connection
+    failures were TLS failures. :data:`DETAIL_CAUSE` names each detail's cause."""
+
+    TLS = "tls"  # the handshake failed, the certificate was refused, a TLS alert
+
+
+DETAIL_CAUSE: Mapping[Detail, Cause] = {Detail.TLS: Cause.CONNECTION}
+assert set(DETAIL_CAUSE) == set(Detail), "every Detail needs its cause"
+
+
 @dataclass(frozen=True, slots=True)
 class Expect:
     """Which statuses mean what for one HTTP step: ``statuses`` by code, ``classes`` by hundreds
@@ -103,6 +115,10 @@ OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 CAUSES: tuple[Cause, ...] = tuple(Cause)
 OK, REJECTED, BUSY, UNSENT = range(4)
 NO_CAUSE = -1
+#: the order of detail indexes used by the recorder; ``NO_DETAIL`` when an answer has none
+DETAILS: tuple[Detail, ...] = tuple(Detail)
+NO_DETAIL = -1
+TLS_FAILED = DETAILS.index(Detail.TLS)
 
 #: statuses docs/design.md names as refusals (every other 4xx is one too, see the module docstring)
 REJECTED_STATUSES = frozenset({400, 401, 402, 403, 404, 409, 422})

@@ -27,14 +27,15 @@ def new_histogram() -> HdrHistogram:
 
 
 class Bucket:
-    """Summed outcomes, busy causes and latency of one key or window.
+    """Summed outcomes, busy causes (and their details: ``detail["tls"]`` of the ``connection``
+    failures) and latency of one key or window.
 
     Histograms stay encoded until a view needs them (``percentile_ms``, ``lat``, ``svc``):
     reading a long run costs the counts only (a 1-hour run at 1,000 requests/s holds ~100 MB of
     encoded histograms instead of ~3 GB decoded), and merging buckets is list concatenation.
     """
 
-    __slots__ = ("_hist", "_lat", "_svc", "busy", "n")
+    __slots__ = ("_hist", "_lat", "_svc", "busy", "detail", "n")
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class Bucket:
     ) -> None:
         self.n: dict[str, int] = dict(n or {})
         self.busy: dict[str, int] = dict(busy or {})
+        self.detail: dict[str, int] = {}
         # encoded histograms (str) or already decoded ones, per attribute
         self._lat: list[str | HdrHistogram] = [lat] if lat is not None else []
         self._svc: list[str | HdrHistogram] = [svc] if svc is not None else []
@@ -55,6 +57,8 @@ class Bucket:
             self.n[k] = self.n.get(k, 0) + int(v)
         for k, v in delta.get("busy", {}).items():
             self.busy[k] = self.busy.get(k, 0) + int(v)
+        for k, v in delta.get("detail", {}).items():
+            self.detail[k] = self.detail.get(k, 0) + int(v)
         if delta.get("lat"):
             self._lat.append(str(delta["lat"]))
             self._hist.pop("lat", None)
@@ -67,6 +71,8 @@ class Bucket:
             self.n[k] = self.n.get(k, 0) + v
         for k, v in other.busy.items():
             self.busy[k] = self.busy.get(k, 0) + v
+        for k, v in other.detail.items():
+            self.detail[k] = self.detail.get(k, 0) + v
         if other._lat:
             self._lat.extend(other._lat)
             self._hist.pop("lat", None)

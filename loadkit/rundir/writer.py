@@ -19,12 +19,13 @@ from typing import IO, Any, Final
 
 import orjson
 
-from loadkit.profile.outcome import CAUSES, OUTCOMES
+from loadkit.profile.outcome import CAUSES, DETAILS, OUTCOMES
 from loadkit.rundir import ACKS, TIMELINE
 from loadkit.rundir.histogram import encode_sparse
 
 OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
 CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)
+DETAIL_NAMES: Final = tuple(d.value for d in DETAILS)
 
 TIMELINE_SCHEMA: Final = "loadkit.timeline/v1"
 ACKS_SCHEMA: Final = "loadkit.acks/v1"
@@ -33,11 +34,12 @@ _Key = tuple[int, str, str, str, str]
 
 
 class _Merged:
-    __slots__ = ("causes", "lat", "n", "svc")
+    __slots__ = ("causes", "details", "lat", "n", "svc")
 
     def __init__(self) -> None:
         self.n = [0] * len(OUTCOME_NAMES)
         self.causes = [0] * len(CAUSE_NAMES)
+        self.details = [0] * len(DETAIL_NAMES)
         self.lat: dict[int, int] = {}
         self.svc: dict[int, int] = {}
 
@@ -60,7 +62,8 @@ class RunWriter:
     def add(self, payload: dict[str, Any]) -> None:
         """Merge one drained payload into what the next :meth:`flush` writes."""
         pending = self._pending
-        for t, phase, journey, endpoint, level, n, causes, lat, svc in payload.get("cells", ()):
+        for row in payload.get("cells", ()):
+            t, phase, journey, endpoint, level, n, causes, lat, svc = row[:9]
             key = (t, phase, journey, endpoint, level)
             merged = pending.get(key)
             if merged is None:
@@ -69,6 +72,8 @@ class RunWriter:
                 merged.n[i] += count
             for i, count in enumerate(causes):
                 merged.causes[i] += count
+            for i, count in enumerate(row[9] if len(row) > 9 else ()):  # e.g. tls
+                merged.details[i] += count
             _merge_flat(merged.lat, lat)
             _merge_flat(merged.svc, svc)
         self._acks.extend(payload.get("acks", ()))
@@ -89,6 +94,10 @@ class RunWriter:
                 "n": dict(zip(OUTCOME_NAMES, merged.n, strict=True)),
                 "busy": {c: k for c, k in zip(CAUSE_NAMES, merged.causes, strict=True) if k},
             }
+            if any(merged.details):
+                line["detail"] = {
+                    d: k for d, k in zip(DETAIL_NAMES, merged.details, strict=True) if k
+                }
             if merged.lat:
                 line["lat"] = encode_sparse(merged.lat)
                 line["svc"] = encode_sparse(merged.svc)

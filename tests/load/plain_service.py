@@ -1,7 +1,10 @@
 """A plain HTTP service for declarative-journey tests (not the wallet): a tiny shop API.
 
-Run it as ``python -m tests.load.plain_service PORT``. It counts every request per route;
-``GET /stats`` answers the counts (and is not counted itself)::
+Run it as ``python -m tests.load.plain_service PORT [--bind ADDR] [--cert PEM --key PEM
+[--client-ca PEM]]``: HTTPS with ``--cert``, client certificates required with ``--client-ca``.
+It counts every request per route; ``GET /stats`` answers the counts and ``GET /connections``
+the connections it accepted (``connections``; with TLS also ``handshakes``, ``resumed`` and
+``failed`` handshakes); neither is counted itself::
 
     POST /api/login {"username", "password": "secret"} -> 200 {"data": {"access_token": ...}}
     GET  /api/products/<n>       -> 200 for even n, 404 for odd (needs the bearer token)
@@ -13,15 +16,18 @@ Run it as ``python -m tests.load.plain_service PORT``. It counts every request p
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import sys
+import ssl
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 COUNTS: Counter[str] = Counter()
+CONNECTIONS: Counter[str] = Counter()
 LOCK = threading.Lock()
 PASSWORD = "secret"
 
@@ -62,6 +68,10 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/stats":
             with LOCK:
                 self._send(200, dict(COUNTS))
+            return
+        if path == "/connections":
+            with LOCK:
+                self._send(200, dict(CONNECTIONS))
             return
         if path == "/healthz":
             self._count("GET /healthz")
@@ -112,9 +122,50 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, {"code": "NOT_FOUND"})
 
 
+class Server(ThreadingHTTPServer):
+    """Counts connections; with a TLS context, handshakes each one in its own thread (a slow or
+    failing handshake does not hold up the accept loop)."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        with LOCK:
+            CONNECTIONS["connections"] += 1
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:  # wrapping takes the socket's descriptor over: this wrapper must close it
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (OSError, ValueError):  # a refused certificate, an alert, a reset
+            with LOCK:
+                CONNECTIONS["failed"] += 1
+            return
+        with LOCK:
+            CONNECTIONS["handshakes"] += 1
+            CONNECTIONS["resumed"] += wrapped.session_reused
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
+
+
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--cert", help="server certificate chain (PEM): serve HTTPS")
+    parser.add_argument("--key", help="its private key (PEM)")
+    parser.add_argument("--client-ca", help="require client certificates signed by this CA")
+    args = parser.parse_args()
+    server = Server((args.bind, args.port), Handler)
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args.client_ca)
+        server.tls = context
     print("ready", flush=True)
     server.serve_forever()
 

@@ -15,3 +15,14 @@ class ShopUser(FastHttpUser):
     @task(1)
     def product(self) -> None:
         self.client.get("/api/products/2", name="/api/products/[id]")
+
+
+class VerifyingUser(FastHttpUser):
+    """Checks health over HTTPS, verifying the certificate against the system's CAs (Locust's
+    default is not to verify): a test CA's certificate fails, as a TLS error."""
+
+    insecure = False
+
+    @task
+    def health(self) -> None:
+        self.client.get("/healthz", name="/healthz (verifying)")

@@ -18,6 +18,7 @@ from loadkit.load.runconfig import (
     run_profile,
     sent_profile,
 )
+from loadkit.load.tls import Tls
 
 DOC_EXAMPLE = {
     "schema": "loadkit.run-config/v1",
@@ -129,3 +130,47 @@ def test_a_worker_runs_the_profile_it_was_sent_even_without_its_files(tmp_path: 
     assert profile.data[0].rows == (("alice",), ("bob",))
     assert [j.name for j in profile.journeys] == ["login"] and profile.duration_s == 20.0
     assert profile.source is not None and profile.source.endswith("/profile.yaml")
+
+
+def test_tls_settings_travel_as_paths_on_disk_and_as_contents_to_workers(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    proxied = "https://127.0.0.1:41101"
+    target = Target(
+        urls=("https://127.0.0.1:8443", "http://127.0.0.1:8080"),
+        network={"weak-4g": (proxied,)},
+        tls=Tls(ca=str(ca)),
+        tls_by_url={proxied: Tls(ca=str(ca), server_name="shop.test.internal")},
+    )
+    config = RunConfig("r", str(tmp_path), "/p.yaml", target)
+    written = json.loads(config.write().read_text())
+    assert written["target"]["tls"] == {"verify": True, "ca": str(ca)}
+    assert written["target"]["tls_by_url"][proxied]["server_name"] == "shop.test.internal"
+    assert RunConfig.read(tmp_path / "run-config.json") == config
+    assert target.tls_for("http://127.0.0.1:8080") is None
+    assert target.tls_for("https://127.0.0.1:8443") == Tls(ca=str(ca))
+    assert target.tls_for(proxied) == Tls(ca=str(ca), server_name="shop.test.internal")
+    assert [url for url, _ in target.all_tls()] == ["https://127.0.0.1:8443", proxied]
+    wire = config.inlined().to_dict(inline=True)
+    assert wire["target"]["tls"]["ca_pem"] == ca.read_text()
+    worker = RunConfig.from_dict(wire)
+    assert worker.target.tls_for(proxied) == Tls(
+        ca=str(ca), server_name="shop.test.internal", ca_pem=ca.read_text()
+    )
+    insecure = Target(urls=("https://127.0.0.1:1", "https://127.0.0.1:2"), tls=Tls(verify=False))
+    assert insecure.insecure_urls == ["https://127.0.0.1:1", "https://127.0.0.1:2"]
+    assert Target(urls=("https://127.0.0.1:1",)).insecure_urls == []
+
+
+@pytest.mark.parametrize(
+    ("tls", "message"),
+    [
+        ({"tls": {"verify": False, "ca": "/ca.pem"}}, "TLS of https://127.0.0.1:1: ca is set"),
+        ({"tls_by_url": {"https://127.0.0.1:9": {}}}, "tls_by_url has 'https://127.0.0.1:9'"),
+        ({"tls": {"verify": "yes"}}, "malformed .*tls.verify must be true or false"),
+    ],
+)
+def test_bad_tls_settings_are_refused(tls: dict[str, object], message: str) -> None:
+    target = {"urls": ["https://127.0.0.1:1"], **tls}
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_dict({**DOC_EXAMPLE, "target": target})

@@ -10,7 +10,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.schedule import Piece
-from loadkit.profile.outcome import BUSY, CAUSES, NO_CAUSE, OK, Cause
+from loadkit.profile.outcome import BUSY, CAUSES, NO_CAUSE, OK, TLS_FAILED, Cause
 from loadkit.rundir import RunDir
 from loadkit.rundir.timeline import Timeline
 from loadkit.rundir.writer import RunWriter
@@ -94,3 +94,27 @@ def test_clock_json(tmp_path: Path) -> None:
         "duration_s": 492.0,
     }
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_busy_details_are_written_only_where_counted(tmp_path: Path) -> None:
+    recorder = Recorder()
+    piece = Piece(7, "steady", 0, 7.0, 8.0)
+    sid = recorder.series("health", "GET /healthz", REQUEST)
+    connection = CAUSES.index(Cause.CONNECTION)
+    for _ in range(3):
+        recorder.record(piece, sid, BUSY, connection, 900, 900)
+    recorder.detail(piece, sid, TLS_FAILED)
+    recorder.detail(piece, sid, TLS_FAILED)
+    other = recorder.series("health", ANY_ENDPOINT, ACTION)
+    recorder.record(piece, other, OK, NO_CAUSE, 900, 900)
+    writer = RunWriter(tmp_path)
+    writer.add(recorder.drain())
+    writer.add(recorder.drain())  # nothing new: no row
+    writer.close()
+    _, request, action = sorted(lines(tmp_path / "timeline.jsonl"), key=lambda r: str(r))
+    rows = {r["level"]: r for r in (request, action)}
+    assert rows["request"]["busy"] == {"connection": 3}
+    assert rows["request"]["detail"] == {"tls": 2}  # 2 of the 3 connection failures were TLS
+    assert "detail" not in rows["action"]
+    totals = Timeline.read(tmp_path / "timeline.jsonl").totals("request")
+    assert totals.busy == {"connection": 3} and totals.detail == {"tls": 2}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loadkit.errors import ConfigError
-from loadkit.load.client import Action, Endpoint, HttpClient, Target, link
+from loadkit.load.client import Action, Endpoint, HttpClient, Target, link, make_target
 from loadkit.load.journeys.data import Feeder
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.runconfig import RunConfig
@@ -160,7 +160,13 @@ def make_user(
     url = urls[index % len(urls)]
     target = targets.get(url)
     if target is None:  # the first user of these URLs: one failover ring of them all
-        link(tuple(targets.get(u) or targets.setdefault(u, Target(u)) for u in dict.fromkeys(urls)))
+        tls = config.target.tls_for
+        link(
+            tuple(
+                targets.get(u) or targets.setdefault(u, make_target(u, tls(u)))
+                for u in dict.fromkeys(urls)
+            )
+        )
         target = targets[url]
     return VirtualUser(index, profile.users.first_id + index, target, network)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import ssl
 from typing import Any
 
 import gevent
@@ -40,9 +41,11 @@ from loadkit.profile.outcome import (
     BUSY,
     CONNECTION_LOST,
     MAINTENANCE_HEADER,
+    NO_DETAIL,
     OK,
     REJECTED,
     TIMED_OUT,
+    TLS_FAILED,
     StatusTable,
     maintenance_marked,
 )
@@ -80,12 +83,15 @@ class CustomRequests:
             return
         a, journey = entry
         status = getattr(response, "status_code", 0) or 0
+        detail = NO_DETAIL
         if isinstance(status, int) and status > 0:
             outcome, cause = self._table.lookup(status, _maintenance(response))
         elif exception is not None and _is_timeout(exception):
             outcome, cause = TIMED_OUT
         else:
             outcome, cause = CONNECTION_LOST
+            if _is_tls(exception):
+                detail = TLS_FAILED
         end = self.clock()
         start = end - (response_time or 0.0) / 1000.0
         if a.first_send < 0:
@@ -95,14 +101,26 @@ class CustomRequests:
         self.recorder.record(
             a.piece, sid, outcome, cause, int((end - a.due) * 1e6), int((end - start) * 1e6)
         )
+        if detail != NO_DETAIL:
+            self.recorder.detail(a.piece, sid, detail)
         a.due = a.end = end
         a.status = status if isinstance(status, int) else 0
         if outcome == BUSY or (outcome == REJECTED and a.outcome == OK):
-            a.outcome, a.cause = outcome, cause
+            a.outcome, a.cause, a.detail = outcome, cause, detail
 
 
 def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
+
+
+def _is_tls(exc: BaseException | None) -> bool:
+    """An SSL error, or one caused by it (requests wraps it in its own ``SSLError``)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, ssl.SSLError) or type(exc).__name__ == "SSLError":
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _maintenance(response: object) -> bool:
