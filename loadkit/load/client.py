@@ -60,13 +60,18 @@ from loadkit.profile.outcome import (
     CAUSES,
     CONNECTION_LOST,
     DETAILS,
+    MAINTENANCE_HEADER,
     NO_CAUSE,
     NO_DETAIL,
     OK,
     TIMED_OUT,
     TLS_FAILED,
     StatusTable,
+    maintenance_marked,
 )
+
+#: the maintenance header as geventhttpclient looks headers up (lower case)
+_MAINTENANCE = MAINTENANCE_HEADER.lower()
 
 #: idle keep-alive connections older than this are closed, not reused (uvicorn closes at 5 s)
 IDLE_MAX_S: Final = 4.0
@@ -564,7 +569,7 @@ class HttpClient:
                 sock.close()
             else:
                 target.give(sock, end)
-            maintenance = status == 503 and _maintenance(response, body)
+            maintenance = status == 503 and maintenance_marked(response.get(_MAINTENANCE), body)
             outcome, cause = ep.table.lookup(status, maintenance)
         else:
             if sock is not None:
@@ -626,20 +631,6 @@ def _rehost(head: bytes, old: Target, new: Target) -> bytes:
     was = f"\r\nHost: {old.authority}\r\n".encode("latin-1", "replace")
     now = f"\r\nHost: {new.authority}\r\n".encode("latin-1", "replace")
     return head.replace(was, now, 1)
-
-
-def _maintenance(response: HTTPSocketResponse, body: bytes) -> bool:
-    """A 503 marked as maintenance: ``X-Wallet-Maintenance: true`` or ``"maintenance": true``."""
-    header = response.get("x-wallet-maintenance")
-    if isinstance(header, str) and header.strip().lower() == "true":
-        return True
-    if b"maintenance" not in body:
-        return False
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(data, dict) and data.get("maintenance") is True
 
 
 def retry_after_s(value: str) -> float | None:
