@@ -210,6 +210,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         allow=tuple(args.allow or ()),
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
+        system=Path(args.system) if args.system else None,
+        ca=Path(args.ca) if args.ca else None,
     )
     return _run_and_summarise(options, args)
 
@@ -250,6 +252,14 @@ def _run_and_summarise(options: RunOptions, args: argparse.Namespace | None = No
     return code
 
 
+def _insecure_urls(target: dict[str, Any]) -> list[str]:
+    """The https URLs of a run's target (and services) whose certificates were not verified."""
+    found = list(target.get("insecure_urls", []))
+    for service in (target.get("services") or {}).values():
+        found += [u for u in service.get("insecure_urls", []) if u not in found]
+    return found
+
+
 def _summarise(result: Any, gate: Any) -> int:
     """Print where the reports are and what went wrong; the exit code."""
     from loadkit.rundir import RunDir, RunStatus
@@ -259,6 +269,16 @@ def _summarise(result: Any, gate: Any) -> int:
         soft_wrap=True,
         highlight=False,
     )
+    insecure = _insecure_urls(result.record.target)
+    if insecure:
+        err_console.print(
+            Text.assemble(
+                ("TLS NOT VERIFIED: ", "bold red"),
+                f"certificates of {', '.join(insecure)} were not checked (verify: false); "
+                "a man in the middle would have gone unnoticed",
+            ),
+            soft_wrap=True,
+        )
     if result.status != RunStatus.COMPLETED:
         err_console.print(
             Text.assemble(("run " + result.status + ": ", "bold red"), result.record.reason or ""),
@@ -402,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a load profile against the reference stack or --target")
     run.add_argument("profile", metavar="PROFILE", help="a profile file, e.g. profiles/smoke.yaml")
     run.add_argument("--target", help="URL(s) of your own service, comma-separated")
+    run.add_argument(
+        "--system",
+        metavar="FILE",
+        help="a system file (systems/*.yaml): your services, TLS, headers, allowlist, checks",
+    )
+    run.add_argument("--ca", metavar="FILE", help="a CA bundle for --target's https:// URLs")
     add_allow_arg(run)
     add_tag_args(run)
     run.add_argument(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -72,6 +73,9 @@ class Target:
     wallet: WalletTarget | None = None
     tls: Tls | None = None
     tls_by_url: Mapping[str, Tls] = field(default_factory=dict)
+    #: headers every declarative request to it carries, as templates (``{env.NAME}`` only:
+    #: rendered where the request is sent, so a token never lands in a file)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def all_urls(self) -> list[str]:
         return [*self.urls, *(u for urls in self.network.values() for u in urls)]
@@ -104,6 +108,69 @@ class Target:
             tls_by_url={u: t.inline() for u, t in self.tls_by_url.items()},
         )
 
+    def to_dict(self, *, inline: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "urls": list(self.urls),
+            "network": {k: list(v) for k, v in self.network.items()},
+        }
+        if self.tls is not None:
+            data["tls"] = self.tls.to_dict(inline=inline)
+        if self.tls_by_url:
+            data["tls_by_url"] = {u: t.to_dict(inline=inline) for u, t in self.tls_by_url.items()}
+        if self.headers:
+            data["headers"] = dict(self.headers)
+        if self.wallet is not None:
+            w = self.wallet
+            data["wallet"] = {
+                "password": w.password,
+                "users": [list(u) for u in w.users],
+                "merchants": [list(m) for m in w.merchants],
+                "otp_outbox_token": w.otp_outbox_token,
+            }
+        return data
+
+    @classmethod
+    def from_dict(cls, t: Mapping[str, Any]) -> Target:
+        wallet = t.get("wallet")
+        return cls(
+            urls=tuple(str(u) for u in t["urls"]),
+            kind="reference" if t.get("kind") == "reference" else "http",
+            network={str(k): tuple(map(str, v)) for k, v in t.get("network", {}).items()},
+            wallet=None
+            if wallet is None
+            else WalletTarget(
+                password=str(wallet["password"]),
+                users=tuple((int(a), str(n)) for a, n in wallet["users"]),
+                merchants=tuple((int(a), str(n)) for a, n in wallet.get("merchants", ())),
+                otp_outbox_token=str(wallet.get("otp_outbox_token", "")),
+            ),
+            tls=None if t.get("tls") is None else Tls.from_dict(t["tls"]),
+            tls_by_url={str(u): Tls.from_dict(v) for u, v in t.get("tls_by_url", {}).items()},
+            headers={str(k): str(v) for k, v in t.get("headers", {}).items()},
+        )
+
+    def check(self, allowlist: Allowlist, what: str) -> None:
+        """Every URL allowed, TLS settings consistent (ConfigError naming ``what``)."""
+        if not self.urls:
+            raise ConfigError(f"run config: {what}.urls is empty")
+        for url in self.all_urls():
+            allowlist.check_url(url, what=f"{what} URL")
+        urls = set(self.all_urls())
+        for url in self.tls_by_url:
+            if url not in urls:
+                raise ConfigError(f"run config: {what}.tls_by_url has {url!r}, not a target URL")
+        for url, tls in self.all_tls():
+            problems = tls.problems()
+            if problems:
+                raise ConfigError(f"run config: TLS of {url}: {problems[0]}")
+        for name, value in self.headers.items():
+            bad = [
+                v for v in re.findall(r"\{([^{}]*)\}", value) if not v.strip().startswith("env.")
+            ]
+            if bad or "\r" in value or "\n" in value or ":" in name:
+                raise ConfigError(f"run config: {what}.headers[{name!r}] is not a header template")
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -121,23 +188,27 @@ class RunConfig:
     #: the journeys to run, by tag (``--tags``, ``--exclude-tags``; see ``Profile.with_tags``)
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
+    #: a system file's services by name (``--system``), ``target`` being its first; a journey's
+    #: ``target: NAME`` goes to ``services[NAME]``
+    services: Mapping[str, Target] = field(default_factory=dict)
+
+    def service(self, name: str | None) -> Target:
+        """The target a journey with ``target: name`` goes to (``target`` for None)."""
+        if name is None:
+            return self.target
+        found = self.services.get(name)
+        if found is None:
+            known = ", ".join(self.services) or "none: the run has no --system"
+            raise ConfigError(f"run config: no service named {name!r} (services: {known})")
+        return found
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a config no Locust process could run (a URL the
         allowlist does not cover included: every Locust process checks again)."""
-        if not self.target.urls:
-            raise ConfigError("run config: target.urls is empty")
         allowlist = Allowlist.parse(self.allow, source="run config: allow")
-        for url in self.target.all_urls():
-            allowlist.check_url(url, what="target URL")
-        urls = set(self.target.all_urls())
-        for url in self.target.tls_by_url:
-            if url not in urls:
-                raise ConfigError(f"run config: target.tls_by_url has {url!r}, not a target URL")
-        for url, tls in self.target.all_tls():
-            problems = tls.problems()
-            if problems:
-                raise ConfigError(f"run config: TLS of {url}: {problems[0]}")
+        self.target.check(allowlist, "target")
+        for name, service in self.services.items():
+            service.check(allowlist, f"services.{name}")
         if self.target.kind == "reference":
             wallet = self.target.wallet
             if wallet is None or not wallet.users:
@@ -150,25 +221,7 @@ class RunConfig:
     def to_dict(self, *, inline: bool = False) -> dict[str, Any]:
         """The JSON form; ``inline`` adds the TLS files' contents (for the ``loadkit_start``
         message to workers, never for ``run-config.json``: a client key stays in its file)."""
-        target: dict[str, Any] = {
-            "kind": self.target.kind,
-            "urls": list(self.target.urls),
-            "network": {k: list(v) for k, v in self.target.network.items()},
-        }
-        if self.target.tls is not None:
-            target["tls"] = self.target.tls.to_dict(inline=inline)
-        if self.target.tls_by_url:
-            target["tls_by_url"] = {
-                u: t.to_dict(inline=inline) for u, t in self.target.tls_by_url.items()
-            }
-        if self.target.wallet is not None:
-            w = self.target.wallet
-            target["wallet"] = {
-                "password": w.password,
-                "users": [list(u) for u in w.users],
-                "merchants": [list(m) for m in w.merchants],
-                "otp_outbox_token": w.otp_outbox_token,
-            }
+        target = self.target.to_dict(inline=inline)
         return {
             "schema": SCHEMA,
             "run_id": self.run_id,
@@ -181,6 +234,11 @@ class RunConfig:
             "allow": list(self.allow),
             "tags": list(self.tags),
             "exclude_tags": list(self.exclude_tags),
+            **(
+                {"services": {n: t.to_dict(inline=inline) for n, t in self.services.items()}}
+                if self.services
+                else {}
+            ),
         }
 
     @classmethod
@@ -190,7 +248,6 @@ class RunConfig:
             raise ConfigError(f"run config: expected schema {SCHEMA!r}, got {data.get('schema')!r}")
         try:
             t = data["target"]
-            wallet = t.get("wallet")
             config = cls(
                 run_id=str(data["run_id"]),
                 run_dir=str(data["run_dir"]),
@@ -201,23 +258,8 @@ class RunConfig:
                 allow=tuple(str(a) for a in data.get("allow", ())),
                 tags=tuple(str(t) for t in data.get("tags", ())),
                 exclude_tags=tuple(str(t) for t in data.get("exclude_tags", ())),
-                target=Target(
-                    urls=tuple(str(u) for u in t["urls"]),
-                    kind="reference" if t.get("kind") == "reference" else "http",
-                    network={str(k): tuple(map(str, v)) for k, v in t.get("network", {}).items()},
-                    wallet=None
-                    if wallet is None
-                    else WalletTarget(
-                        password=str(wallet["password"]),
-                        users=tuple((int(a), str(n)) for a, n in wallet["users"]),
-                        merchants=tuple((int(a), str(n)) for a, n in wallet.get("merchants", ())),
-                        otp_outbox_token=str(wallet.get("otp_outbox_token", "")),
-                    ),
-                    tls=None if t.get("tls") is None else Tls.from_dict(t["tls"]),
-                    tls_by_url={
-                        str(u): Tls.from_dict(v) for u, v in t.get("tls_by_url", {}).items()
-                    },
-                ),
+                target=Target.from_dict(t),
+                services={str(n): Target.from_dict(v) for n, v in data.get("services", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"run config: malformed ({type(exc).__name__}: {exc})") from None
@@ -235,7 +277,11 @@ class RunConfig:
     def inlined(self) -> RunConfig:
         """This config with the TLS files' contents inline: what the master sends to workers
         (read where the files are; :class:`ConfigError` when one cannot be read)."""
-        return replace(self, target=self.target.inlined())
+        return replace(
+            self,
+            target=self.target.inlined(),
+            services={n: t.inlined() for n, t in self.services.items()},
+        )
 
     def write(self, path: str | Path | None = None) -> Path:
         """Write it (default ``RUN_DIR/run-config.json``), atomically; returns the path."""

@@ -49,7 +49,8 @@ class NetworkRouting:
                 urls = []
                 for i, url in enumerate(self.target_urls, start=1):
                     parts = urlsplit(url)
-                    upstream = f"{parts.hostname}:{parts.port or 80}"
+                    default = 443 if parts.scheme == "https" else 80
+                    upstream = f"{parts.hostname}:{parts.port or default}"
                     name = f"{self.prefix}-{cls.name}-{i}"
                     port = free_port()
                     self.toxiproxy.create_proxy(name, listen=port, upstream=upstream)

@@ -17,6 +17,7 @@ progress are listeners it attaches from the options; anything else can be added:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -31,16 +32,18 @@ from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort, 
 from loadkit.extras import require_extra
 from loadkit.integrity import IntegrityResult
 from loadkit.load.runconfig import LOCUSTFILE, RunConfig, locust_argv
+from loadkit.load.tls import Tls
 from loadkit.profile.model import HttpJourney, Profile, WalletJourney, load_profile
 from loadkit.run.events import RunEvents
 from loadkit.run.progress import Progress, progress_of
-from loadkit.run.target import TargetResolver, parse_targets
+from loadkit.run.target import Service, TargetResolver, parse_targets, services_of
 from loadkit.rundir import RunDir, RunRecord, RunStatus
 from loadkit.rundir.timeline import Timeline
 from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+from loadkit.stack.system import System, load_system
 
 if TYPE_CHECKING:
     from loadkit.run.chaos import ChaosListener
@@ -88,6 +91,10 @@ class RunOptions:
     slo_abort: bool = False  # stop the load once an objective of `slo` can no longer be met
     #: hosts, addresses, networks or *.suffixes beyond loopback that load and faults may reach
     allow: tuple[str, ...] = ()
+    #: a system file (``systems/*.yaml``): the services load goes to, its allowlist, its checks
+    system: Path | None = None
+    #: a CA bundle for --target's https URLs (instead of the system's trust store)
+    ca: Path | None = None
     #: run only the journeys with one of these tags, and none of ``exclude_tags``
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
@@ -129,7 +136,13 @@ class Runner:
             self.profile = self.profile.with_time_scale(options.time_scale)
         #: where this run may send load, probes and faults (loopback, plus what the user allowed)
         self.allowlist = Allowlist.parse(options.allow, source="--allow")
+        #: the system file's description of the services (``--system``), or None
+        self.system: System | None = None
+        self.services: list[Service] = []
+        if options.system is not None:
+            self._use_system(options.system)
         self.target_urls = parse_targets(options.target, self.allowlist) if options.target else None
+        self.tls = self._target_tls()
         self.master_host, self.master_port = self._master_address()
         self._check_options()
         self.rundir: RunDir | None = None
@@ -172,10 +185,51 @@ class Runner:
 
     # -- set-up -----------------------------------------------------------------------------
 
+    def _use_system(self, path: Path) -> None:
+        """``--system FILE``: its services, allowlist and integrity check, all checked now."""
+        if self.options.target is not None:
+            raise ConfigError("--system and --target both say where load goes: give one of them")
+        system = self.system = load_system(path)
+        self.allowlist = self.allowlist + system.allowlist
+        system.check(self.allowlist)
+        for service in system.services:
+            service.rendered_headers()  # every {env.NAME} it uses is set
+        self.services = services_of(system)
+        for service in self.services:
+            if service.tls is not None:
+                service.tls.check(f"{path}: services.{service.name}.tls")
+        if system.integrity is not None and self.profile.integrity is None:
+            self.profile = dataclasses.replace(self.profile, integrity=system.integrity)
+
+    def _target_tls(self) -> Tls | None:
+        """``--ca FILE``: the TLS of --target's https URLs (checked now: exit 2 if it does
+        not load)."""
+        ca = self.options.ca
+        if ca is None:
+            return None
+        if self.target_urls is None or not any(u.startswith("https://") for u in self.target_urls):
+            raise ConfigError("--ca: for --target https:// URLs (a system file has tls: ca:)")
+        tls = Tls(ca=str(Path(ca).absolute()))
+        tls.check("--ca")
+        return tls
+
     def _check_options(self) -> None:
         options = self.options
+        names = [s.name for s in self.services]
+        for journey in self.profile.journeys:
+            wanted = getattr(journey, "target", None)
+            if wanted is not None and wanted not in names:
+                where = (
+                    f"the system's services are {', '.join(names)}"
+                    if names
+                    else "only a run with --system FILE has named services"
+                )
+                raise ConfigError(
+                    f"{options.profile}: journey '{journey.name}' goes to service '{wanted}'; "
+                    + where
+                )
         uses_wallet = any(isinstance(j, WalletJourney) for j in self.profile.journeys)
-        if self.target_urls and uses_wallet and options.stack_dir is None:
+        if (self.target_urls or self.services) and uses_wallet and options.stack_dir is None:
             raise ConfigError(
                 f"{options.profile}: the profile uses reference-wallet journeys, which need the "
                 "reference stack; drop --target (loadkit starts the stack) or use http journeys"
@@ -187,6 +241,11 @@ class Runner:
                     f"{options.profile}: journey '{journey.name}' uses unset environment "
                     f"variable(s) {', '.join(missing)}; set them before the run"
                 )
+        if options.chaos is not None and self.services and options.stack_dir is None:
+            raise ConfigError(
+                "--chaos with --system: faults on a system file's own components come with its "
+                "toxiproxy:/docker:/postgres:/commands: sections (docs/game-day.md)"
+            )
         if options.chaos is not None and self.target_urls and options.stack_dir is None:
             raise ConfigError(
                 "--chaos: faults go to the reference stack's components; drop --target "
@@ -203,10 +262,15 @@ class Runner:
             raise ConfigError(f"--workers: expected 0 to 64, got {options.workers}")
         if options.remote_workers < 0 or options.remote_workers > 64:
             raise ConfigError(f"--remote-workers: expected 0 to 64, got {options.remote_workers}")
-        if self.target_urls is None and options.stack_dir is None and self._starts_a_stack():
+        if (
+            self.target_urls is None
+            and not self.services
+            and options.stack_dir is None
+            and self._starts_a_stack()
+        ):
             require_extra("stack", "a run without --target starts the reference stack")
         if options.wallet_unsafe is not None:
-            if options.stack_dir is not None or self.target_urls is not None:
+            if options.stack_dir is not None or self.target_urls is not None or self.services:
                 raise ConfigError(
                     "--wallet-unsafe: only for a stack the run starts itself "
                     "(drop --stack-dir and --target)"
@@ -374,9 +438,11 @@ class Runner:
             "time_scale": self.profile.time_scale,
         }
         record.target = {
-            "kind": "reference" if self.target_urls is None else "http",
-            "urls": self.target_urls,
+            "kind": "system" if self.services else "http" if self.target_urls else "reference",
+            "urls": self.target_urls or (self.services[0].urls if self.services else None),
         }
+        if self.system is not None:
+            record.target["system"] = str(Path(str(opts.system)).absolute())
         record.workers = opts.workers
         rd.write_record(record)
         # the files as they were for this run: reports read these, whatever happens to the originals
@@ -393,6 +459,8 @@ class Runner:
                     own_stack=opts.own_stack,
                     instances=opts.instances,
                     wallet_unsafe=opts.wallet_unsafe,
+                    tls=self.tls,
+                    services=self.services,
                 ).resolve(cleanup, rd)
                 self.stack, record.target = resolved.stack, resolved.about
                 # the order things end in (last registered, first run): Locust stops, then
@@ -412,6 +480,7 @@ class Runner:
                     allow=tuple(self.allowlist.texts),
                     tags=tuple(opts.tags),
                     exclude_tags=tuple(opts.exclude_tags),
+                    services=resolved.services,
                 )
                 run_config.validate()
                 run_config.write(rd.run_config)

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from loadkit.errors import ConfigError, StackNotRunning
 from loadkit.load.runconfig import Target, WalletTarget
+from loadkit.load.tls import Tls
 from loadkit.profile.model import Profile
 from loadkit.run.network import NetworkRouting, has_toxics
 from loadkit.rundir import RunDir
 from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+from loadkit.stack.system import System
 from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
 
 Accounts = list[tuple[int, str]]
@@ -48,6 +51,35 @@ class Resolved:
     target: Target
     about: dict[str, Any] = field(default_factory=dict)  # run.json's "target"
     stack: ReferenceStack | None = None
+    #: a system file's services by name (``target`` is the first of them)
+    services: dict[str, Target] = field(default_factory=dict)
+
+
+@dataclass
+class Service:
+    """One service load goes to: its base URLs, TLS settings and default headers (templates)."""
+
+    name: str
+    urls: list[str]
+    tls: Tls | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def services_of(system: System) -> list[Service]:
+    """A system file's services as the run resolves them."""
+    out = []
+    for s in system.services:
+        t = s.tls
+        tls = Tls(
+            verify=t.verify,
+            ca=None if t.ca is None else str(t.ca),
+            cert=None if t.cert is None else str(t.cert),
+            key=None if t.key is None else str(t.key),
+            server_name=t.server_name,
+        )
+        headers = {name: template.source for name, template in s.headers.items()}
+        out.append(Service(s.name, list(s.urls), tls if s.https else None, headers))
+    return out
 
 
 @dataclass
@@ -55,16 +87,29 @@ class TargetResolver:
     """How a run finds its target (see the module docstring)."""
 
     profile: Profile
-    urls: list[str] | None  # --target; None = the reference stack
+    urls: list[str] | None  # --target; None = the reference stack (or ``services``)
     stack_dir: Path | None = None  # a running stack to use (--stack-dir)
     own_stack: bool = False  # always start a stack of the run's own
     instances: int = 2  # wallet instances of a stack the run starts
     wallet_unsafe: str | None = None  # the run's own stack runs a deliberately unsafe wallet
+    tls: Tls | None = None  # --ca and friends: the TLS of --target's https URLs
+    services: list[Service] = field(default_factory=list)  # --system: its services, in order
 
     def resolve(self, cleanup: contextlib.ExitStack, rd: RunDir) -> Resolved:
         profile = self.profile
         needs_net = any(has_toxics(c) for c in profile.network)
         toxiproxy: ToxiproxyClient | None = None
+        if self.services:
+            if needs_net:
+                toxiproxy = self._own_toxiproxy(cleanup, rd)
+            named = {s.name: self._service_target(cleanup, rd, s, toxiproxy) for s in self.services}
+            target = named[self.services[0].name]
+            about: dict[str, Any] = {
+                "kind": "system",
+                "services": {n: _about(t) for n, t in named.items()},
+                **_about(target),
+            }
+            return Resolved(target, about, None, named)
         wallet: WalletTarget | None = None
         stack: ReferenceStack | None = None
         if self.urls is None or self.stack_dir is not None:
@@ -78,26 +123,50 @@ class TargetResolver:
             )
             # through each instance's client-side proxy, where client network faults go
             urls = self.urls or [w.client_url for w in stack.manifest.wallets]
-            about: dict[str, Any] = {"kind": "reference", "stack_dir": str(stack.stack_dir)}
+            about = {"kind": "reference", "stack_dir": str(stack.stack_dir)}
             toxiproxy = stack.toxiproxy
         else:
             urls = self.urls
             about = {"kind": "http"}
             if needs_net:
                 toxiproxy = self._own_toxiproxy(cleanup, rd)
-        network: dict[str, tuple[str, ...]] = {}
-        if needs_net and toxiproxy is not None:
-            # user -> class proxy (its toxics) -> target (for the stack: the client-side proxy)
-            routing = NetworkRouting(toxiproxy, profile.network, urls, prefix=f"net-{rd.name}")
-            network = {k: tuple(v) for k, v in cleanup.enter_context(routing).urls.items()}
-        target = Target(
-            urls=tuple(urls),
-            kind="reference" if wallet is not None else "http",
-            network=network,
-            wallet=wallet,
-        )
-        about.update(urls=list(urls), network={k: list(v) for k, v in network.items()})
+        service = Service("target", list(urls), self.tls if _https(urls) else None)
+        target = self._service_target(cleanup, rd, service, toxiproxy)
+        target = replace(target, kind="reference" if wallet is not None else "http", wallet=wallet)
+        about.update(_about(target))
         return Resolved(target, about, stack)
+
+    def _service_target(
+        self,
+        cleanup: contextlib.ExitStack,
+        rd: RunDir,
+        service: Service,
+        toxiproxy: ToxiproxyClient | None,
+    ) -> Target:
+        """A service's target: its URLs, and for every network class with toxics a proxy in
+        front of each (an https URL keeps its TLS through the proxy: same settings, the real
+        host as the name to check)."""
+        network: dict[str, tuple[str, ...]] = {}
+        tls_by_url: dict[str, Tls] = {}
+        if toxiproxy is not None and any(has_toxics(c) for c in self.profile.network):
+            # user -> class proxy (its toxics) -> target (for the stack: the client-side proxy)
+            prefix = f"net-{rd.name}" + ("" if service.name == "target" else f"-{service.name}")
+            routing = NetworkRouting(toxiproxy, self.profile.network, service.urls, prefix=prefix)
+            routes = cleanup.enter_context(routing).urls
+            for cls, proxied in routes.items():
+                network[cls] = tuple(proxied)
+                for original, url in zip(service.urls, proxied, strict=True):
+                    if url.startswith("https://"):
+                        base = service.tls or Tls()
+                        name = base.server_name or urlsplit(original).hostname
+                        tls_by_url[url] = replace(base, server_name=name)
+        return Target(
+            urls=tuple(service.urls),
+            network=network,
+            tls=service.tls,
+            tls_by_url=tls_by_url,
+            headers=dict(service.headers),
+        )
 
     def _stack(self, cleanup: contextlib.ExitStack, rd: RunDir) -> ReferenceStack:
         stack_dir = self.stack_dir
@@ -124,6 +193,26 @@ class TargetResolver:
         proc = start_server(port, rd.log("toxiproxy"))
         cleanup.callback(proc.terminate, 5.0)
         return ToxiproxyClient(port=port)
+
+
+def _https(urls: list[str]) -> bool:
+    return any(u.startswith("https://") for u in urls)
+
+
+def _about(target: Target) -> dict[str, Any]:
+    """What run.json says about a target (no secrets: headers by name only)."""
+    about: dict[str, Any] = {
+        "urls": list(target.urls),
+        "network": {k: list(v) for k, v in target.network.items()},
+    }
+    if target.tls is not None or target.tls_by_url:
+        tls = target.tls or Tls()
+        about["tls"] = {"verify": tls.verify, "ca": tls.ca, "client_certificate": bool(tls.cert)}
+    if target.insecure_urls:
+        about["insecure_urls"] = target.insecure_urls
+    if target.headers:
+        about["headers"] = sorted(target.headers)
+    return about
 
 
 def wallet_accounts(dsn: str) -> tuple[Accounts, Accounts]:

@@ -27,6 +27,7 @@ from loadkit.load.client import Action, Endpoint, HttpClient, Target, link, make
 from loadkit.load.journeys.data import Feeder
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.runconfig import RunConfig
+from loadkit.load.runconfig import Target as TargetConfig
 from loadkit.profile.model import Expect, Profile
 from loadkit.profile.outcome import StatusTable
 
@@ -44,6 +45,7 @@ class VirtualUser:
         "index",
         "login_body",
         "network",
+        "services",
         "target",
         "token",
         "uid",
@@ -54,6 +56,8 @@ class VirtualUser:
         self.index = index
         self.uid = uid
         self.target = target
+        #: the system file's services by name (``--system``): what ``target: NAME`` journeys use
+        self.services: dict[str, Target] = {}
         self.network = network
         self.account = 0
         self.username = ""
@@ -156,11 +160,27 @@ def make_user(
 ) -> VirtualUser:
     """Virtual user ``index``, bound to its target (``targets`` caches one per URL)."""
     network = network_class(profile, index)
-    urls = config.target.network.get(network or "", ()) or config.target.urls
+    user = VirtualUser(
+        index,
+        profile.users.first_id + index,
+        _bind(config.target, network, index, targets),
+        network,
+    )
+    for name, service in config.services.items():
+        user.services[name] = _bind(service, network, index, targets)
+    return user
+
+
+def _bind(
+    service: TargetConfig, network: str | None, index: int, targets: dict[str, Target]
+) -> Target:
+    """The client target user ``index`` of ``network`` uses for ``service``: its class's URLs
+    (else the service's), in turn; a service's URLs form one failover ring."""
+    urls = service.network.get(network or "", ()) or service.urls
     url = urls[index % len(urls)]
     target = targets.get(url)
     if target is None:  # the first user of these URLs: one failover ring of them all
-        tls = config.target.tls_for
+        tls = service.tls_for
         link(
             tuple(
                 targets.get(u) or targets.setdefault(u, make_target(u, tls(u)))
@@ -168,7 +188,7 @@ def make_user(
             )
         )
         target = targets[url]
-    return VirtualUser(index, profile.users.first_id + index, target, network)
+    return target
 
 
 def make_users(

@@ -23,6 +23,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from urllib.parse import quote
@@ -112,8 +113,19 @@ _UNSET = object()
 
 
 class _Step:
-    def __init__(self, journey: str, step: HttpStep, setup: Setup) -> None:
+    def __init__(
+        self, journey: str, step: HttpStep, setup: Setup, service: str | None = None
+    ) -> None:
         self.step = step
+        #: the system file's service it goes to (None: the run's target)
+        self.service = service
+        # the service's own headers, unless the step sets the same one
+        own = {name.lower() for name in step.headers}
+        self.defaults = "".join(
+            f"{name}: {_header_value(value)}\r\n"
+            for name, value in _service_headers(setup, service).items()
+            if name.lower() not in own
+        )
         self.ep = setup.endpoint(journey, step.name, step.method.value, step.expect)
         self.client = setup.client
         self.rng = setup.rng
@@ -141,7 +153,7 @@ class _Step:
 
     def send(self, a: Action) -> None:
         user: VirtualUser = a.user
-        target: Target = user.target
+        target: Target = user.target if self.service is None else user.services[self.service]
         if self.static:
             head = self._heads.get(target.url)
             if head is None:
@@ -210,12 +222,27 @@ class _Step:
             p if isinstance(p, str) else quote(str(value_of(p, values, draw)), safe=_PATH_SAFE)
             for p in step.path.parts
         )
-        headers = "".join(
+        headers = self.defaults + "".join(
             f"{name}: {_header_value(template.render(values, draw))}\r\n"
             for name, template in step.headers.items()
         )
         body = None if step.json is None else orjson.dumps(render_json(step.json, values, draw))
         return path, headers, body
+
+
+def _service_headers(setup: Setup, service: str | None) -> dict[str, str]:
+    """A service's default headers, ``{env.NAME}`` filled in from this process's environment
+    (ConfigError naming a variable that is not set)."""
+    out: dict[str, str] = {}
+    for name, text in setup.config.service(service).headers.items():
+        names = [v.strip()[4:] for v in re.findall(r"\{([^{}]*)\}", text)]
+        if missing := [v for v in names if v not in setup.env]:
+            raise ConfigError(
+                f"service header {name} uses unset environment variable(s) "
+                f"{', '.join(missing)}; set them where the load runs"
+            )
+        out[name] = re.sub(r"\{([^{}]*)\}", lambda m: setup.env[m.group(1).strip()[4:]], text)
+    return out
 
 
 def _header(lines: str, name: str) -> str:
@@ -245,7 +272,8 @@ class HttpJourneyRunner:
         if missing:
             names = ", ".join(missing)
             raise ConfigError(f"journey '{spec.name}' uses unset environment variable(s): {names}")
-        self.steps = [_Step(spec.name, step, setup) for step in spec.steps]
+        setup.config.service(spec.target)  # a service the run does not have: ConfigError
+        self.steps = [_Step(spec.name, step, setup, spec.target) for step in spec.steps]
         # actions are reused: start each with no extracted values and no shared data rows
         self.fresh_vars = any(step.extract or step.shared_data for step in self.steps)
         self._warned: set[tuple[str, str]] = set()
