@@ -192,12 +192,12 @@ class Runner:
         system = self.system = load_system(path)
         self.allowlist = self.allowlist + system.allowlist
         system.check(self.allowlist)
-        for service in system.services:
-            service.rendered_headers()  # every {env.NAME} it uses is set
+        for described in system.services:
+            described.rendered_headers()  # every {env.NAME} it uses is set
         self.services = services_of(system)
-        for service in self.services:
-            if service.tls is not None:
-                service.tls.check(f"{path}: services.{service.name}.tls")
+        for resolved in self.services:
+            if resolved.tls is not None:
+                resolved.tls.check(f"{path}: services.{resolved.name}.tls")
         if system.integrity is not None and self.profile.integrity is None:
             self.profile = dataclasses.replace(self.profile, integrity=system.integrity)
 
