@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,7 +79,10 @@ def check_run(
 
 
 def source_for(
-    profile: Profile, stack: ReferenceStack | None, allow: Allowlist | None = None
+    profile: Profile,
+    stack: ReferenceStack | None,
+    allow: Allowlist | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> LedgerSource | None:
     """The ledger a run's check reads: the profile's declared check, else the reference
     stack's database, else none (a ``--target`` run without ``integrity:`` is not checked).
@@ -87,7 +91,7 @@ def source_for(
     if check is not None and check.sql is not None:
         return SqlLedger(check.sql, allow=allow)
     if check is not None and check.http is not None:
-        return HttpLedger(check.http, allow=allow)
+        return HttpLedger(check.http, allow=allow, verify=verify)
     if stack is not None:
         return ReferenceLedger(stack)
     return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -240,8 +241,11 @@ class HttpLedger:
         timeout: float = RECOVER_TIMEOUT_S,
         *,
         allow: Allowlist | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         (allow or Allowlist()).check_url(check.url, what="integrity.http.url")
+        #: how to check the endpoint's certificate (the service's own TLS settings)
+        self.verify = verify
         self.check = check
         self.timeout = timeout
 
@@ -250,7 +254,13 @@ class HttpLedger:
         headers = {k: os.path.expandvars(v) for k, v in self.check.headers.items()}
 
         def get() -> Any:
-            r = httpx.get(url, params={"since": f"{since:.3f}"}, headers=headers, timeout=30)
+            r = httpx.get(
+                url,
+                params={"since": f"{since:.3f}"},
+                headers=headers,
+                timeout=30,
+                verify=self.verify,
+            )
             if r.status_code >= 500:
                 raise RuntimeError(f"answered {r.status_code}")
             if r.status_code >= 400:

@@ -24,8 +24,10 @@ class IntegrityListener(RunListener):
     def on_finishing(self, run: Runner) -> None:
         if run.record.status == RunStatus.INTERRUPTED:
             return
+        check = run.profile.integrity
+        url = check.http.url if check is not None and check.http is not None else None
         try:
-            source = source_for(run.profile, run.stack, run.allowlist)
+            source = source_for(run.profile, run.stack, run.allowlist, run.verify_for(url))
             if source is not None:
                 unsafe = run.stack.unsafe if run.stack is not None else None
                 run.integrity = check_run(run.run_dir, source, unsafe_mode=unsafe)

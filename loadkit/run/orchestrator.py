@@ -21,18 +21,20 @@ import dataclasses
 import os
 import shutil
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from loadkit.errors import ConfigError, Interrupted, LoadkitError, SafetyAbort, StackNotRunning
 from loadkit.extras import require_extra
 from loadkit.integrity import IntegrityResult
 from loadkit.load.runconfig import LOCUSTFILE, RunConfig, locust_argv
-from loadkit.load.tls import Tls
+from loadkit.load.tls import Tls, client_context
 from loadkit.profile.model import HttpJourney, Profile, WalletJourney, load_profile
 from loadkit.run.events import RunEvents
 from loadkit.run.progress import Progress, progress_of
@@ -200,6 +202,20 @@ class Runner:
                 resolved.tls.check(f"{path}: services.{resolved.name}.tls")
         if system.integrity is not None and self.profile.integrity is None:
             self.profile = dataclasses.replace(self.profile, integrity=system.integrity)
+
+    def verify_for(self, url: str | None) -> ssl.SSLContext | bool:
+        """How loadkit's own requests to ``url`` (an integrity endpoint, a probe) check its
+        certificate: the TLS settings of the service on the same host and port, else the
+        system's trust store."""
+        if url is None or not url.startswith("https://"):
+            return True
+        netloc = urlsplit(url).netloc
+        candidates = [(s.urls, s.tls) for s in self.services]
+        candidates.append((self.target_urls or [], self.tls))
+        for urls, tls in candidates:
+            if tls is not None and any(urlsplit(u).netloc == netloc for u in urls):
+                return client_context(tls, where=url)
+        return True
 
     def _target_tls(self) -> Tls | None:
         """``--ca FILE``: the TLS of --target's https URLs (checked now: exit 2 if it does
