@@ -314,11 +314,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import subprocess
+    import os
 
     from loadkit.run.orchestrator import worker_argv
 
-    return subprocess.call(list(worker_argv(args.master)))
+    argv = list(worker_argv(args.master))
+    sys.stdout.flush()
+    # the Locust worker takes this process's place: a signal to `loadkit worker` (Ctrl-C, a
+    # kill, a machine going away) reaches the worker itself, and nothing is left behind
+    os.execv(argv[0], argv)
+    return ExitCode.OK  # not reached
 
 
 # -- init ----------------------------------------------------------------------------------------

@@ -4,7 +4,12 @@ may."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +18,10 @@ import pytest
 from loadkit.errors import ConfigError
 from loadkit.run.orchestrator import Runner, RunOptions
 from loadkit.rundir import RunDir, RunStatus
+from loadkit.stack.ports import free_port
 from tests.conftest import PlainService
+from tests.netns import TestHost
+from tests.support import ROOT
 
 PROFILE = """
 name: workers
@@ -77,3 +85,96 @@ def test_the_master_binds_loopback_unless_allowed(tmp_path: Path) -> None:
     )
     assert (ok.master_host, ok.master_port) == ("198.18.0.1", 5557)
     assert Runner(RunOptions(**base)).master_host == "127.0.0.1"  # type: ignore[arg-type]
+
+
+def test_a_worker_on_another_host_joins_and_its_loss_is_reported(
+    netns_host: TestHost, tmp_path: Path
+) -> None:
+    """The master listens on the address a second host reaches (its gateway); a worker started
+    there with `loadkit worker --master` joins; SIGKILL of it mid-run is reported."""
+    gateway = netns_host.gateway
+    port = free_port()
+    service = subprocess.Popen(
+        [sys.executable, "-m", "tests.load.plain_service", str(port), "--bind", gateway],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _open(gateway, port):
+            assert time.monotonic() < deadline and service.poll() is None
+            time.sleep(0.05)
+        profile = tmp_path / "p.yaml"
+        profile.write_text(PROFILE)
+        master = free_port()
+        runner = Runner(
+            RunOptions(
+                profile=profile,
+                target=f"http://{gateway}:{port}",
+                workers=1,
+                remote_workers=1,
+                master_bind=f"{gateway}:{master}",
+                allow=(gateway,),
+                out=tmp_path / "r",
+            )
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with (tmp_path / "remote-worker.log").open("wb") as log:
+            # `ip netns exec` execs the command: the pid is the worker's own
+            remote = netns_host.run(
+                [sys.executable, "-m", "loadkit", "worker", "--master", f"{gateway}:{master}"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        killed: list[float] = []
+
+        def kill_remote(run: Runner, t: float) -> None:
+            if t >= 4 and not killed:
+                remote.send_signal(signal.SIGKILL)
+                killed.append(t)
+
+        runner.events.tick.add_listener(kill_remote)
+        result = runner.run()
+    finally:
+        service.terminate()
+        service.wait(10)
+    assert killed, (tmp_path / "remote-worker.log").read_text()[-2000:]
+    assert result.record.master == {"bind": gateway, "port": master}
+    log = (tmp_path / "remote-worker.log").read_text()[-2000:]
+    assert len(result.record.lost_workers) == 1, (result.record, log)
+    (lost,) = result.record.lost_workers
+    assert "lost at" in (result.record.reason or "")
+    actions = result.timeline.totals("action")
+    assert actions.answered > 0 and actions.count("unsent") == lost["unsent"] > 0
+    assert actions.answered + actions.count("unsent") == 12 * 40
+
+
+def _open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def test_the_compose_recipe_for_a_master_and_workers() -> None:
+    """docker/compose.workers.yaml: its commands are real loadkit command lines that agree
+    with each other (the port the master binds is the one workers join), on the core image."""
+    import yaml
+
+    from loadkit.cli.main import build_parser
+
+    compose = yaml.safe_load((ROOT / "docker" / "compose.workers.yaml").read_text())
+    services = compose["services"]
+    master = [str(a) for a in services["master"]["command"]]
+    worker = [str(a) for a in services["worker"]["command"]]
+    parser = build_parser()
+    run = parser.parse_args([a.replace("${WORKERS:-2}", "2") for a in master])
+    assert run.remote_workers == 2 and run.master_bind == "0.0.0.0:5557"
+    assert "0.0.0.0" in run.allow, "listening everywhere is allowed on purpose"
+    assert (ROOT / run.profile).is_file() and (ROOT / run.system).is_file()
+    joined = parser.parse_args(worker)
+    assert joined.master == "master:5557"
+    dockerfile = (ROOT / "docker" / "Dockerfile.load").read_text()
+    assert "pip install --no-cache-dir /src" in dockerfile, "loadkit's core: no stack extra"
