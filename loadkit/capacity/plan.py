@@ -50,6 +50,8 @@ class CapacityOptions:
     out: Path = Path("reports")
     slo_name: str | None = None
     allow: tuple[str, ...] = ()  # beyond loopback, as for `loadkit run --allow`
+    system: Path | None = None  # a system file, as for `loadkit run --system`
+    ca: Path | None = None  # --target's CA bundle, as for `loadkit run --ca`
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 

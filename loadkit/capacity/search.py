@@ -219,7 +219,11 @@ class CapacitySearch:
                 "profile_path": str(Path(opts.profile).absolute()),
             },
             scenario=str(opts.chaos) if opts.chaos else None,
-            target="http" if opts.target and opts.stack_dir is None else "reference",
+            target="system"
+            if opts.system
+            else "http"
+            if opts.target and opts.stack_dir is None
+            else "reference",
             started_at=started,
             ended_at=time.time(),
             notes=notes,
@@ -233,7 +237,7 @@ class CapacitySearch:
         opts = self.options
         if opts.stack_dir is not None:
             return opts.stack_dir
-        if opts.target:
+        if opts.target or opts.system:
             return None
         with contextlib.suppress(StackNotRunning):
             if ReferenceStack.attach(stack_dir_from()).any_alive():
@@ -259,6 +263,8 @@ class CapacitySearch:
             chaos=opts.chaos,
             command=list(opts.command),
             allow=opts.allow,
+            system=opts.system,
+            ca=opts.ca,
         )
 
     def _pass(

@@ -81,6 +81,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         out=Path(args.out),
         slo_name=args.slo,
         allow=tuple(args.allow or ()),
+        system=Path(args.system) if args.system else None,
+        ca=Path(args.ca) if args.ca else None,
         command=["loadkit", *sys.argv[1:]],
     )
     quiet = args.json
@@ -189,6 +191,8 @@ def add_capacity_parsers(sub: Any) -> None:
     cap.add_argument("--chaos", metavar="SCENARIO", help="hold a chaos scenario through each pass")
     cap.add_argument("--target", help="URL(s) of your own service, comma-separated")
     add_allow_arg(cap)
+    cap.add_argument("--system", metavar="FILE", help="a system file (systems/*.yaml)")
+    cap.add_argument("--ca", metavar="FILE", help="a CA bundle for --target's https:// URLs")
     cap.add_argument("--stack-dir", help="use the reference stack running in this directory")
     cap.add_argument(
         "--instances", type=int, default=2, help="wallet instances of a stack it starts (2)"
