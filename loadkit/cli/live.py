@@ -67,15 +67,13 @@ def open_live(
 ) -> LiveView | None:
     """The live outputs the arguments ask for, serving (None when none was asked for); the
     URLs (with the token off loopback) are printed."""
+    web, metrics = getattr(args, "web", None), getattr(args, "metrics", None)
+    push_to = getattr(args, "push_to", None)
+    if not (web or metrics or push_to):
+        return None  # nothing asked for: the live package is not even imported
     from loadkit.live import LiveOptions, LiveView
 
-    options = LiveOptions(
-        web=getattr(args, "web", None),
-        metrics=getattr(args, "metrics", None),
-        push_to=getattr(args, "push_to", None),
-    )
-    if not options:
-        return None
+    options = LiveOptions(web=web, metrics=metrics, push_to=push_to)
     view = LiveView(options, allowlist, title=title, busy_limit=busy_limit_of(slo))
     view.start()
     for what, url in view.urls():
