@@ -170,6 +170,23 @@ class ReferenceStack:
     def __init__(self, manifest: StackManifest) -> None:
         self.manifest = manifest
         self.backend: Backend = backend_class(manifest.backend)(self)
+        self._seen = self._mtime()
+
+    def _mtime(self) -> int | None:
+        try:
+            return self.manifest.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def refresh(self) -> None:
+        """Read the manifest again when another object or process rewrote it since (a run's
+        chaos controller restarts a wallet: the new process is only in the file)."""
+        seen = self._mtime()
+        if seen is None or seen == self._seen:
+            return
+        with contextlib.suppress(LoadkitError, OSError, ValueError, KeyError, TypeError):
+            self.manifest = StackManifest.read(self.stack_dir)
+            self._seen = seen
 
     # -- finding and starting -------------------------------------------------------------------
 
@@ -349,6 +366,7 @@ class ReferenceStack:
 
     def save(self) -> None:
         self.manifest.write()
+        self._seen = self._mtime()
 
     # -- handles --------------------------------------------------------------------------------
 
@@ -371,9 +389,11 @@ class ReferenceStack:
 
     @property
     def wallets(self) -> list[WalletHandle]:
+        self.refresh()
         return [WalletHandle(self, w) for w in self.manifest.wallets]
 
     def wallet(self, name: str) -> WalletHandle:
+        self.refresh()
         for w in self.manifest.wallets:
             if w.name == name:
                 return WalletHandle(self, w)
@@ -429,6 +449,7 @@ class ReferenceStack:
 
     def status(self) -> dict[str, Any]:
         """Each component: running or not, pid, port, ready; JSON-ready."""
+        self.refresh()
         m = self.manifest
         components: list[dict[str, Any]] = []
         pg = self.postgres
