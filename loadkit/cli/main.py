@@ -80,6 +80,7 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
     from loadkit.stack.reference import ReferenceStack
 
     _check_engine(args)
+    stale = _stop_stale_stacks(Path(args.runs))
     try:
         stack = ReferenceStack.attach(_stack_dir(args))
     except StackNotRunning:
@@ -90,13 +91,28 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
             if removed:
                 console.print(f"[green]stack down[/]: removed containers {', '.join(removed)}")
                 return ExitCode.OK
-        console.print(f"no stack running in {_stack_dir(args)}")
+        if not stale:
+            console.print(f"no stack running in {_stack_dir(args)}")
         return ExitCode.OK
     stopped = stack.down()
     console.print(
         f"[green]stack down[/]: stopped {', '.join(stopped) or 'nothing (already stopped)'}"
     )
     return ExitCode.OK
+
+
+def _stop_stale_stacks(runs: Path) -> int:
+    """Stop the stacks runs under ``runs`` left behind when they were killed; how many."""
+    from loadkit.stack.stale import stop_stale_stacks
+
+    stopped = stop_stale_stacks(runs)
+    for stale, names in stopped:
+        console.print(
+            f"[green]stack down[/]: {stale.stack_dir} (left by a {stale.run_status} run): "
+            f"stopped {', '.join(names) or 'nothing (already stopped)'}",
+            soft_wrap=True,
+        )
+    return len(stopped)
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
@@ -155,7 +171,7 @@ def _print_status(status: dict[str, Any]) -> None:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from loadkit.doctor import run_checks
 
-    checks = run_checks()
+    checks = run_checks(Path(args.runs))
     missing_required = [c for c in checks if c.required and not c.ok]
     if args.json:
         print(json.dumps([c.to_dict() for c in checks], indent=2))
@@ -392,9 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
         "building loadkit-stack images here",
     )
     up.set_defaults(func=cmd_stack_up)
-    with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process")).set_defaults(
-        func=cmd_stack_down
+    down = with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process"))
+    down.add_argument(
+        "--runs",
+        default="reports",
+        metavar="DIR",
+        help="also stop the stacks killed runs left in DIR/*/stack (default reports/)",
     )
+    down.set_defaults(func=cmd_stack_down)
     with_dir(
         stack_sub.add_parser("status", help="what runs where; exit 3 if unhealthy")
     ).set_defaults(func=cmd_stack_status)
@@ -476,6 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
     doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    doctor.add_argument(
+        "--runs",
+        default="reports",
+        metavar="DIR",
+        help="find and stop stacks killed runs left in DIR/*/stack (default reports/)",
+    )
     doctor.set_defaults(func=cmd_doctor)
     return parser
 

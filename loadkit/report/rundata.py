@@ -69,13 +69,15 @@ class RunData:
     def load(cls, run_dir: Path | RunDir) -> RunData:
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         data = cls(rd.path)
-        run = _json(rd, RUN)
+        run = rd.read_record()  # a run whose process died reads `killed`, not `running`
         if run is None:
             data.notes.append(f"no readable {RUN}: status unknown")
         else:
             data.run = run
             if run.get("status") == "running":
-                data.notes.append(f"{RUN} says 'running': the run was killed or still goes")
+                data.notes.append(f"{RUN} says 'running': the run still goes")
+            elif run.get("status") == "killed":
+                data.notes.append(f"the run's process was killed: {run.get('reason') or ''}")
         clock = _json(rd, CLOCK)
         if clock is None:
             data.notes.append(f"no {CLOCK}: the run clock never started")

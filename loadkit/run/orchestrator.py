@@ -41,6 +41,7 @@ from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+from loadkit.stack.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from loadkit.run.chaos import ChaosListener
@@ -139,6 +140,8 @@ class Runner:
         self.t0: float | None = None
         self.integrity: IntegrityResult | None = None
         self.procs: list[ManagedProcess] = []
+        #: stops what the run started if this process dies without cleaning up (SIGKILL)
+        self.watchdog: Watchdog | None = None
         #: stop() was called: an early, clean end
         self.stop_reason: str | None = None
         #: abort() was called: the run ends ``aborted``; a safety abort raises SafetyAbort (exit 4)
@@ -365,6 +368,8 @@ class Runner:
     def run(self) -> RunResult:
         opts = self.options
         rd = self.rundir = RunDir.create(opts.out, self.profile.name)
+        # before anything is started: whatever the run starts dies with it, however it dies
+        watchdog = self.watchdog = Watchdog.start(rd.path, rd.log("watchdog"))
         record = self.record
         record.run_id = rd.name
         record.profile = {
@@ -393,6 +398,7 @@ class Runner:
                     own_stack=opts.own_stack,
                     instances=opts.instances,
                     wallet_unsafe=opts.wallet_unsafe,
+                    watchdog=self.watchdog,
                 ).resolve(cleanup, rd)
                 self.stack, record.target = resolved.stack, resolved.about
                 # the order things end in (last registered, first run): Locust stops, then
@@ -434,6 +440,7 @@ class Runner:
             raise
         finally:
             self._finish(rd)
+            watchdog.release()  # everything is stopped: nothing left for it to do
         result = RunResult(rd.path, record.status, record, self.timeline, self.profile)
         result.integrity = self.integrity
         self.events.finished.fire(self, result=result)

@@ -27,6 +27,7 @@ from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
 from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
+from loadkit.stack.watchdog import Watchdog
 
 Accounts = list[tuple[int, str]]
 
@@ -60,6 +61,8 @@ class TargetResolver:
     own_stack: bool = False  # always start a stack of the run's own
     instances: int = 2  # wallet instances of a stack the run starts
     wallet_unsafe: str | None = None  # the run's own stack runs a deliberately unsafe wallet
+    #: told about a stack the run starts, so that the stack dies with the run (SIGKILL too)
+    watchdog: Watchdog | None = None
 
     def resolve(self, cleanup: contextlib.ExitStack, rd: RunDir) -> Resolved:
         profile = self.profile
@@ -108,6 +111,8 @@ class TargetResolver:
                     stack_dir = stack_dir_from()
         if stack_dir is not None:
             return ReferenceStack.attach(stack_dir)
+        if self.watchdog is not None:
+            self.watchdog.watch_stack(rd.stack)
         stack = ReferenceStack.up(
             rd.stack,
             StackOptions(

@@ -30,6 +30,7 @@ from loadkit.rundir.record import (
     iso,
     new_run_dir,
     read_json,
+    settled_status,
     write_json,
 )
 from loadkit.rundir.timeline import Timeline
@@ -218,9 +219,10 @@ class RunDir:
         return path
 
     def read_record(self) -> dict[str, Any] | None:
-        """``run.json`` as written (None before it exists)."""
+        """``run.json`` (None before it exists); a ``running`` run whose process is gone reads
+        ``killed`` (:func:`~loadkit.rundir.record.settled_status`), whoever looks."""
         data = self.read_json(RUN)
-        return data if isinstance(data, dict) else None
+        return settled_status(data) if isinstance(data, dict) else None
 
     def write_record(self, record: RunRecord) -> None:
         self.write_json(RUN, record.to_dict())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 
+from loadkit.rundir import RunDir
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 from tests.conftest import PlainService
@@ -391,3 +392,88 @@ def test_network_classes_go_through_toxiproxy(plain_service: PlainService, tmp_p
     assert p25 is not None and p75 is not None
     assert p25 < 100 and 300 <= p75 < 450, (p25, p75)
     assert _logging_into(run_dir) == [], "the run's own Toxiproxy is stopped"
+
+
+def _start_run(profile: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    """`loadkit run PROFILE` in the background, once its run clock started (Locust is up)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadkit", "run", str(profile), "--out", str(out), *extra],
+        cwd=out.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not list(out.glob("*/clock.json")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run clock never started"
+        time.sleep(0.1)
+    time.sleep(1.5)  # load flowing
+    return proc
+
+
+def _wait_none_left(run_dir: Path, timeout: float) -> float:
+    started = time.monotonic()
+    while _logging_into(run_dir):
+        assert time.monotonic() - started < timeout, [
+            " ".join(psutil.Process(p).cmdline()[:4]) for p in _logging_into(run_dir)
+        ]
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+LONG_WALLET_PROFILE = (
+    "name: long\nstages:\n  - {name: steady, duration: 60s, rate: 30/s}\n"
+    "users: {accounts: 20}\njourneys:\n  - {wallet: balance}\n  - {wallet: p2p_transfer}\n"
+)
+
+
+def test_sigkill_of_loadkit_run_leaves_no_process(tmp_path: Path) -> None:
+    """`loadkit run` SIGKILLed mid-run with its own stack and two Locust workers: its watchdog
+    stops the stack (PostgreSQL runs as another user under root), Locust and itself within a
+    few seconds, and run.json reads `killed`."""
+    profile = tmp_path / "long.yaml"
+    profile.write_text(LONG_WALLET_PROFILE)
+    out = tmp_path / "reports"
+    proc = _start_run(profile, out, "--workers", "2")
+    run_dir = _only_run_dir(out)
+    assert len(_logging_into(run_dir)) >= 7  # postgres, toxiproxy, 2 wallets, 3 Locust, …
+    proc.kill()
+    proc.communicate(timeout=10)
+    took = _wait_none_left(run_dir, timeout=20)
+    assert took < 15, took
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "killed", record
+    assert record["orchestrator"]["pid"] == proc.pid
+    assert not (run_dir / "stack" / "manifest.json").exists(), "its database deleted too"
+
+
+def test_a_run_and_its_watchdog_killed_leave_a_stack_stack_down_stops(tmp_path: Path) -> None:
+    """Both the run and its watchdog SIGKILLed: run.json reads `killed` to whoever looks next,
+    and `loadkit stack down` finds the stack left under the run directory and stops it."""
+    profile = tmp_path / "long.yaml"
+    profile.write_text(LONG_WALLET_PROFILE)
+    out = tmp_path / "reports"
+    proc = _start_run(profile, out)
+    run_dir = _only_run_dir(out)
+    watchdog = next(
+        psutil.Process(p)
+        for p in _logging_into(run_dir)
+        if "loadkit.stack.watchdog" in psutil.Process(p).cmdline()
+    )
+    watchdog.kill()
+    proc.kill()
+    proc.communicate(timeout=10)
+    psutil.wait_procs([watchdog], timeout=5)
+    try:
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+        assert RunDir(run_dir).read_record()["status"] == "killed"  # type: ignore[index]
+        assert _logging_into(run_dir), "the stack (and Locust) are left running"
+        down = _loadkit("stack", "down", "--runs", str(out), "--dir", str(tmp_path / "none"))
+        assert down.returncode == 0, down.stderr + down.stdout
+        assert f"{run_dir / 'stack'} (left by a killed run): stopped" in down.stdout
+        assert "postgres" in down.stdout and "wallet-1" in down.stdout
+        _wait_none_left(run_dir, timeout=5)  # Locust of the dead run too
+    finally:
+        with contextlib.suppress(Exception):
+            ReferenceStack.attach(run_dir / "stack").down()
