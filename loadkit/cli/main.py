@@ -399,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--unsafe",
         metavar="MODE",
-        help="DELIBERATELY UNSAFE wallets (ack-before-commit, ignore-idempotency), to show the "
-        "integrity check catching them",
+        help="DELIBERATELY UNSAFE wallets (ack-before-commit, ignore-idempotency, misapply), "
+        "to show the integrity check catching them",
     )
     up.add_argument(
         "--image",
@@ -449,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wallet-unsafe",
         metavar="MODE",
         help="start the run's own stack with DELIBERATELY UNSAFE wallets (ack-before-commit, "
-        "ignore-idempotency); the integrity check must catch them",
+        "ignore-idempotency, misapply); the integrity check must catch them",
     )
     run.add_argument(
         "--slo", metavar="SLO", help="gate the run on this SLO file at its end (exit 1 if it fails)"

@@ -40,6 +40,8 @@ RUN_CONFIG: Final = "run-config.json"
 CLOCK: Final = "clock.json"
 TIMELINE: Final = "timeline.jsonl"
 ACKS: Final = "acks.jsonl"
+#: each local load process's own acknowledgement log, written before each request leaves
+ACKS_SPILL: Final = "acks.d"
 EVENTS: Final = "events.jsonl"
 PROFILE: Final = "profile.yaml"
 SCENARIO: Final = "scenario.yaml"
@@ -79,6 +81,7 @@ class RunDir:
         CLOCK,
         TIMELINE,
         ACKS,
+        ACKS_SPILL,
         EVENTS,
         PROFILE,
         SCENARIO,
@@ -147,6 +150,16 @@ class RunDir:
     @property
     def acks(self) -> Path:
         return self.path / ACKS
+
+    @property
+    def acks_spill(self) -> Path:
+        """``acks.d/``: one acknowledgement log per local load process (docs/integrity.md)."""
+        return self.path / ACKS_SPILL
+
+    def ack_logs(self) -> list[Path]:
+        """Every acknowledgement log of the run: ``acks.jsonl`` (what the master merged), then
+        each load process's spill in ``acks.d/`` (what it wrote before sending)."""
+        return [self.acks, *sorted(self.acks_spill.glob("*.jsonl"))]
 
     @property
     def events(self) -> Path:
@@ -258,6 +271,7 @@ class RunDir:
 
 __all__ = [
     "ACKS",
+    "ACKS_SPILL",
     "CLOCK",
     "EVENTS",
     "GATE",

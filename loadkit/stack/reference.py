@@ -75,7 +75,8 @@ class StackOptions:
     pool_size: int = 20
     max_inflight: int = 256
     ready_timeout: float = 60.0
-    #: a deliberately unsafe wallet mode (``ack-before-commit``, ``ignore-idempotency``) for
+    #: a deliberately unsafe wallet mode (``ack-before-commit``, ``ignore-idempotency``,
+    #: ``misapply``) for
     #: demonstrating the integrity check; recorded in the manifest (each wallet's argv)
     unsafe: str | None = None
     #: "process" (the default) or "docker": the same stack as containers (stack/backends/)
