@@ -89,6 +89,7 @@ DEPENDENCIES: tuple[Dependency, ...] = (
         STACK,
     ),
     Dependency("prometheus-client", ("prometheus_client",), "the wallet's /metrics", STACK),
+    Dependency("cryptography", ("cryptography",), "the stack's own CA (`stack up --tls`)", STACK),
     Dependency("ruff", (), "lint and format", DEV),
     Dependency("mypy", (), "type checks (strict)", DEV),
     Dependency("types-pyyaml", (), "types for mypy", DEV),

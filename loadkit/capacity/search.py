@@ -22,6 +22,7 @@ Steps whose generator could not keep the schedule (more than 1% unsent) are repo
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,11 +164,14 @@ class CapacitySearch:
         with contextlib.ExitStack() as cleanup:
             stack_dir = self._stack(cleanup, cdir)
             urls: list[str] = []
+            verify: ssl.SSLContext | bool = True
             if stack_dir is not None:
                 from loadkit.stack.reference import ReferenceStack
 
-                urls = [w.url for w in ReferenceStack.attach(stack_dir).manifest.wallets]
-            causes = WalletCauses(urls)
+                wallets = ReferenceStack.attach(stack_dir).manifest.wallets
+                urls = [w.url for w in wallets]
+                verify = wallets[0].verify if wallets else True  # the stack CA's, over HTTPS
+            causes = WalletCauses(urls, verify=verify)
             cleanup.callback(causes.close)
             coarse = self.settings.coarse_rates()
             self.say(

@@ -58,6 +58,7 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
         unsafe=args.unsafe,
         backend=args.backend or "process",
         image=args.image,
+        tls=args.tls,
     )
     with console.status("starting the reference wallet stack…"):
         stack = ReferenceStack.up(_stack_dir(args), opts)
@@ -67,10 +68,12 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
         return ExitCode.OK
     _print_status(status)
     first = stack.manifest.wallets[0]
+    cacert = f"--cacert {stack.ca} " if stack.ca else ""
     console.print(
         f"\n[green]stack up[/] in {stack.stack_dir} — try: "
-        f"curl -s {first.client_url}/v1/login -d "
-        f'\'{{"username":"user00001","password":"{stack.password}"}}\''
+        f"curl -s {cacert}{first.client_url}/v1/login -d "
+        f'\'{{"username":"user00001","password":"{stack.password}"}}\'',
+        soft_wrap=True,
     )
     return ExitCode.OK
 
@@ -152,6 +155,11 @@ def _print_status(status: dict[str, Any]) -> None:
         )
         table.add_row(c["name"], str(c["pid"]), str(c["port"]), state, str(c.get("log") or ""))
     console.print(table)
+    if status.get("tls"):
+        console.print(
+            f"HTTPS: the wallets' certificates come from the stack's CA {status['tls']['ca']}",
+            soft_wrap=True,
+        )
     if status.get("unsafe"):
         console.print(
             f"[bold red]UNSAFE WALLET[/]: the wallets run with --unsafe {status['unsafe']} "
@@ -306,7 +314,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "after it, then reports what users saw and stops everything.",
         highlight=False,
     )
-    return _run_and_summarise(demo_options(Path(args.out)))
+    if args.tls:
+        console.print("over HTTPS: the stack makes its own CA; everything verifies with it")
+    return _run_and_summarise(demo_options(Path(args.out), tls=args.tls))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -403,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
         "to show the integrity check catching them",
     )
     up.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve the wallets over HTTPS with certificates from the stack's own CA (ca.pem "
+        "beside the manifest; runs against the stack verify with it)",
+    )
+    up.add_argument(
         "--image",
         help="--backend docker: run this image (e.g. built from docker/Dockerfile) instead of "
         "building loadkit-stack images here",
@@ -470,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")
     demo.add_argument("--out", default="reports", help="where the run directory goes")
+    demo.add_argument(
+        "--tls", action="store_true", help="serve the wallets over HTTPS (the stack's own CA)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")

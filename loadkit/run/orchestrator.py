@@ -84,6 +84,8 @@ class RunOptions:
     own_stack: bool = False  # always start a stack of the run's own, even if one is up
     #: start the run's own stack with this deliberately unsafe wallet mode (docs/integrity.md)
     wallet_unsafe: str | None = None
+    #: the run's own stack serves HTTPS with its own CA (``loadkit demo --tls``)
+    stack_tls: bool = False
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     slo: Path | None = None  # an SLO file: checked against the profile before anything starts
     slo_abort: bool = False  # stop the load once an objective of `slo` can no longer be met
@@ -215,6 +217,11 @@ class Runner:
                     "(drop --stack-dir and --target)"
                 )
             StackOptions(unsafe=options.wallet_unsafe).validate()
+        if options.stack_tls and (options.stack_dir is not None or self.target_urls is not None):
+            raise ConfigError(
+                "TLS for the run's own stack: only for a stack the run starts itself "
+                "(a stack started with `loadkit stack up --tls` is used over HTTPS by itself)"
+            )
 
     def _master_address(self) -> tuple[str, int | None]:
         """``--master-bind ADDR[:PORT]`` (and ``--master-port``): where the master listens."""
@@ -248,7 +255,7 @@ class Runner:
 
     def _starts_a_stack(self) -> bool:
         """Whether this run will start a reference stack of its own (no running one to use)."""
-        if self.options.own_stack or self.options.wallet_unsafe:
+        if self.options.own_stack or self.options.wallet_unsafe or self.options.stack_tls:
             return True
         with contextlib.suppress(StackNotRunning):
             return not ReferenceStack.attach(stack_dir_from()).any_alive()
@@ -257,6 +264,7 @@ class Runner:
     def _attach_listeners(self) -> None:
         """The listeners the options ask for; each validates its input now (nothing started)."""
         from loadkit.run.integrity import IntegrityListener
+        from loadkit.run.security import SecurityListener
 
         options = self.options
         faults: list[str] | None = None
@@ -277,6 +285,7 @@ class Runner:
                 drain_s=self.drain_s(),
             ).attach(self.events)
         IntegrityListener().attach(self.events)
+        SecurityListener().attach(self.events)  # the reference wallet's anomaly counters
         self.events.tick.add_listener(_report_progress)
 
     def drain_s(self) -> float:
@@ -399,6 +408,7 @@ class Runner:
                     instances=opts.instances,
                     wallet_unsafe=opts.wallet_unsafe,
                     watchdog=self.watchdog,
+                    stack_tls=opts.stack_tls,
                 ).resolve(cleanup, rd)
                 self.stack, record.target = resolved.stack, resolved.about
                 # the order things end in (last registered, first run): Locust stops, then

@@ -20,6 +20,7 @@ from typing import Any
 
 from loadkit.errors import ConfigError, StackNotRunning
 from loadkit.load.runconfig import Target, WalletTarget
+from loadkit.load.tls import Tls
 from loadkit.profile.model import Profile
 from loadkit.run.network import NetworkRouting, has_toxics
 from loadkit.rundir import RunDir
@@ -63,6 +64,8 @@ class TargetResolver:
     wallet_unsafe: str | None = None  # the run's own stack runs a deliberately unsafe wallet
     #: told about a stack the run starts, so that the stack dies with the run (SIGKILL too)
     watchdog: Watchdog | None = None
+    #: the run's own stack serves HTTPS (its own CA; the run verifies with it)
+    stack_tls: bool = False
 
     def resolve(self, cleanup: contextlib.ExitStack, rd: RunDir) -> Resolved:
         profile = self.profile
@@ -83,6 +86,8 @@ class TargetResolver:
             urls = self.urls or [w.client_url for w in stack.manifest.wallets]
             about: dict[str, Any] = {"kind": "reference", "stack_dir": str(stack.stack_dir)}
             toxiproxy = stack.toxiproxy
+            if stack.ca is not None:
+                about["tls"] = {"ca": str(stack.ca)}
         else:
             urls = self.urls
             about = {"kind": "http"}
@@ -93,18 +98,21 @@ class TargetResolver:
             # user -> class proxy (its toxics) -> target (for the stack: the client-side proxy)
             routing = NetworkRouting(toxiproxy, profile.network, urls, prefix=f"net-{rd.name}")
             network = {k: tuple(v) for k, v in cleanup.enter_context(routing).urls.items()}
+        tls, tls_by_url = _stack_tls(stack, urls, network)
         target = Target(
             urls=tuple(urls),
             kind="reference" if wallet is not None else "http",
             network=network,
             wallet=wallet,
+            tls=tls,
+            tls_by_url=tls_by_url,
         )
         about.update(urls=list(urls), network={k: list(v) for k, v in network.items()})
         return Resolved(target, about, stack)
 
     def _stack(self, cleanup: contextlib.ExitStack, rd: RunDir) -> ReferenceStack:
         stack_dir = self.stack_dir
-        if stack_dir is None and not self.own_stack and not self.wallet_unsafe:
+        if stack_dir is None and not (self.own_stack or self.wallet_unsafe or self.stack_tls):
             # a stack the user brought up with `loadkit stack up` (and that still runs)
             with contextlib.suppress(StackNotRunning):
                 if ReferenceStack.attach(stack_dir_from()).any_alive():
@@ -119,6 +127,7 @@ class TargetResolver:
                 instances=self.instances,
                 users=self.profile.users.accounts,
                 unsafe=self.wallet_unsafe,
+                tls=self.stack_tls,
             ),
         )
         cleanup.callback(stack.down)
@@ -129,6 +138,29 @@ class TargetResolver:
         proc = start_server(port, rd.log("toxiproxy"))
         cleanup.callback(proc.terminate, 5.0)
         return ToxiproxyClient(port=port)
+
+
+def _stack_tls(
+    stack: ReferenceStack | None, urls: list[str], network: dict[str, tuple[str, ...]]
+) -> tuple[Tls | None, dict[str, Tls]]:
+    """For a stack that serves HTTPS: the target's TLS (its CA, ``Tls.ca``), and for each URL
+    that reaches one wallet through a proxy (its client-side proxy, a network class's proxy in
+    front of that) the wallet's name as ``server_name``, so that the load client checks it
+    reached the wallet it meant to (every wallet's certificate also names 127.0.0.1)."""
+    if stack is None or stack.ca is None:
+        return None, {}
+    ca = str(stack.ca)
+    by_url: dict[str, Tls] = {}
+    names = {w.client_url: w.name for w in stack.manifest.wallets}
+    for i, url in enumerate(urls):
+        name = names.get(url)
+        if name is None or not url.startswith("https://"):
+            continue
+        by_url[url] = Tls(ca=ca, server_name=name)
+        for class_urls in network.values():  # NetworkRouting keeps the order of ``urls``
+            if i < len(class_urls):
+                by_url[class_urls[i]] = Tls(ca=ca, server_name=name)
+    return Tls(ca=ca), by_url
 
 
 def wallet_accounts(dsn: str) -> tuple[Accounts, Accounts]:

@@ -46,6 +46,7 @@ EVENTS: Final = "events.jsonl"
 PROFILE: Final = "profile.yaml"
 SCENARIO: Final = "scenario.yaml"
 INTEGRITY: Final = "integrity.json"
+SECURITY: Final = "security.json"  # the wallet's security throttling during the run
 GATE: Final = "gate.json"
 REPORT_JSON: Final = "report.json"
 REPORT_HTML: Final = "report.html"
@@ -86,6 +87,7 @@ class RunDir:
         PROFILE,
         SCENARIO,
         INTEGRITY,
+        SECURITY,
         GATE,
         REPORT_JSON,
         REPORT_HTML,
@@ -283,6 +285,7 @@ __all__ = [
     "RUN",
     "RUN_CONFIG",
     "SCENARIO",
+    "SECURITY",
     "SUMMARY_MD",
     "TIMELINE",
     "WORKERS",

@@ -114,6 +114,7 @@ class Endpoint(StrEnum):
     ADMIN_LIMITS = "/admin/limits"
     ADMIN_STATE = "/admin/state"
     ADMIN_INVARIANTS = "/admin/invariants"
+    ADMIN_ANOMALIES = "/admin/anomalies"
 
 
 def user_name(index: int) -> str:

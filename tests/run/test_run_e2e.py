@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -477,3 +478,67 @@ def test_a_run_and_its_watchdog_killed_leave_a_stack_stack_down_stops(tmp_path: 
     finally:
         with contextlib.suppress(Exception):
             ReferenceStack.attach(run_dir / "stack").down()
+
+
+TLS_PROFILE = """
+name: tls
+stages:
+  - {name: steady, duration: 5s, rate: 30/s}
+users: {accounts: 40}
+network:
+  - {name: wifi, weight: 50}
+  - {name: weak-4g, weight: 50, latency: 30ms}
+journeys:
+  - {wallet: balance, weight: 2}
+  - {wallet: p2p_transfer, weight: 1, amount: {min: 1, max: 5}}
+client: {timeout: 3s}
+"""
+
+
+def test_a_short_profile_over_tls_against_a_tls_stack(tmp_path: Path) -> None:
+    """`loadkit stack up --tls`, then a run against it: the run verifies every wallet against
+    the stack's CA (the client proxies and the network class's proxies pass TLS through, each
+    URL with its wallet's name as server_name); nothing fails TLS, the money is clean."""
+    stack_dir = tmp_path / "stack"
+    up = _loadkit(
+        "stack", "up", "--tls", "--dir", str(stack_dir), "--instances", "2",
+        "--users", "40", "--merchants", "2", cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stderr + up.stdout
+        ca = stack_dir / "ca.pem"
+        assert f"--cacert {ca} https://127.0.0.1:" in up.stdout
+        assert "HTTPS: the wallets' certificates come from the stack's CA" in up.stdout
+        profile = tmp_path / "tls.yaml"
+        profile.write_text(TLS_PROFILE)
+        out = tmp_path / "reports"
+        run = _loadkit(
+            "run", str(profile), "--stack-dir", str(stack_dir), "--out", str(out), cwd=tmp_path
+        )
+        assert run.returncode == 0, run.stderr + run.stdout
+        run_dir = _only_run_dir(out)
+        target = json.loads((run_dir / "run-config.json").read_text())["target"]
+        assert target["tls"] == {"verify": True, "ca": str(ca)}
+        urls = target["urls"] + target["network"]["weak-4g"]
+        assert len(urls) == 4 and all(u.startswith("https://127.0.0.1:") for u in urls)
+        names = sorted(target["tls_by_url"][u]["server_name"] for u in urls)
+        assert names == ["wallet-1", "wallet-1", "wallet-2", "wallet-2"]
+        assert json.loads((run_dir / "run.json").read_text())["target"]["tls"] == {"ca": str(ca)}
+        report = json.loads((run_dir / "report.json").read_text())
+        counts = report["total"]["action"]["counts"]
+        assert counts["ok"] > 100 and counts["busy"] == 0, counts
+        integrity = json.loads((run_dir / "integrity.json").read_text())
+        assert integrity["ok"] is True and integrity["acks"]["acknowledged"] > 20
+        # plain HTTP to a wallet that serves HTTPS gets nowhere
+        wallet = json.loads((stack_dir / "manifest.json").read_text())["wallets"][0]
+        try:
+            with socket.create_connection(("127.0.0.1", wallet["port"]), timeout=2) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = sock.recv(100)
+        except OSError:
+            answer = b""
+        assert not answer.startswith(b"HTTP/1.1 200"), answer
+    finally:
+        down = _loadkit("stack", "down", "--dir", str(stack_dir), cwd=tmp_path)
+        assert down.returncode == 0, down.stderr
+    assert not (stack_dir / "ca.key").exists() and not (stack_dir / "tls").exists()
