@@ -53,10 +53,10 @@ def misapply(
     key: str, kind: str, from_account: int, to_account: int, amount: int
 ) -> tuple[int, int, int]:
     """``misapply``: what gets applied instead of ``(from, to, amount)``. Chosen by the key, so
-    a replay is misapplied the same way: a quarter of the keys one fen off, a quarter of the
-    payments and transfers to the next account (when it is not the payer), the rest as
+    a replay is misapplied the same way: one key in eight one fen off, one in eight (of the
+    payments and transfers) to the next account (when it is not the payer), the rest as
     asked."""
-    pick = zlib.crc32(key.encode()) % 4
+    pick = zlib.crc32(key.encode()) % 8
     if pick == 1 or (pick == 2 and kind == "topup"):
         return from_account, to_account, amount - 1 if amount > 1 else amount + 1
     if pick == 2:
