@@ -233,6 +233,7 @@ class CapacitySearch:
         """The stack every pass uses: the one given, a running default one, or one of its own
         (started once, stopped at the end); ``None`` for a ``--target`` service."""
         from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+        from loadkit.stack.watchdog import Watchdog
 
         opts = self.options
         if opts.stack_dir is not None:
@@ -243,6 +244,10 @@ class CapacitySearch:
             if ReferenceStack.attach(stack_dir_from()).any_alive():
                 return stack_dir_from()
         self.say("starting the reference wallet stack…")
+        # the stack dies with this process however it ends (SIGKILL too): see stack/watchdog.py
+        watchdog = Watchdog.start(cdir, cdir / "logs" / "watchdog.log")
+        cleanup.callback(watchdog.release)
+        watchdog.watch_stack(cdir / "stack")
         stack = ReferenceStack.up(
             cdir / "stack",
             StackOptions(instances=opts.instances, users=self.profile.users.accounts),

@@ -449,8 +449,10 @@ class Runner:
             record.reason = exc.message
             raise
         finally:
-            self._finish(rd)
-            watchdog.release()  # everything is stopped: nothing left for it to do
+            try:
+                self._finish(rd)
+            finally:
+                watchdog.release()  # everything is stopped: nothing left for it to do
         result = RunResult(rd.path, record.status, record, self.timeline, self.profile)
         result.integrity = self.integrity
         self.events.finished.fire(self, result=result)
