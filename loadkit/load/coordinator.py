@@ -251,12 +251,7 @@ class Coordinator:
         result = None
         try:
             config = RunConfig.from_dict(info["config"])
-            self.recorder.spill = AckLog(spill_path(config, self.role, share))
-            log.info(
-                "loadkit: acknowledgements of share %d also go to %s",
-                share,
-                self.recorder.spill.path,
-            )
+            self._open_spill(config, share)
             profile = self.profile or sent_profile(
                 config, info["profile"], info["profile_name"], info.get("data") or {}
             )
@@ -276,6 +271,17 @@ class Coordinator:
             error = exc.message
             log.error("loadkit: %s", error)
         self._report_done(share, result, error)
+
+    def _open_spill(self, config: RunConfig, share: int) -> None:
+        """This process's own acknowledgement log (docs/integrity.md); a run without it still
+        runs (its keys then reach disk with the next report only), but says so."""
+        path = spill_path(config, self.role, share)
+        try:
+            self.recorder.spill = AckLog(path)
+        except OSError as exc:
+            log.error("loadkit: no acknowledgement log of share %d at %s: %s", share, path, exc)
+            return
+        log.info("loadkit: acknowledgements of share %d also go to %s", share, path)
 
     def _report_done(self, share: int, result: DriverResult | None, error: str | None) -> None:
         self.result = result

@@ -33,6 +33,7 @@ leaves every key it may have sent on disk (docs/integrity.md)::
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from loadkit.load.schedule import Piece
@@ -40,6 +41,8 @@ from loadkit.profile.outcome import CAUSES, DETAILS
 from loadkit.rundir.histogram import encode_sparse as encode_sparse
 from loadkit.rundir.histogram import hdr_index as hdr_index
 from loadkit.rundir.writer import AckLog
+
+log = logging.getLogger("loadkit.load")
 
 REQUEST: Final = "request"
 ACTION: Final = "action"
@@ -133,15 +136,23 @@ class Recorder:
         """A money movement's key is about to leave (``record``: its ``sent`` acknowledgement
         record): on disk in the spill before this returns, and in the next drain."""
         if self.spill is not None:
-            self.spill.write((record,))
+            self._spill(record)
         self._acks.append(record)
 
     def ack(self, record: str) -> None:
         """A money movement's final view (an acknowledgement record): into the spill at once,
         and into the next drain."""
         if self.spill is not None:
-            self.spill.write((record,))
+            self._spill(record)
         self._acks.append(record)
+
+    def _spill(self, record: str) -> None:
+        assert self.spill is not None
+        try:
+            self.spill.write((record,))
+        except OSError as exc:  # a full disk must not stop the load: the reports still carry it
+            log.error("loadkit: acknowledgement log %s failed, stopped: %s", self.spill.path, exc)
+            self.spill = None
 
     def drain(self) -> dict[str, Any]:
         """Everything since the last drain: ``{"cells": [CellRow…], "acks": [str…]}``."""
