@@ -60,7 +60,11 @@ def test_a_runs_own_stack_over_https_with_a_fault(tmp_path: Path) -> None:
     assert reverts and all(e["result"] == "ok" for e in reverts), reverts  # restarted, ready
     totals = result.timeline.totals("request")
     assert totals.count("ok") > 100
-    assert "tls" not in totals.detail, "no TLS failure: every certificate verified"
+    # every certificate verified: no TLS failure but while wallet-1 was down (its client
+    # proxy takes the connection, then drops it: a handshake cut short)
+    for t_from, t_to in ((0, 2), (6, 8)):
+        quiet = result.timeline.select("request", t_from=t_from, t_to=t_to)
+        assert quiet.count("ok") > 20 and "tls" not in quiet.detail, (t_from, quiet.detail)
     assert result.integrity is not None and result.integrity.ok is True
     assert not (rd.stack / "ca.key").exists(), "the stack and its keys went with the run"
 
