@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from loadkit import extras
@@ -144,9 +145,31 @@ CHECKS: tuple[Callable[[], Check | list[Check]], ...] = (
 )
 
 
-def run_checks() -> list[Check]:
+def stale_stacks(runs: Path) -> Check:
+    """Stacks left under ``runs/*/stack`` by runs that were killed (their run and its watchdog
+    both gone): found and stopped here, since nothing else would stop them."""
+    from loadkit.stack.stale import stop_stale_stacks
+
+    try:
+        stopped = stop_stale_stacks(runs)
+    except Exception as exc:  # a broken manifest must not break the doctor
+        fix = f"loadkit stack down --runs {runs}"
+        return Check("stale run stacks", False, False, f"could not stop: {exc}", fix)
+    if not stopped:
+        return Check("stale run stacks", True, False, f"none under {runs}")
+    detail = "; ".join(
+        f"stopped {stale.stack_dir} ({', '.join(names) or 'nothing ran'}; "
+        f"its run: {stale.run_status})"
+        for stale, names in stopped
+    )
+    return Check("stale run stacks", True, False, detail)
+
+
+def run_checks(runs: Path = Path("reports")) -> list[Check]:
+    """Every check; stale stacks of killed runs under ``runs`` are stopped on the way."""
     results: list[Check] = []
     for check in CHECKS:
         got = check()
         results.extend(got if isinstance(got, list) else [got])
+    results.append(stale_stacks(runs))
     return results

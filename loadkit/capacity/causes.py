@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import ssl
 import time
 
 import httpx
@@ -21,10 +22,10 @@ class WalletCauses:
     """Samples each wallet instance's ``wallet_busy_responses_total`` (at most twice a second)
     and answers "how many busy answers of each cause between two wall-clock times"."""
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, urls: list[str], verify: ssl.SSLContext | bool = True) -> None:
         self.urls = urls
         self.samples: list[tuple[float, dict[str, dict[str, float]]]] = []
-        self._client = httpx.Client(timeout=0.5) if urls else None
+        self._client = httpx.Client(timeout=0.5, verify=verify) if urls else None
 
     def sample(self, *, force: bool = False) -> None:
         now = time.time()

@@ -22,6 +22,7 @@ Steps whose generator could not keep the schedule (more than 1% unsent) are repo
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,11 +164,14 @@ class CapacitySearch:
         with contextlib.ExitStack() as cleanup:
             stack_dir = self._stack(cleanup, cdir)
             urls: list[str] = []
+            verify: ssl.SSLContext | bool = True
             if stack_dir is not None:
                 from loadkit.stack.reference import ReferenceStack
 
-                urls = [w.url for w in ReferenceStack.attach(stack_dir).manifest.wallets]
-            causes = WalletCauses(urls)
+                wallets = ReferenceStack.attach(stack_dir).manifest.wallets
+                urls = [w.url for w in wallets]
+                verify = wallets[0].verify if wallets else True  # the stack CA's, over HTTPS
+            causes = WalletCauses(urls, verify=verify)
             cleanup.callback(causes.close)
             coarse = self.settings.coarse_rates()
             self.say(
@@ -233,6 +237,7 @@ class CapacitySearch:
         """The stack every pass uses: the one given, a running default one, or one of its own
         (started once, stopped at the end); ``None`` for a ``--target`` service."""
         from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+        from loadkit.stack.watchdog import Watchdog
 
         opts = self.options
         if opts.stack_dir is not None:
@@ -243,6 +248,10 @@ class CapacitySearch:
             if ReferenceStack.attach(stack_dir_from()).any_alive():
                 return stack_dir_from()
         self.say("starting the reference wallet stack…")
+        # the stack dies with this process however it ends (SIGKILL too): see stack/watchdog.py
+        watchdog = Watchdog.start(cdir, cdir / "logs" / "watchdog.log")
+        cleanup.callback(watchdog.release)
+        watchdog.watch_stack(cdir / "stack")
         stack = ReferenceStack.up(
             cdir / "stack",
             StackOptions(instances=opts.instances, users=self.profile.users.accounts),

@@ -32,6 +32,7 @@ from loadkit.profile.outcome import (
 )
 from loadkit.rundir import RunDir
 from loadkit.rundir.timeline import Timeline
+from loadkit.stack.manifest import WalletInfo
 from loadkit.stack.reference import ReferenceStack
 
 #: seconds of the timeline whose answers may still be arriving (it is written every ~2 s)
@@ -111,7 +112,7 @@ class Prober:
             user = f"user{max(1, users - i):05d}"  # one user per instance, far from hot ids
             thread = threading.Thread(
                 target=self._run,
-                args=(w.client_url, user, interval, i * interval / len(wallets)),
+                args=(w, user, interval, i * interval / len(wallets)),
                 name=f"chaos-probe-{w.name}",
                 daemon=True,
             )
@@ -123,10 +124,10 @@ class Prober:
         for thread in self._threads:
             thread.join(5)
 
-    def _run(self, base: str, user: str, interval: float, offset: float) -> None:
+    def _run(self, w: WalletInfo, user: str, interval: float, offset: float) -> None:
         token: str | None = None
         next_at = time.monotonic() + offset
-        with httpx.Client(base_url=base, timeout=2.0) as http:
+        with httpx.Client(base_url=w.client_url, timeout=2.0, verify=w.verify) as http:
             while not self._stop.wait(max(0.0, next_at - time.monotonic())):
                 next_at += interval
                 if next_at < time.monotonic():  # a slow answer: skip, do not burst to catch up
@@ -245,9 +246,11 @@ def _check(probe: ProbeSpec, env: ChaosEnv, source: BusySource, now_t: float) ->
         names = env.wallet_names(probe.target if probe.target != ALL_WALLETS else ALL_WALLETS)
         bad = []
         for name in names:
-            url = env.wallet(name).info.client_url
+            info = env.wallet(name).info
             try:
-                r = httpx.get(f"{url}/readyz", timeout=probe.timeout_s)
+                r = httpx.get(
+                    f"{info.client_url}/readyz", timeout=probe.timeout_s, verify=info.verify
+                )
                 if r.status_code != 200:
                     bad.append(f"{name}: {r.status_code} {_detail(r) or ''}".strip())
             except httpx.HTTPError as exc:

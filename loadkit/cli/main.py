@@ -58,6 +58,7 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
         unsafe=args.unsafe,
         backend=args.backend or "process",
         image=args.image,
+        tls=args.tls,
     )
     with console.status("starting the reference wallet stack…"):
         stack = ReferenceStack.up(_stack_dir(args), opts)
@@ -67,10 +68,12 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
         return ExitCode.OK
     _print_status(status)
     first = stack.manifest.wallets[0]
+    cacert = f"--cacert {stack.ca} " if stack.ca else ""
     console.print(
         f"\n[green]stack up[/] in {stack.stack_dir} — try: "
-        f"curl -s {first.client_url}/v1/login -d "
-        f'\'{{"username":"user00001","password":"{stack.password}"}}\''
+        f"curl -s {cacert}{first.client_url}/v1/login -d "
+        f'\'{{"username":"user00001","password":"{stack.password}"}}\'',
+        soft_wrap=True,
     )
     return ExitCode.OK
 
@@ -80,6 +83,7 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
     from loadkit.stack.reference import ReferenceStack
 
     _check_engine(args)
+    stale = _stop_stale_stacks(Path(args.runs))
     try:
         stack = ReferenceStack.attach(_stack_dir(args))
     except StackNotRunning:
@@ -90,13 +94,28 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
             if removed:
                 console.print(f"[green]stack down[/]: removed containers {', '.join(removed)}")
                 return ExitCode.OK
-        console.print(f"no stack running in {_stack_dir(args)}")
+        if not stale:
+            console.print(f"no stack running in {_stack_dir(args)}")
         return ExitCode.OK
     stopped = stack.down()
     console.print(
         f"[green]stack down[/]: stopped {', '.join(stopped) or 'nothing (already stopped)'}"
     )
     return ExitCode.OK
+
+
+def _stop_stale_stacks(runs: Path) -> int:
+    """Stop the stacks runs under ``runs`` left behind when they were killed; how many."""
+    from loadkit.stack.stale import stop_stale_stacks
+
+    stopped = stop_stale_stacks(runs)
+    for stale, names in stopped:
+        console.print(
+            f"[green]stack down[/]: {stale.stack_dir} (left by a {stale.run_status} run): "
+            f"stopped {', '.join(names) or 'nothing (already stopped)'}",
+            soft_wrap=True,
+        )
+    return len(stopped)
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
@@ -136,6 +155,11 @@ def _print_status(status: dict[str, Any]) -> None:
         )
         table.add_row(c["name"], str(c["pid"]), str(c["port"]), state, str(c.get("log") or ""))
     console.print(table)
+    if status.get("tls"):
+        console.print(
+            f"HTTPS: the wallets' certificates come from the stack's CA {status['tls']['ca']}",
+            soft_wrap=True,
+        )
     if status.get("unsafe"):
         console.print(
             f"[bold red]UNSAFE WALLET[/]: the wallets run with --unsafe {status['unsafe']} "
@@ -155,7 +179,7 @@ def _print_status(status: dict[str, Any]) -> None:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from loadkit.doctor import run_checks
 
-    checks = run_checks()
+    checks = run_checks(Path(args.runs))
     missing_required = [c for c in checks if c.required and not c.ok]
     if args.json:
         print(json.dumps([c.to_dict() for c in checks], indent=2))
@@ -310,7 +334,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "after it, then reports what users saw and stops everything.",
         highlight=False,
     )
-    return _run_and_summarise(demo_options(Path(args.out)))
+    if args.tls:
+        console.print("over HTTPS: the stack makes its own CA; everything verifies with it")
+    return _run_and_summarise(demo_options(Path(args.out), tls=args.tls))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -408,8 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--unsafe",
         metavar="MODE",
-        help="DELIBERATELY UNSAFE wallets (ack-before-commit, ignore-idempotency), to show the "
-        "integrity check catching them",
+        help="DELIBERATELY UNSAFE wallets (ack-before-commit, ignore-idempotency, misapply), "
+        "to show the integrity check catching them",
+    )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve the wallets over HTTPS with certificates from the stack's own CA (ca.pem "
+        "beside the manifest; runs against the stack verify with it)",
     )
     up.add_argument(
         "--image",
@@ -417,9 +449,14 @@ def build_parser() -> argparse.ArgumentParser:
         "building loadkit-stack images here",
     )
     up.set_defaults(func=cmd_stack_up)
-    with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process")).set_defaults(
-        func=cmd_stack_down
+    down = with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process"))
+    down.add_argument(
+        "--runs",
+        default="reports",
+        metavar="DIR",
+        help="also stop the stacks killed runs left in DIR/*/stack (default reports/)",
     )
+    down.set_defaults(func=cmd_stack_down)
     with_dir(
         stack_sub.add_parser("status", help="what runs where; exit 3 if unhealthy")
     ).set_defaults(func=cmd_stack_status)
@@ -459,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wallet-unsafe",
         metavar="MODE",
         help="start the run's own stack with DELIBERATELY UNSAFE wallets (ack-before-commit, "
-        "ignore-idempotency); the integrity check must catch them",
+        "ignore-idempotency, misapply); the integrity check must catch them",
     )
     run.add_argument(
         "--slo", metavar="SLO", help="gate the run on this SLO file at its end (exit 1 if it fails)"
@@ -480,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")
     demo.add_argument("--out", default="reports", help="where the run directory goes")
+    demo.add_argument(
+        "--tls", action="store_true", help="serve the wallets over HTTPS (the stack's own CA)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")
@@ -507,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
     doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    doctor.add_argument(
+        "--runs",
+        default="reports",
+        metavar="DIR",
+        help="find and stop stacks killed runs left in DIR/*/stack (default reports/)",
+    )
     doctor.set_defaults(func=cmd_doctor)
     return parser
 

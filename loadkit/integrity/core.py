@@ -2,13 +2,19 @@
 
 Pure functions over plain values, so that hand-built logs and ledgers drive it in tests::
 
-    acks = [Ack("k1", View.ACKNOWLEDGED), Ack("k2", View.UNKNOWN)]
-    result = compare(acks, [Applied("k1", 2)], source="sql")
-    result.duplicated, result.unknown_not_applied, result.ok      # 1, 1, False
+    acks = [Ack("k1", View.ACKNOWLEDGED, amount=500), Ack("k2", View.UNKNOWN)]
+    result = compare(acks, [Applied("k1", 2, amount=499)], source="sql")
+    result.duplicated, result.mismatched, result.unknown_not_applied, result.ok  # 1, 1, 1, False
 
-A movement is identified by its idempotency key. ``acks.jsonl`` may hold a key more than once
-(it should not); the strongest view wins (acknowledged, then refused, then unknown). The ledger
-side lists each applied key with how many times it was applied.
+A movement is identified by its idempotency key. The logs hold a key more than once: ``sent``
+before its request left, then its final view (and the master's ``acks.jsonl`` and the load
+process's own spill both have it); the strongest view wins (acknowledged, refused, unknown,
+sent). A key with nothing but ``sent`` was in flight when its load process died: it counts as
+``unknown`` (and ``in_flight``) and is resolved against the ledger like any other unknown.
+
+The ledger side lists each applied key with how many times it was applied and, when the source
+knows them, the amount, payer and payee it applied: each is compared with what the client sent
+(where the client's record has it too), and a difference is a ``mismatched`` movement.
 """
 
 from __future__ import annotations
@@ -31,14 +37,17 @@ MAX_EXAMPLES = 10
 
 
 class View(StrEnum):
-    """The client's final view of one money movement (``acks.jsonl`` ``view``)."""
+    """The client's view of one money movement (``acks.jsonl`` ``view``)."""
 
     ACKNOWLEDGED = "acknowledged"  # 2xx
     REFUSED = "refused"  # a definite 4xx (not 429)
     UNKNOWN = "unknown"  # timeout, connection lost, 5xx, 429/503 after the last retry
+    SENT = "sent"  # recorded before the request left; no later view: its process died
 
 
-_STRENGTH = {View.UNKNOWN: 0, View.REFUSED: 1, View.ACKNOWLEDGED: 2}
+_STRENGTH = {View.SENT: -1, View.UNKNOWN: 0, View.REFUSED: 1, View.ACKNOWLEDGED: 2}
+#: an account as a ledger or a client names it (an id, or a name)
+AccountRef = int | str
 
 
 class Source(StrEnum):
@@ -51,20 +60,27 @@ class Source(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """One line of ``acks.jsonl`` (only what the check needs)."""
+    """One line of an acknowledgement log (only what the check needs): ``payer`` and
+    ``payee`` are the line's ``from`` and ``to``."""
 
     key: str
     view: View
     account: int | None = None
     amount: int | None = None
+    payer: AccountRef | None = None
+    payee: AccountRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """One key the ledger applied, ``count`` times."""
+    """One key the ledger applied, ``count`` times, with the ``amount``, ``payer`` and
+    ``payee`` it applied when the source knows them (None: not compared)."""
 
     key: str
     count: int = 1
+    amount: int | None = None
+    payer: AccountRef | None = None
+    payee: AccountRef | None = None
 
 
 @dataclass
@@ -86,6 +102,12 @@ class IntegrityResult:
     refused_applied: int = 0
     unknown_applied: int = 0
     unknown_not_applied: int = 0
+    #: unknown because their load process died with them in flight (nothing but ``sent``)
+    in_flight: int = 0
+    #: applied with another amount, payer or payee than the client sent
+    mismatched: int = 0
+    #: applied movements whose amount, payer or payee could be compared with the client's
+    details_compared: int = 0
     money_conserved: bool | None = None
     negative_balances: int | None = None
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -105,6 +127,7 @@ class IntegrityResult:
         return (
             self.lost == 0
             and self.duplicated == 0
+            and self.mismatched == 0
             and self.unexpected == 0
             and self.refused_applied == 0
             and not self.negative_balances
@@ -117,6 +140,7 @@ class IntegrityResult:
         for count, what in (
             (self.lost, "acknowledged but absent from the ledger (lost)"),
             (self.duplicated, "applied more than once (duplicated)"),
+            (self.mismatched, "applied with another amount, payer or payee (mismatched)"),
             (self.unexpected, "applied but never sent by this run (unexpected)"),
             (self.refused_applied, "refused (4xx) yet applied"),
             (self.negative_balances or 0, "negative balance(s)"),
@@ -138,11 +162,14 @@ class IntegrityResult:
                 "acknowledged": self.acknowledged,
                 "refused": self.refused,
                 "unknown": self.unknown,
+                "in_flight": self.in_flight,
                 "total": self.total,
             },
             "lost": self.lost,
             "duplicated": self.duplicated,
             "extra_applications": self.extra_applications,
+            "mismatched": self.mismatched,
+            "details_compared": self.details_compared,
             "unexpected": self.unexpected,
             "refused_applied": self.refused_applied,
             "unknown_applied": self.unknown_applied,
@@ -167,51 +194,100 @@ def failed(source: str, error: str, *, unsafe_mode: str | None = None) -> Integr
     return IntegrityResult(source=source, error=error, unsafe_mode=unsafe_mode)
 
 
-def read_acks(path: Path) -> list[Ack]:
-    """The acknowledgement log (``acks.jsonl``, schema ``loadkit.acks/v1``); a missing file is
-    an empty log, a line cut short by a killed run is skipped."""
+def read_acks(*paths: Path) -> list[Ack]:
+    """The acknowledgement logs (``acks.jsonl`` and the load processes' spills, schema
+    ``loadkit.acks/v1``; :meth:`RunDir.ack_logs` lists a run's), in order; a missing file is an
+    empty log, a line cut short by a killed process is skipped."""
     acks: list[Ack] = []
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return acks
-    for line in raw.splitlines():
+    for path in paths:
         try:
-            d = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            raw = path.read_bytes()
+        except FileNotFoundError:
             continue
-        if not isinstance(d, dict) or "schema" in d or not isinstance(d.get("key"), str):
-            continue
-        try:
-            view = View(str(d.get("view")))
-        except ValueError:
-            view = View.UNKNOWN
-        account, amount = d.get("account"), d.get("amount")
-        acks.append(
-            Ack(
-                d["key"],
-                view,
-                account if isinstance(account, int) else None,
-                amount if isinstance(amount, int) else None,
+        for line in raw.splitlines():
+            try:
+                d = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(d, dict) or "schema" in d or not isinstance(d.get("key"), str):
+                continue
+            try:
+                view = View(str(d.get("view")))
+            except ValueError:
+                view = View.UNKNOWN
+            account, amount = d.get("account"), d.get("amount")
+            acks.append(
+                Ack(
+                    d["key"],
+                    view,
+                    account if isinstance(account, int) else None,
+                    amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                    _account(d.get("from")),
+                    _account(d.get("to")),
+                )
             )
-        )
     return acks
 
 
-def _views(acks: Iterable[Ack]) -> dict[str, View]:
-    views: dict[str, View] = {}
+def _account(value: object) -> AccountRef | None:
+    if isinstance(value, bool):
+        return None
+    return value if isinstance(value, int | str) else None
+
+
+@dataclass
+class _Sent:
+    """What the client's lines say about one key: its strongest view, and the first amount,
+    payer and payee any of them names."""
+
+    view: View
+    amount: int | None
+    payer: AccountRef | None
+    payee: AccountRef | None
+
+
+def _views(acks: Iterable[Ack]) -> dict[str, _Sent]:
+    views: dict[str, _Sent] = {}
     for ack in acks:
         old = views.get(ack.key)
-        if old is None or _STRENGTH[ack.view] > _STRENGTH[old]:
-            views[ack.key] = ack.view
+        if old is None:
+            views[ack.key] = _Sent(ack.view, ack.amount, ack.payer, ack.payee)
+            continue
+        if _STRENGTH[ack.view] > _STRENGTH[old.view]:
+            old.view = ack.view
+        old.amount = old.amount if old.amount is not None else ack.amount
+        old.payer = old.payer if old.payer is not None else ack.payer
+        old.payee = old.payee if old.payee is not None else ack.payee
     return views
 
 
-def _applied(applied: Iterable[Applied]) -> dict[str, int]:
+def _applied(applied: Iterable[Applied]) -> tuple[dict[str, int], dict[str, list[Applied]]]:
+    """Applications per key, and the rows of each key that name an amount, payer or payee."""
     counts: dict[str, int] = {}
+    details: dict[str, list[Applied]] = {}
     for a in applied:
         counts[a.key] = counts.get(a.key, 0) + a.count
-    return counts
+        if a.amount is not None or a.payer is not None or a.payee is not None:
+            details.setdefault(a.key, []).append(a)
+    return counts, details
+
+
+def _same(ours: AccountRef | int, theirs: AccountRef | int) -> bool:
+    """Equal, an id and its text form included (a ledger may give ids as strings)."""
+    return ours == theirs or str(ours) == str(theirs)
+
+
+def differences(sent: _Sent, applied: Applied) -> list[str]:
+    """What ``applied`` did otherwise than the client sent (only what both sides name)."""
+    out = []
+    for name, ours, theirs in (
+        ("amount", sent.amount, applied.amount),
+        ("payer", sent.payer, applied.payer),
+        ("payee", sent.payee, applied.payee),
+    ):
+        if ours is not None and theirs is not None and not _same(ours, theirs):
+            out.append(f"{name} {theirs} (sent {ours})")
+    return out
 
 
 def compare(
@@ -226,7 +302,7 @@ def compare(
 ) -> IntegrityResult:
     """Compare the client's record with the applied movements (see the module docstring)."""
     views = _views(acks)
-    counts = _applied(applied)
+    counts, details = _applied(applied)
     r = IntegrityResult(
         source=source,
         money_conserved=money_conserved,
@@ -237,6 +313,7 @@ def compare(
     examples: dict[str, list[str]] = {
         "lost": [],
         "duplicated": [],
+        "mismatched": [],
         "unexpected": [],
         "refused_applied": [],
     }
@@ -245,7 +322,8 @@ def compare(
         if len(examples[kind]) < MAX_EXAMPLES:
             examples[kind].append(key)
 
-    for key, view in views.items():
+    for key, sent in views.items():
+        view = sent.view
         n = counts.get(key, 0)
         if view is View.ACKNOWLEDGED:
             r.acknowledged += 1
@@ -259,10 +337,18 @@ def compare(
                 example("refused_applied", key)
         else:
             r.unknown += 1
+            r.in_flight += view is View.SENT
             if n > 0:
                 r.unknown_applied += 1
             else:
                 r.unknown_not_applied += 1
+        rows = details.get(key, ())
+        if rows and (sent.amount is not None or sent.payer is not None or sent.payee is not None):
+            r.details_compared += 1
+            found = [d for row in rows for d in differences(sent, row)]
+            if found:
+                r.mismatched += 1
+                example("mismatched", f"{key}: {', '.join(found)}")
     for key, n in counts.items():
         if n > 1:
             r.duplicated += 1
@@ -271,5 +357,7 @@ def compare(
         if n > 0 and key not in views:
             r.unexpected += 1
             example("unexpected", key)
-    r.examples = {k: v for k, v in examples.items() if v or k != "refused_applied"}
+    r.examples = {
+        k: v for k, v in examples.items() if v or k not in ("refused_applied", "mismatched")
+    }
     return r

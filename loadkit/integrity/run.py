@@ -1,4 +1,5 @@
-"""The integrity check of one run directory: ``acks.jsonl`` against a ledger → ``integrity.json``.
+"""The integrity check of one run directory: its acknowledgement logs (``acks.jsonl`` and the load
+processes' spills in ``acks.d/``) against a ledger → ``integrity.json``.
 
 ``loadkit run`` calls :func:`check_run` after the chaos rollback and before its own stack goes
 down; it can also be called on any run directory while the ledger is still there::
@@ -61,7 +62,7 @@ def check_run(
             result = failed(source.name, f"{type(exc).__name__}: {exc}", unsafe_mode=unsafe_mode)
         else:
             result = compare(
-                read_acks(RunDir(run_dir).acks),
+                read_acks(*RunDir(run_dir).ack_logs()),
                 view.applied,
                 source=source.name,
                 money_conserved=view.money_conserved,

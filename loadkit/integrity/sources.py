@@ -1,10 +1,16 @@
 """Where the integrity check reads the applied movements from: one class per kind of ledger.
 
-- :class:`ReferenceLedger` — the reference wallet's database (transactions grouped by
-  idempotency key, and ``wallet_invariants()`` for conservation and negative balances);
+- :class:`ReferenceLedger` — the reference wallet's database (each transaction's idempotency
+  key, amount, payer and payee, and ``wallet_invariants()`` for conservation and negative
+  balances);
 - :class:`SqlLedger` — the user's query against their own database, returning ``(key, count)``
-  rows (or one ``key`` column, one row per application);
-- :class:`HttpLedger` — the user's endpoint returning the applied ids or keys as JSON.
+  rows (or one ``key`` column, one row per application), optionally with named ``amount``,
+  ``payer`` and ``payee`` columns;
+- :class:`HttpLedger` — the user's endpoint returning the applied ids or keys as JSON (objects
+  may name ``amount``, ``payer`` and ``payee`` too).
+
+Amounts, payers and payees are compared with what the client sent (docs/integrity.md): give them
+in the client's terms (the same unit as the request's amount, the same account ids).
 
 Each has ``name`` and ``fetch(since) -> LedgerView``; ``since`` is the run's start (Unix seconds),
 for sources that can restrict themselves to one run (``$1`` in a query, ``?since=`` on a URL)::
@@ -21,6 +27,7 @@ import os
 import ssl
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
@@ -71,11 +78,11 @@ def _retry(what: str, fn: Any, timeout: float) -> Any:
 
 # -- the reference wallet ---------------------------------------------------------------------
 
+#: one row per applied movement: the check compares each with what the client sent
 _REFERENCE_SQL = """
-SELECT idempotency_key AS key, count(*) AS count
+SELECT idempotency_key AS key, amount, from_account AS payer, to_account AS payee
 FROM transactions
 WHERE created_at >= to_timestamp($1) AND idempotency_key NOT LIKE 'seed:%'
-GROUP BY account_id, idempotency_key
 """
 
 #: the invariants that together mean "money is conserved"
@@ -143,7 +150,10 @@ class ReferenceLedger:
             facts.get(k) == 0 for k in _CONSERVATION
         )
         return LedgerView(
-            applied=[Applied(str(r["key"]), int(r["count"])) for r in rows],
+            applied=[
+                Applied(str(r["key"]), 1, int(r["amount"]), int(r["payer"]), int(r["payee"]))
+                for r in rows
+            ],
             money_conserved=conserved,
             negative_balances=int(facts.get("negative_balances", 0)),
             facts=facts,
@@ -154,19 +164,38 @@ class ReferenceLedger:
 # -- the user's own service --------------------------------------------------------------------
 
 
+#: the names a row may give the applied amount, payer and payee under
+_DETAIL_NAMES = {
+    "amount": ("amount",),
+    "payer": ("payer", "from_account", "from"),
+    "payee": ("payee", "to_account", "to"),
+}
+_DETAIL_COLUMNS = frozenset(c for names in _DETAIL_NAMES.values() for c in names)
+
+
 def _rows_to_applied(rows: list[Any], what: str) -> list[Applied]:
-    """``(key, count)`` or ``(key,)`` rows (or bare keys) → applied movements."""
+    """``(key, count)`` or ``(key,)`` rows (or bare keys) → applied movements; rows with
+    names (a dict, or a query's columns) may name ``key`` (or ``id``), ``count``, ``amount``,
+    ``payer`` and ``payee``."""
     out: list[Applied] = []
     for row in rows:
         if isinstance(row, str | int):
             out.append(Applied(str(row)))
             continue
+        named = row if isinstance(row, dict) else {}
+        columns = list(named)
         values = list(row.values()) if isinstance(row, dict) else list(row)
-        if isinstance(row, dict) and ("key" in row or "id" in row):
-            key = row.get("key", row.get("id"))
-            count = row.get("count", 1)
+        if "key" in named or "id" in named:
+            key = named.get("key", named.get("id"))
+            count = named.get("count", 1)
         elif values:
-            key, count = values[0], values[1] if len(values) > 1 else 1
+            key = values[0]
+            if "count" in named:
+                count = named["count"]
+            elif len(values) > 1 and (not columns or columns[1] not in _DETAIL_COLUMNS):
+                count = values[1]  # (key, count) by position
+            else:
+                count = 1
         else:
             continue
         if key is None:
@@ -177,8 +206,43 @@ def _rows_to_applied(rows: list[Any], what: str) -> list[Applied]:
             raise EnvironmentProblem(
                 f"{what}: expected a count after the key, got {count!r}"
             ) from None
-        out.append(Applied(str(key), n))
+        detail = {
+            field: next((named[c] for c in names if named.get(c) is not None), None)
+            for field, names in _DETAIL_NAMES.items()
+        }
+        out.append(
+            Applied(
+                str(key),
+                n,
+                _amount(detail["amount"], what),
+                _account(detail["payer"]),
+                _account(detail["payee"]),
+            )
+        )
     return out
+
+
+def _amount(value: Any, what: str) -> int | None:
+    """An applied amount as an integer (a whole ``numeric`` too); EnvironmentProblem for a
+    fraction or text: amounts are compared in the client's unit."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise EnvironmentProblem(f"{what}: amount {value!r} is not a number") from None
+    if number != number.to_integral_value():
+        raise EnvironmentProblem(
+            f"{what}: amount {value!r} is not a whole number: give amounts in the unit the "
+            "client sent them in (e.g. fen, not yuan)"
+        )
+    return int(number)
+
+
+def _account(value: Any) -> int | str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return value if isinstance(value, int | str) else str(value)
 
 
 class SqlLedger:
@@ -225,7 +289,8 @@ class SqlLedger:
                 await conn.close()
 
         rows = _retry("integrity.sql: the query failed", lambda: asyncio.run(read()), self.timeout)
-        return LedgerView(applied=_rows_to_applied([tuple(r) for r in rows], "integrity.sql"))
+        # by name: a column called amount, payer or payee is compared with what was sent
+        return LedgerView(applied=_rows_to_applied([dict(r) for r in rows], "integrity.sql"))
 
 
 class HttpLedger:

@@ -456,11 +456,13 @@ class HttpClient:
         head: bytes | None = None,
         renew: Renew | None = None,
         new_key: Callable[[], str] | None = None,
+        on_key: Callable[[str], None] | None = None,
     ) -> None:
         """Send one request (``head`` when prebuilt) with the client's retries; the last
         attempt's answer and outcome are left on ``a``. ``key`` is sent as ``Idempotency-Key``;
         ``renew`` re-renders a templated request when a retry needs a fresh key (made by
-        ``new_key``, default the client's)."""
+        ``new_key``, default the client's), and ``on_key`` is told each such key before the
+        request carrying it leaves (the caller recorded the first one itself)."""
         retries = self.retries
         attempt = 1
         hops = 0
@@ -500,6 +502,8 @@ class HttpClient:
                 if a.key is not None:
                     a.superseded.append(a.key)
                 a.key = (new_key or self.new_key)()
+                if on_key is not None:
+                    on_key(a.key)
                 head = None
                 if renew is not None:
                     path, headers, body = renew(a, a.key)

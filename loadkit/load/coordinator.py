@@ -18,7 +18,11 @@ One :class:`Coordinator` per Locust process, installed by ``loadkit/load/locustf
 - a worker that stops answering Locust's heartbeats (killed, its machine gone) is *lost*: the
   master counts its share's arrivals from the second after its last report as ``unsent``,
   records it in ``workers.json`` (which worker, when, how many arrivals) and treats the share
-  as done, so the run ends on time instead of waiting for it.
+  as done, so the run ends on time instead of waiting for it;
+- every load process keeps its own acknowledgement log (its *spill*: every money movement's key
+  before the request leaves, and its final view) in ``RUN_DIR/acks.d/`` when it can reach the
+  run directory, else in ``$LOADKIT_SPILL_DIR`` (default the temporary directory)
+  ``/loadkit-acks/<run id>/``; the records also travel in its reports (docs/integrity.md).
 
 Exit codes: 0 when every share ran to its end, 2 for a configuration problem (bad run config or
 profile, unset ``env.*`` variable, a custom class that does not import), 1 when a share never
@@ -30,8 +34,10 @@ reported back; busy answers never change it (Locust would exit 1 for its "failur
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -49,8 +55,8 @@ from loadkit.load.journeys.http import template_env_names
 from loadkit.load.recorder import ACTION, Recorder
 from loadkit.load.runconfig import CONFIG_ARG, RunConfig, data_files, run_profile, sent_profile
 from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile
-from loadkit.rundir import RunDir
-from loadkit.rundir.writer import RunWriter
+from loadkit.rundir import RUN_CONFIG, RunDir
+from loadkit.rundir.writer import AckLog, RunWriter
 
 log = logging.getLogger("loadkit.load")
 
@@ -194,7 +200,9 @@ class Coordinator:
         payload = data.get("loadkit")
         if payload and self.writer is not None:
             if self._share_of(client_id) in self.lost:
-                return  # counted unsent already: a late report would count it twice
+                # counted unsent already: its cells would count twice; its acks are welcome
+                self.writer.add({"acks": payload.get("acks") or ()})
+                return
             self.writer.add(payload)
             seen = self.reported.setdefault(client_id, {})
             for t, phase, _journey, _endpoint, level, n, *_ in payload.get("cells") or ():
@@ -222,6 +230,8 @@ class Coordinator:
                 self.writer.add(self.recorder.drain())
             self.writer.close()
             self.writer = None
+        if self.recorder.spill is not None:
+            self.recorder.spill.close()
 
     # -- the driver -----------------------------------------------------------------------------
 
@@ -241,6 +251,7 @@ class Coordinator:
         result = None
         try:
             config = RunConfig.from_dict(info["config"])
+            self._open_spill(config, share)
             profile = self.profile or sent_profile(
                 config, info["profile"], info["profile_name"], info.get("data") or {}
             )
@@ -260,6 +271,17 @@ class Coordinator:
             error = exc.message
             log.error("loadkit: %s", error)
         self._report_done(share, result, error)
+
+    def _open_spill(self, config: RunConfig, share: int) -> None:
+        """This process's own acknowledgement log (docs/integrity.md); a run without it still
+        runs (its keys then reach disk with the next report only), but says so."""
+        path = spill_path(config, self.role, share)
+        try:
+            self.recorder.spill = AckLog(path)
+        except OSError as exc:
+            log.error("loadkit: no acknowledgement log of share %d at %s: %s", share, path, exc)
+            return
+        log.info("loadkit: acknowledgements of share %d also go to %s", share, path)
 
     def _report_done(self, share: int, result: DriverResult | None, error: str | None) -> None:
         self.result = result
@@ -414,6 +436,23 @@ def _count_lost(
         recorder.unsent(piece, sid)
         total += 1
     return total, since
+
+
+def spill_path(config: RunConfig, role: str, share: int) -> Path:
+    """Where this process keeps its own acknowledgement log: ``RUN_DIR/acks.d/`` when the run
+    directory is here (it holds this run's ``run-config.json``: the master's machine, or a
+    shared file system), else ``$LOADKIT_SPILL_DIR`` (default: the temporary directory)
+    ``/loadkit-acks/<run id>/``. One file per process: ``<role>-<share>-<pid>.jsonl``."""
+    name = f"{role}-{share}-{os.getpid()}.jsonl"
+    run_dir = Path(config.run_dir)
+    try:
+        here = json.loads((run_dir / RUN_CONFIG).read_text()).get("run_id") == config.run_id
+    except (OSError, ValueError, AttributeError):
+        here = False
+    if here:
+        return RunDir(run_dir).acks_spill / name
+    base = Path(os.environ.get("LOADKIT_SPILL_DIR") or tempfile.gettempdir())
+    return base / "loadkit-acks" / config.run_id / name
 
 
 def check_runnable(profile: Profile) -> None:

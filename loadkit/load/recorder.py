@@ -20,16 +20,29 @@ the master writes are additive deltas::
     sid = recorder.series("checkout", "POST /v1/payments", "request")
     recorder.record(piece, sid, OK, NO_CAUSE, lat_us=5200, svc_us=4100)
     payload = recorder.drain()   # {"cells": [[t, phase, journey, endpoint, level, ...]], ...}
+
+Money movements are recorded twice: :meth:`Recorder.sent` before the request leaves (view
+``sent``) and :meth:`Recorder.ack` with the client's final view. Both go into the next payload
+(the master merges them into ``acks.jsonl``) and, at once, into the process's own ``spill``
+(an :class:`~loadkit.rundir.writer.AckLog`), so a process killed between two reports still
+leaves every key it may have sent on disk (docs/integrity.md)::
+
+    recorder.spill = AckLog(run_dir / "acks.d" / "standalone-0-4711.jsonl")
+    recorder.sent(ack_record({..., "key": key, "view": SENT}))   # then send
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from loadkit.load.schedule import Piece
 from loadkit.profile.outcome import CAUSES, DETAILS
 from loadkit.rundir.histogram import encode_sparse as encode_sparse
 from loadkit.rundir.histogram import hdr_index as hdr_index
+from loadkit.rundir.writer import AckLog
+
+log = logging.getLogger("loadkit.load")
 
 REQUEST: Final = "request"
 ACTION: Final = "action"
@@ -66,6 +79,8 @@ class Recorder:
         self._ids: dict[tuple[str, str, str], int] = {}
         self._dirty: set[Piece] = set()
         self._acks: list[str] = []
+        #: this process's own acknowledgement log, written before each request leaves
+        self.spill: AckLog | None = None
 
     def series(self, journey: str, endpoint: str, level: str) -> int:
         """The id of a series (created on first use); ids index cells within a piece."""
@@ -117,9 +132,27 @@ class Recorder:
             self._dirty.add(piece)
         cell.n[3] += 1
 
-    def ack(self, line: str) -> None:
-        """Keep one ``acks.jsonl`` line (already JSON) for the next drain."""
-        self._acks.append(line)
+    def sent(self, record: str) -> None:
+        """A money movement's key is about to leave (``record``: its ``sent`` acknowledgement
+        record): on disk in the spill before this returns, and in the next drain."""
+        if self.spill is not None:
+            self._spill(record)
+        self._acks.append(record)
+
+    def ack(self, record: str) -> None:
+        """A money movement's final view (an acknowledgement record): into the spill at once,
+        and into the next drain."""
+        if self.spill is not None:
+            self._spill(record)
+        self._acks.append(record)
+
+    def _spill(self, record: str) -> None:
+        assert self.spill is not None
+        try:
+            self.spill.write((record,))
+        except OSError as exc:  # a full disk must not stop the load: the reports still carry it
+            log.error("loadkit: acknowledgement log %s failed, stopped: %s", self.spill.path, exc)
+            self.spill = None
 
     def drain(self) -> dict[str, Any]:
         """Everything since the last drain: ``{"cells": [CellRow…], "acks": [str…]}``."""

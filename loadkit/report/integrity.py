@@ -14,6 +14,7 @@ from typing import Any
 _COUNTS = (
     ("lost", "lost (acknowledged, not in the ledger)", True),
     ("duplicated", "duplicated (applied more than once)", True),
+    ("mismatched", "mismatched (another amount, payer or payee)", True),
     ("unexpected", "unexpected (applied, never sent)", True),
     ("refused_applied", "refused (4xx) yet applied", True),
     ("unknown_applied", "unknown outcome → applied", False),
@@ -56,6 +57,8 @@ def integrity_rows(data: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
     rows.append(("money movements sent", _num(acks.get("total")), False))
     for view in ("acknowledged", "refused", "unknown"):
         rows.append((f"  {view}", _num(acks.get(view)), False))
+    if acks.get("in_flight"):  # only when a load process died with movements in flight
+        rows.append(("    in flight when their load process died", _num(acks["in_flight"]), False))
     for key, label, violation in _COUNTS:
         value = data.get(key)
         bad = violation and isinstance(value, int) and value > 0
@@ -68,7 +71,7 @@ def integrity_rows(data: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
             conserved is False,
         )
     )
-    for kind in ("lost", "duplicated", "unexpected", "refused_applied"):
+    for kind in ("lost", "duplicated", "mismatched", "unexpected", "refused_applied"):
         examples = (data.get("examples") or {}).get(kind) or []
         if examples:
             rows.append((f"examples: {kind}", ", ".join(str(e) for e in examples[:5]), True))

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from loadkit.report.gateview import GateView, gate_view
 from loadkit.report.integrity import integrity_rows, integrity_title
 from loadkit.report.model import RunMetrics
+from loadkit.report.security import TITLE as SECURITY_TITLE
+from loadkit.report.security import security_rows
 from loadkit.report.verdict import ms, pct, recovery_text, secs
 
 if TYPE_CHECKING:
@@ -139,6 +141,10 @@ def _report(m: RunMetrics, top_causes: int) -> str:
         ]
         out += [f"#### {integrity_title(m.integrity)}", ""]
         out += [*_table(["check", "result"], rows, {1}), ""]
+    if security := security_rows(m):
+        rows = [[label, value] for label, value in security]
+        out += [f"#### {SECURITY_TITLE}", ""]
+        out += [*_table(["counter", "during the run"], rows, {1}), ""]
     if m.worst_10s is not None and m.worst_10s.busy_rate:
         w = m.worst_10s
         out += [f"Worst 10 s: {pct(w.busy_rate)} busy ({w.start_s:.0f}–{w.end_s:.0f} s).", ""]

@@ -94,6 +94,7 @@ def compute_metrics(run_dir: str | Path | RunDir, *, busy_limit: float | None = 
         verdict="",
         gate=data.gate,
         clock_t0=_clock_t0(data),
+        security=data.security,
     )
     object.__setattr__(m, "verdict", verdict(m))
     return m

@@ -203,6 +203,8 @@ class RunMetrics:
     gate: dict[str, Any] | None = None  # gate.json (loadkit.gate/v1) when the run was gated
     #: Unix time of run-clock second 0 (clock.json): run-clock ``t`` is wall time ``clock_t0 + t``
     clock_t0: float | None = None
+    #: security.json (loadkit.security/v1): the wallet's anomaly counters during the run
+    security: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the ``loadkit.report/v1`` body without its envelope)."""

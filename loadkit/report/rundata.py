@@ -1,7 +1,7 @@
 """What a report needs from a run directory besides the timeline: run.json, clock.json, the
 chaos journal's fault windows, the profile (for the offered load), the scenario's busy-rate
-limit, ``integrity.json`` and ``gate.json``, each through :class:`~loadkit.rundir.RunDir`. Every
-file may be missing or cut short (a killed run)::
+limit, ``integrity.json``, ``gate.json`` and ``security.json``, each through
+:class:`~loadkit.rundir.RunDir`. Every file may be missing or cut short (a killed run)::
 
     data = RunData.load(Path("reports/20261128-193000-double11"))
     data.status, [f.name for f in data.faults], data.profile
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadkit.profile.model import Profile
-from loadkit.rundir import CLOCK, GATE, INTEGRITY, RUN, RunDir
+from loadkit.rundir import CLOCK, GATE, INTEGRITY, RUN, SECURITY, RunDir
 from loadkit.rundir.events import SCHEMA as EVENTS_SCHEMA
 from loadkit.rundir.events import read_events
 
@@ -50,6 +50,8 @@ class RunData:
     scenario_name: str | None = None
     integrity: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None  # gate.json, when the run was gated
+    #: security.json: the wallet's anomaly counters during the run (reference stack only)
+    security: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -69,13 +71,15 @@ class RunData:
     def load(cls, run_dir: Path | RunDir) -> RunData:
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         data = cls(rd.path)
-        run = _json(rd, RUN)
+        run = rd.read_record()  # a run whose process died reads `killed`, not `running`
         if run is None:
             data.notes.append(f"no readable {RUN}: status unknown")
         else:
             data.run = run
             if run.get("status") == "running":
-                data.notes.append(f"{RUN} says 'running': the run was killed or still goes")
+                data.notes.append(f"{RUN} says 'running': the run still goes")
+            elif run.get("status") == "killed":
+                data.notes.append(f"the run's process was killed: {run.get('reason') or ''}")
         clock = _json(rd, CLOCK)
         if clock is None:
             data.notes.append(f"no {CLOCK}: the run clock never started")
@@ -86,6 +90,7 @@ class RunData:
         data.scenario_name, data.busy_limit = _scenario(data, header)
         data.integrity = _json(rd, INTEGRITY)
         data.gate = _json(rd, GATE)
+        data.security = _json(rd, SECURITY)
         return data
 
 

@@ -19,6 +19,8 @@ from rich.text import Text
 from loadkit.report.gateview import GateView, gate_view
 from loadkit.report.integrity import integrity_rows, integrity_state, integrity_title
 from loadkit.report.model import RunMetrics
+from loadkit.report.security import TITLE as SECURITY_TITLE
+from loadkit.report.security import security_rows
 from loadkit.report.verdict import ms, pct, recovery_text
 
 if TYPE_CHECKING:
@@ -114,6 +116,15 @@ def _integrity(m: RunMetrics) -> Table:
     return table
 
 
+def _security(m: RunMetrics) -> Table:
+    table = Table(title=SECURITY_TITLE, title_justify="left", show_header=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", justify="right", overflow="fold")
+    for label, value in security_rows(m):
+        table.add_row(label, value)
+    return table
+
+
 def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
     """The renderable: build it for a console of ``width`` columns."""
     wide = width >= NARROW
@@ -131,6 +142,8 @@ def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
         parts.append(_causes(m))
     if m.integrity:
         parts.append(_integrity(m))
+    if m.security:
+        parts.append(_security(m))
     if m.notes:
         parts.append(Text("notes: " + "; ".join(m.notes), style="dim"))
     gate = gate_view(m.gate)

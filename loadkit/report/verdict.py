@@ -56,6 +56,7 @@ def integrity_text(integrity: dict[str, object] | None) -> str | None:
     for key, what in (
         ("lost", "lost"),
         ("duplicated", "duplicated"),
+        ("mismatched", "mismatched"),
         ("unexpected", "unexpected"),
         ("refused_applied", "refused yet applied"),
         ("negative_balances", "negative balances"),

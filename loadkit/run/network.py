@@ -49,11 +49,16 @@ class NetworkRouting:
                 urls = []
                 for i, url in enumerate(self.target_urls, start=1):
                     parts = urlsplit(url)
+<<<<<<< HEAD
                     default = 443 if parts.scheme == "https" else 80
                     upstream = f"{parts.hostname}:{parts.port or default}"
+=======
+                    port = parts.port or (443 if parts.scheme == "https" else 80)
+                    upstream = f"{parts.hostname}:{port}"
+>>>>>>> run-safety
                     name = f"{self.prefix}-{cls.name}-{i}"
-                    port = free_port()
-                    self.toxiproxy.create_proxy(name, listen=port, upstream=upstream)
+                    listen = free_port()
+                    self.toxiproxy.create_proxy(name, listen=listen, upstream=upstream)
                     self.proxies.append(name)
                     if cls.latency_ms or cls.jitter_ms:
                         self.toxiproxy.add_toxic(
@@ -68,7 +73,8 @@ class NetworkRouting:
                         # Toxiproxy's bandwidth toxic takes KB/s
                         rate = max(1, int(cls.bandwidth_kbps / 8))
                         self.toxiproxy.add_toxic(name, "bandwidth", attributes={"rate": rate})
-                    urls.append(parts._replace(netloc=f"127.0.0.1:{port}").geturl())
+                    # the scheme stays: Toxiproxy is TCP, TLS passes through to the target
+                    urls.append(parts._replace(netloc=f"127.0.0.1:{listen}").geturl())
                 self.urls[cls.name] = urls
         except BaseException:
             self.close()

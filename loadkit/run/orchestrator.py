@@ -45,7 +45,11 @@ from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+<<<<<<< HEAD
 from loadkit.stack.system import System, load_system
+=======
+from loadkit.stack.watchdog import Watchdog
+>>>>>>> run-safety
 
 if TYPE_CHECKING:
     from loadkit.run.chaos import ChaosListener
@@ -88,6 +92,8 @@ class RunOptions:
     own_stack: bool = False  # always start a stack of the run's own, even if one is up
     #: start the run's own stack with this deliberately unsafe wallet mode (docs/integrity.md)
     wallet_unsafe: str | None = None
+    #: the run's own stack serves HTTPS with its own CA (``loadkit demo --tls``)
+    stack_tls: bool = False
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     slo: Path | None = None  # an SLO file: checked against the profile before anything starts
     slo_abort: bool = False  # stop the load once an objective of `slo` can no longer be met
@@ -154,6 +160,8 @@ class Runner:
         self.t0: float | None = None
         self.integrity: IntegrityResult | None = None
         self.procs: list[ManagedProcess] = []
+        #: stops what the run started if this process dies without cleaning up (SIGKILL)
+        self.watchdog: Watchdog | None = None
         #: stop() was called: an early, clean end
         self.stop_reason: str | None = None
         #: abort() was called: the run ends ``aborted``; a safety abort raises SafetyAbort (exit 4)
@@ -292,6 +300,11 @@ class Runner:
                     "(drop --stack-dir and --target)"
                 )
             StackOptions(unsafe=options.wallet_unsafe).validate()
+        if options.stack_tls and (options.stack_dir is not None or self.target_urls is not None):
+            raise ConfigError(
+                "TLS for the run's own stack: only for a stack the run starts itself "
+                "(a stack started with `loadkit stack up --tls` is used over HTTPS by itself)"
+            )
 
     def _master_address(self) -> tuple[str, int | None]:
         """``--master-bind ADDR[:PORT]`` (and ``--master-port``): where the master listens."""
@@ -325,7 +338,7 @@ class Runner:
 
     def _starts_a_stack(self) -> bool:
         """Whether this run will start a reference stack of its own (no running one to use)."""
-        if self.options.own_stack or self.options.wallet_unsafe:
+        if self.options.own_stack or self.options.wallet_unsafe or self.options.stack_tls:
             return True
         with contextlib.suppress(StackNotRunning):
             return not ReferenceStack.attach(stack_dir_from()).any_alive()
@@ -334,6 +347,7 @@ class Runner:
     def _attach_listeners(self) -> None:
         """The listeners the options ask for; each validates its input now (nothing started)."""
         from loadkit.run.integrity import IntegrityListener
+        from loadkit.run.security import SecurityListener
 
         options = self.options
         faults: list[str] | None = None
@@ -354,6 +368,7 @@ class Runner:
                 drain_s=self.drain_s(),
             ).attach(self.events)
         IntegrityListener().attach(self.events)
+        SecurityListener().attach(self.events)  # the reference wallet's anomaly counters
         self.events.tick.add_listener(_report_progress)
 
     def drain_s(self) -> float:
@@ -445,6 +460,8 @@ class Runner:
     def run(self) -> RunResult:
         opts = self.options
         rd = self.rundir = RunDir.create(opts.out, self.profile.name)
+        # before anything is started: whatever the run starts dies with it, however it dies
+        watchdog = self.watchdog = Watchdog.start(rd.path, rd.log("watchdog"))
         record = self.record
         record.run_id = rd.name
         record.profile = {
@@ -475,8 +492,13 @@ class Runner:
                     own_stack=opts.own_stack,
                     instances=opts.instances,
                     wallet_unsafe=opts.wallet_unsafe,
+<<<<<<< HEAD
                     tls=self.tls,
                     services=self.services,
+=======
+                    watchdog=self.watchdog,
+                    stack_tls=opts.stack_tls,
+>>>>>>> run-safety
                 ).resolve(cleanup, rd)
                 self.stack, record.target = resolved.stack, resolved.about
                 # the order things end in (last registered, first run): Locust stops, then
@@ -518,7 +540,10 @@ class Runner:
             record.reason = exc.message
             raise
         finally:
-            self._finish(rd)
+            try:
+                self._finish(rd)
+            finally:
+                watchdog.release()  # everything is stopped: nothing left for it to do
         result = RunResult(rd.path, record.status, record, self.timeline, self.profile)
         result.integrity = self.integrity
         self.events.finished.fire(self, result=result)

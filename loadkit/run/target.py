@@ -30,6 +30,7 @@ from loadkit.stack.ports import free_port
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
 from loadkit.stack.system import System
 from loadkit.stack.toxiproxy import ToxiproxyClient, start_server
+from loadkit.stack.watchdog import Watchdog
 
 Accounts = list[tuple[int, str]]
 
@@ -92,8 +93,15 @@ class TargetResolver:
     own_stack: bool = False  # always start a stack of the run's own
     instances: int = 2  # wallet instances of a stack the run starts
     wallet_unsafe: str | None = None  # the run's own stack runs a deliberately unsafe wallet
+<<<<<<< HEAD
     tls: Tls | None = None  # --ca and friends: the TLS of --target's https URLs
     services: list[Service] = field(default_factory=list)  # --system: its services, in order
+=======
+    #: told about a stack the run starts, so that the stack dies with the run (SIGKILL too)
+    watchdog: Watchdog | None = None
+    #: the run's own stack serves HTTPS (its own CA; the run verifies with it)
+    stack_tls: bool = False
+>>>>>>> run-safety
 
     def resolve(self, cleanup: contextlib.ExitStack, rd: RunDir) -> Resolved:
         profile = self.profile
@@ -125,15 +133,35 @@ class TargetResolver:
             urls = self.urls or [w.client_url for w in stack.manifest.wallets]
             about = {"kind": "reference", "stack_dir": str(stack.stack_dir)}
             toxiproxy = stack.toxiproxy
+            if stack.ca is not None:
+                about["tls"] = {"ca": str(stack.ca)}
         else:
             urls = self.urls
             about = {"kind": "http"}
             if needs_net:
                 toxiproxy = self._own_toxiproxy(cleanup, rd)
+<<<<<<< HEAD
         service = Service("target", list(urls), self.tls if _https(urls) else None)
         target = self._service_target(cleanup, rd, service, toxiproxy)
         target = replace(target, kind="reference" if wallet is not None else "http", wallet=wallet)
         about.update(_about(target))
+=======
+        network: dict[str, tuple[str, ...]] = {}
+        if needs_net and toxiproxy is not None:
+            # user -> class proxy (its toxics) -> target (for the stack: the client-side proxy)
+            routing = NetworkRouting(toxiproxy, profile.network, urls, prefix=f"net-{rd.name}")
+            network = {k: tuple(v) for k, v in cleanup.enter_context(routing).urls.items()}
+        tls, tls_by_url = _stack_tls(stack, urls, network)
+        target = Target(
+            urls=tuple(urls),
+            kind="reference" if wallet is not None else "http",
+            network=network,
+            wallet=wallet,
+            tls=tls,
+            tls_by_url=tls_by_url,
+        )
+        about.update(urls=list(urls), network={k: list(v) for k, v in network.items()})
+>>>>>>> run-safety
         return Resolved(target, about, stack)
 
     def _service_target(
@@ -170,19 +198,22 @@ class TargetResolver:
 
     def _stack(self, cleanup: contextlib.ExitStack, rd: RunDir) -> ReferenceStack:
         stack_dir = self.stack_dir
-        if stack_dir is None and not self.own_stack and not self.wallet_unsafe:
+        if stack_dir is None and not (self.own_stack or self.wallet_unsafe or self.stack_tls):
             # a stack the user brought up with `loadkit stack up` (and that still runs)
             with contextlib.suppress(StackNotRunning):
                 if ReferenceStack.attach(stack_dir_from()).any_alive():
                     stack_dir = stack_dir_from()
         if stack_dir is not None:
             return ReferenceStack.attach(stack_dir)
+        if self.watchdog is not None:
+            self.watchdog.watch_stack(rd.stack)
         stack = ReferenceStack.up(
             rd.stack,
             StackOptions(
                 instances=self.instances,
                 users=self.profile.users.accounts,
                 unsafe=self.wallet_unsafe,
+                tls=self.stack_tls,
             ),
         )
         cleanup.callback(stack.down)
@@ -195,6 +226,7 @@ class TargetResolver:
         return ToxiproxyClient(port=port)
 
 
+<<<<<<< HEAD
 def _https(urls: list[str]) -> bool:
     return any(u.startswith("https://") for u in urls)
 
@@ -213,6 +245,29 @@ def _about(target: Target) -> dict[str, Any]:
     if target.headers:
         about["headers"] = sorted(target.headers)
     return about
+=======
+def _stack_tls(
+    stack: ReferenceStack | None, urls: list[str], network: dict[str, tuple[str, ...]]
+) -> tuple[Tls | None, dict[str, Tls]]:
+    """For a stack that serves HTTPS: the target's TLS (its CA, ``Tls.ca``), and for each URL
+    that reaches one wallet through a proxy (its client-side proxy, a network class's proxy in
+    front of that) the wallet's name as ``server_name``, so that the load client checks it
+    reached the wallet it meant to (every wallet's certificate also names 127.0.0.1)."""
+    if stack is None or stack.ca is None:
+        return None, {}
+    ca = str(stack.ca)
+    by_url: dict[str, Tls] = {}
+    names = {w.client_url: w.name for w in stack.manifest.wallets}
+    for i, url in enumerate(urls):
+        name = names.get(url)
+        if name is None or not url.startswith("https://"):
+            continue
+        by_url[url] = Tls(ca=ca, server_name=name)
+        for class_urls in network.values():  # NetworkRouting keeps the order of ``urls``
+            if i < len(class_urls):
+                by_url[class_urls[i]] = Tls(ca=ca, server_name=name)
+    return Tls(ca=ca), by_url
+>>>>>>> run-safety
 
 
 def wallet_accounts(dsn: str) -> tuple[Accounts, Accounts]:

@@ -30,6 +30,7 @@ from loadkit.rundir.record import (
     iso,
     new_run_dir,
     read_json,
+    settled_status,
     write_json,
 )
 from loadkit.rundir.timeline import Timeline
@@ -39,10 +40,13 @@ RUN_CONFIG: Final = "run-config.json"
 CLOCK: Final = "clock.json"
 TIMELINE: Final = "timeline.jsonl"
 ACKS: Final = "acks.jsonl"
+#: each local load process's own acknowledgement log, written before each request leaves
+ACKS_SPILL: Final = "acks.d"
 EVENTS: Final = "events.jsonl"
 PROFILE: Final = "profile.yaml"
 SCENARIO: Final = "scenario.yaml"
 INTEGRITY: Final = "integrity.json"
+SECURITY: Final = "security.json"  # the wallet's security throttling during the run
 GATE: Final = "gate.json"
 REPORT_JSON: Final = "report.json"
 REPORT_HTML: Final = "report.html"
@@ -78,10 +82,12 @@ class RunDir:
         CLOCK,
         TIMELINE,
         ACKS,
+        ACKS_SPILL,
         EVENTS,
         PROFILE,
         SCENARIO,
         INTEGRITY,
+        SECURITY,
         GATE,
         REPORT_JSON,
         REPORT_HTML,
@@ -146,6 +152,16 @@ class RunDir:
     @property
     def acks(self) -> Path:
         return self.path / ACKS
+
+    @property
+    def acks_spill(self) -> Path:
+        """``acks.d/``: one acknowledgement log per local load process (docs/integrity.md)."""
+        return self.path / ACKS_SPILL
+
+    def ack_logs(self) -> list[Path]:
+        """Every acknowledgement log of the run: ``acks.jsonl`` (what the master merged), then
+        each load process's spill in ``acks.d/`` (what it wrote before sending)."""
+        return [self.acks, *sorted(self.acks_spill.glob("*.jsonl"))]
 
     @property
     def events(self) -> Path:
@@ -218,9 +234,10 @@ class RunDir:
         return path
 
     def read_record(self) -> dict[str, Any] | None:
-        """``run.json`` as written (None before it exists)."""
+        """``run.json`` (None before it exists); a ``running`` run whose process is gone reads
+        ``killed`` (:func:`~loadkit.rundir.record.settled_status`), whoever looks."""
         data = self.read_json(RUN)
-        return data if isinstance(data, dict) else None
+        return settled_status(data) if isinstance(data, dict) else None
 
     def write_record(self, record: RunRecord) -> None:
         self.write_json(RUN, record.to_dict())
@@ -256,6 +273,7 @@ class RunDir:
 
 __all__ = [
     "ACKS",
+    "ACKS_SPILL",
     "CLOCK",
     "EVENTS",
     "GATE",
@@ -267,6 +285,7 @@ __all__ = [
     "RUN",
     "RUN_CONFIG",
     "SCENARIO",
+    "SECURITY",
     "SUMMARY_MD",
     "TIMELINE",
     "WORKERS",

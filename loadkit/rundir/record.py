@@ -34,6 +34,9 @@ class RunStatus:
     INTERRUPTED = "interrupted"
     INVALID = "invalid"
     FAILED = "failed"
+    #: the run's process died without writing its end (SIGKILL, the OOM killer, a crash): a
+    #: ``running`` record whose orchestrator is gone reads this way (:func:`settled_status`)
+    KILLED = "killed"
 
 
 def iso(ts: float | None) -> str | None:
@@ -74,6 +77,60 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def this_process() -> dict[str, Any]:
+    """Who writes the record: ``pid``, its ``create_time`` (a recycled pid is not the run) and
+    ``host`` (a pid means nothing on another machine)."""
+    import psutil
+
+    pid = os.getpid()
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        created = None
+    return {"pid": pid, "create_time": created, "host": socket.gethostname()}
+
+
+def orchestrator_gone(info: Any) -> bool:
+    """Whether the process ``info`` (:func:`this_process`'s form) is known to be gone: on this
+    host, no process with that pid and start time. False when it cannot tell (another host, no
+    such record)."""
+    import psutil
+
+    if not isinstance(info, dict) or info.get("host") != socket.gethostname():
+        return False
+    pid, created = info.get("pid"), info.get("create_time")
+    if not isinstance(pid, int):
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if isinstance(created, int | float) and abs(proc.create_time() - created) > 0.5:
+            return True  # the pid belongs to another process now
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+def settled_status(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (``run.json``) as it stands: a ``running`` run whose orchestrator is gone was
+    killed (``status: killed``, with a reason); anything else as it is::
+
+        settled_status({"status": "running", "orchestrator": {"pid": 4711, ...}})["status"]
+        # 'killed' once pid 4711 is gone
+    """
+    if record.get("status") != RunStatus.RUNNING or not orchestrator_gone(
+        record.get("orchestrator")
+    ):
+        return record
+    pid = record["orchestrator"]["pid"]
+    return {
+        **record,
+        "status": RunStatus.KILLED,
+        "reason": f"the run's process (pid {pid}) ended without finishing the run: killed",
+    }
+
+
 def environment_facts() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
@@ -104,6 +161,9 @@ class RunRecord:
     master: dict[str, Any] | None = None
     #: Locust workers lost during the run (from ``workers.json``)
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
+    #: the process running the run (``pid``, ``create_time``, ``host``): while the record says
+    #: ``running`` and that process is gone, the run was killed
+    orchestrator: dict[str, Any] = field(default_factory=this_process)
     environment: dict[str, Any] = field(default_factory=environment_facts)
 
     def to_dict(self) -> dict[str, Any]:

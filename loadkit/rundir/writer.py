@@ -1,4 +1,5 @@
-"""The run-directory files the Locust master (or the single process) writes.
+"""The run-directory files the Locust master (or the single process) writes, and the
+acknowledgement logs every load process keeps.
 
 ``timeline.jsonl`` and ``acks.jsonl`` are appended as payloads of :class:`~loadkit.load.recorder.
 Recorder` arrive (from workers' reports, or from the local recorder): :meth:`RunWriter.add` merges
@@ -10,10 +11,18 @@ See docs/run-directory.md for the formats::
     RunDir(run_dir).write_clock(t0=1764358200.25, duration_s=45.0)
     writer.add(recorder.drain())
     writer.flush()
+
+Acknowledgement records are made by :func:`ack_record` and written by :class:`AckLog` only, so
+their format can change in one place: the ``acks.jsonl`` the master writes and each load
+process's own spill (``acks.d/``, written before each request leaves) are both ``AckLog``::
+
+    spill = AckLog(run_dir / "acks.d" / "worker-1-4711.jsonl")
+    spill.write([ack_record({"key": "lk-1", "view": SENT, "amount": 500, ...})])
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -29,6 +38,38 @@ DETAIL_NAMES: Final = tuple(d.value for d in DETAILS)
 
 TIMELINE_SCHEMA: Final = "loadkit.timeline/v1"
 ACKS_SCHEMA: Final = "loadkit.acks/v1"
+#: the view of a movement whose request is about to leave: no answer recorded yet. A key
+#: that never gets a later view was in flight when its load process died (an ``unknown``)
+SENT: Final = "sent"
+
+
+def ack_record(fields: dict[str, Any]) -> str:
+    """One acknowledgement record (``acks.jsonl``'s line: see docs/run-directory.md) from its
+    fields: ``t``, ``journey``, ``kind``, ``key``, ``account``, ``from``, ``to``, ``amount``,
+    ``view``, ``status``, ``transaction_id``."""
+    return orjson.dumps(fields).decode()
+
+
+class AckLog:
+    """An append-only log of acknowledgement records (``acks.jsonl``, or a load process's
+    spill). Each :meth:`write` reaches the operating system before it returns: a process
+    SIGKILLed right after loses nothing it wrote (a machine that crashes may: no fsync)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[bytes] | None = _open_jsonl(path, {"schema": ACKS_SCHEMA})
+
+    def write(self, records: Sequence[str]) -> None:
+        if records and self._file is not None:
+            self._file.write(("\n".join(records) + "\n").encode())
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
 
 _Key = tuple[int, str, str, str, str]
 
@@ -55,7 +96,7 @@ class RunWriter:
         self._timeline = _open_jsonl(
             self.run_dir / TIMELINE, {"schema": TIMELINE_SCHEMA, "latency_unit": "us"}
         )
-        self._ack_file = _open_jsonl(self.run_dir / ACKS, {"schema": ACKS_SCHEMA})
+        self._ack_log = AckLog(self.run_dir / ACKS)
         #: totals written so far (requests and actions by outcome), for logs and tests
         self.lines = 0
 
@@ -107,14 +148,12 @@ class RunWriter:
             self.lines += len(out)
         self._timeline.flush()
         acks, self._acks = self._acks, []
-        if acks:
-            self._ack_file.write(("\n".join(acks) + "\n").encode())
-        self._ack_file.flush()
+        self._ack_log.write(acks)
 
     def close(self) -> None:
         self.flush()
         self._timeline.close()
-        self._ack_file.close()
+        self._ack_log.close()
 
 
 def _merge_flat(into: dict[int, int], flat: list[int]) -> None:

@@ -1,5 +1,6 @@
 """The reference wallet's admin API, broadcast to every instance (admin state is per instance),
-and its readiness probe::
+and its readiness probe. Over HTTPS (``stack up --tls``) both verify the wallets' certificates
+against the stack's CA (``verify``: an ``ssl.SSLContext``, :attr:`WalletInfo.verify`)::
 
     admin = WalletAdmin(["http://127.0.0.1:8001", "http://127.0.0.1:8002"], token)
     admin.maintenance(True, retry_after=30)
@@ -9,6 +10,7 @@ and its readiness probe::
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -21,8 +23,9 @@ from loadkit.wallet.contract import Endpoint
 def wallet_ready(info: WalletInfo, timeout: float = 1.0) -> bool:
     """Whether the instance answers ``/readyz`` with 200 (its database reachable, not in
     maintenance), directly rather than through its client-side proxy."""
+    url = f"{info.url}{Endpoint.READYZ}"
     try:
-        return httpx.get(f"{info.url}{Endpoint.READYZ}", timeout=timeout).status_code == 200
+        return httpx.get(url, timeout=timeout, verify=info.verify).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -31,11 +34,17 @@ class WalletAdmin:
     """Calls every instance's admin API (or the first, for database-wide reads)."""
 
     def __init__(
-        self, urls: list[str], token: str, timeout: float = 5.0, client: httpx.Client | None = None
+        self,
+        urls: list[str],
+        token: str,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.urls = urls
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
+        self._verify = verify
         #: a long-lived client saves the ~60 ms httpx spends building one per call (the chaos
         #: controller changes policies on the run clock)
         self._client = client
@@ -44,9 +53,23 @@ class WalletAdmin:
         results = []
         for url in self.urls[:1] if one else self.urls:
             try:
-                r = (self._client or httpx).request(
-                    method, f"{url}{path}", json=body, headers=self._headers, timeout=self._timeout
-                )
+                if self._client is not None:  # built with its own verify
+                    r = self._client.request(
+                        method,
+                        f"{url}{path}",
+                        json=body,
+                        headers=self._headers,
+                        timeout=self._timeout,
+                    )
+                else:
+                    r = httpx.request(
+                        method,
+                        f"{url}{path}",
+                        json=body,
+                        headers=self._headers,
+                        timeout=self._timeout,
+                        verify=self._verify,
+                    )
             except httpx.HTTPError as exc:
                 raise EnvironmentProblem(f"{url}: admin API did not answer: {exc}") from exc
             if r.status_code >= 400:
@@ -71,6 +94,11 @@ class WalletAdmin:
 
     def state(self) -> list[Any]:
         return self._call("GET", Endpoint.ADMIN_STATE)
+
+    def anomalies(self, limit: int = 0) -> list[Any]:
+        """Each instance's security counters and refusals since it started (and its ``limit``
+        most recent events): ``GET /admin/anomalies``."""
+        return self._call("GET", f"{Endpoint.ADMIN_ANOMALIES}?limit={limit}")
 
     def invariants(self) -> dict[str, Any]:
         """Ledger invariants (one database, so one instance answers)."""

@@ -33,10 +33,12 @@ from loadkit.stack.toxiproxy import find_server_binary
 
 IMAGE_REPO = "loadkit-stack"
 #: bump when the way the image is assembled changes (it is part of the tag's hash)
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 #: the PostgreSQL server's user inside the image (it refuses to run as root)
 PG_UID = 999
 PG_DATA = "/var/lib/postgresql/data"
+#: where the PostgreSQL container reads its superuser's password at initdb (a read-only mount)
+PG_PWFILE = "/run/secrets/loadkit-pg-password"
 SITE = "/opt/loadkit/site"
 #: what the wallet needs at run time (pinned to the versions installed here)
 WALLET_REQUIREMENTS = (
@@ -67,11 +69,19 @@ DEB_SKIP = frozenset(
 )
 
 POSTGRES_ENTRYPOINT = """#!/bin/sh
-# initdb on the first start of the container; later starts (after a crash) run crash recovery
+# initdb on the first start of the container; later starts (after a crash) run crash recovery.
+# Every connection authenticates with scram-sha-256 (a trusting server lets any local user in as
+# anyone): the superuser loadkit's password is read from $LOADKIT_PG_PWFILE, by default
+# /run/secrets/loadkit-pg-password (where loadkit, and Compose's secrets, mount it)
 set -e
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  initdb -D "$PGDATA" -U loadkit --auth=trust --encoding=UTF8 --locale=C --no-instructions \\
-    >/dev/null
+  pwfile="${LOADKIT_PG_PWFILE:-/run/secrets/loadkit-pg-password}"
+  if [ ! -s "$pwfile" ]; then
+    echo "loadkit-postgres: no superuser password in $pwfile" >&2
+    exit 1
+  fi
+  initdb -D "$PGDATA" -U loadkit --pwfile="$pwfile" --auth-host=scram-sha-256 \\
+    --auth-local=scram-sha-256 --encoding=UTF8 --locale=C --no-instructions >/dev/null
 fi
 exec postgres -D "$PGDATA" "$@"
 """

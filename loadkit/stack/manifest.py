@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,16 +57,32 @@ class WalletInfo:
     db_proxy: str
     dsn: str
     process: ProcessInfo | None = None
+    #: the stack CA's certificate when the instance serves HTTPS (``stack up --tls``)
+    ca: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ca else "http"
 
     @property
     def url(self) -> str:
         """The instance itself, bypassing Toxiproxy."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def client_url(self) -> str:
-        """Through the client-side proxy: what load should use, so client network faults apply."""
-        return f"http://127.0.0.1:{self.client_port}"
+        """Through the client-side proxy: what load should use, so client network faults apply
+        (Toxiproxy is TCP: TLS passes through)."""
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """``httpx``'s ``verify=`` for this instance: the stack CA's context over HTTPS."""
+        if not self.ca:
+            return True
+        from loadkit.stack.tls import verify_context
+
+        return verify_context(self.ca)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in vars(self).items() if k != "process"}
@@ -83,6 +100,7 @@ class WalletInfo:
             db_proxy=str(d["db_proxy"]),
             dsn=str(d["dsn"]),
             process=ProcessInfo.from_dict(proc) if proc else None,
+            ca=str(d["ca"]) if d.get("ca") else None,
         )
 
 
@@ -108,6 +126,8 @@ class StackManifest:
     #: the database role the wallets connect as ("" : the DSN's own, e.g. an external server)
     wallet_db_user: str = ""
     wallet_db_password: str = ""
+    #: the stack CA's certificate (``ca.pem``) when the wallets serve HTTPS; None: plain HTTP
+    ca: str | None = None
     seed: dict[str, Any] = field(default_factory=dict)
     version: int = MANIFEST_VERSION
 
@@ -140,6 +160,7 @@ class StackManifest:
             "otp_outbox_token": self.otp_outbox_token,
             "wallet_db_user": self.wallet_db_user,
             "wallet_db_password": self.wallet_db_password,
+            "ca": self.ca,
             "seed": self.seed,
         }
 
@@ -165,6 +186,7 @@ class StackManifest:
             otp_outbox_token=str(d.get("otp_outbox_token", "")),
             wallet_db_user=str(d.get("wallet_db_user", "")),
             wallet_db_password=str(d.get("wallet_db_password", "")),
+            ca=str(d["ca"]) if d.get("ca") else None,
             seed=dict(d.get("seed", {})),
         )
 

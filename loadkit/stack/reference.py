@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from loadkit.stack.manifest import ProxyInfo, StackManifest, WalletInfo
 from loadkit.stack.ports import free_port
 from loadkit.stack.postgres import Postgres
 from loadkit.stack.process import ManagedProcess, ProcessInfo
+from loadkit.stack.tls import CA_CERT, CA_KEY, CERTS, StackCA
 from loadkit.stack.toxiproxy import ToxiproxyClient
 from loadkit.wallet.contract import (
     ADMIN_TOKEN_ENV,
@@ -75,11 +77,14 @@ class StackOptions:
     pool_size: int = 20
     max_inflight: int = 256
     ready_timeout: float = 60.0
-    #: a deliberately unsafe wallet mode (``ack-before-commit``, ``ignore-idempotency``) for
+    #: a deliberately unsafe wallet mode (``ack-before-commit``, ``ignore-idempotency``,
+    #: ``misapply``) for
     #: demonstrating the integrity check; recorded in the manifest (each wallet's argv)
     unsafe: str | None = None
     #: "process" (the default) or "docker": the same stack as containers (stack/backends/)
     backend: str = "process"
+    #: serve every wallet over HTTPS with a certificate from the stack's own CA (stack/tls.py)
+    tls: bool = False
     image: str | None = None  # docker: use this image instead of building loadkit-stack:<hash>
 
     def validate(self) -> None:
@@ -244,6 +249,9 @@ class ReferenceStack:
         m = self.manifest
         logs = self.stack_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        ca = StackCA.create(self.stack_dir) if opts.tls else None
+        if ca is not None:  # the stack's own CA, beside the manifest (its key: owner-only)
+            m.ca = str(ca.cert)
         self.save()
 
         # 1. PostgreSQL (the backend's own) or the user's server
@@ -285,8 +293,11 @@ class ReferenceStack:
                     client_port=client_port,
                     db_proxy=db_proxy.name,
                     dsn=_replace_hostport(wallet_dsn, db_proxy_port),
+                    ca=m.ca,
                 )
             )
+            if ca is not None:
+                ca.issue(name)
         self.save()
 
         # 3. wallet instances, all started before waiting on any
@@ -354,6 +365,19 @@ class ReferenceStack:
             "--max-inflight",
             str(opts.max_inflight),
             *(["--unsafe", opts.unsafe] if opts.unsafe else []),
+            *self._tls_argv(w),
+        ]
+
+    def _tls_argv(self, w: WalletInfo) -> list[str]:
+        """``--tls-cert``/``--tls-key`` of ``w``'s certificate from the stack CA (HTTPS only)."""
+        if not w.ca:
+            return []
+        folder = self.stack_dir / CERTS
+        return [
+            "--tls-cert",
+            str(folder / f"{w.name}.pem"),
+            "--tls-key",
+            str(folder / f"{w.name}.key"),
         ]
 
     def spawn_wallet(self, w: WalletInfo, opts: StackOptions | None = None) -> None:
@@ -403,7 +427,14 @@ class ReferenceStack:
     @property
     def admin(self) -> WalletAdmin:
         """The wallet admin API of every instance."""
-        return WalletAdmin([w.url for w in self.manifest.wallets], self.manifest.admin_token)
+        m = self.manifest
+        verify = m.wallets[0].verify if m.wallets else True
+        return WalletAdmin([w.url for w in m.wallets], m.admin_token, verify=verify)
+
+    @property
+    def ca(self) -> Path | None:
+        """The stack CA's certificate when the wallets serve HTTPS (``stack up --tls``)."""
+        return Path(self.manifest.ca) if self.manifest.ca else None
 
     @property
     def dsn(self) -> str:
@@ -502,6 +533,7 @@ class ReferenceStack:
             "status": m.status,
             "healthy": all(c.get("ready", True) for c in components),
             "unsafe": self.unsafe,
+            "tls": {"ca": m.ca} if m.ca else None,
             "components": components,
             "proxies": [p.to_dict() for p in m.proxies],
             "seed": {k: v for k, v in m.seed.items()},
@@ -525,4 +557,8 @@ class ReferenceStack:
             self.save()
         stopped = self.backend.stop()
         m.path.unlink(missing_ok=True)
+        if m.ca:  # the CA and its certificates served this stack only: its keys go with it
+            for name in (CA_CERT, CA_KEY):
+                (self.stack_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(self.stack_dir / CERTS, ignore_errors=True)
         return stopped

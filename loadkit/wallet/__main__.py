@@ -5,7 +5,7 @@
         [--pool-size 20] [--max-inflight 256] [--policy normal] \\
         [--rate-limit R] [--pool-timeout 0.5] [--query-timeout 2] [--request-deadline 3] \\
         [--tls-cert server.pem --tls-key server.key] \\
-        [--unsafe ack-before-commit|ignore-idempotency]     # deliberately broken, for demos
+        [--unsafe ack-before-commit|ignore-idempotency|misapply]   # deliberately broken
     python -m loadkit.wallet migrate --dsn DSN [--grant-to wallet_app]
     python -m loadkit.wallet seed --dsn DSN --users 100 --merchants 10 --balance 1000000
     python -m loadkit.wallet openapi [--out loadkit/wallet/openapi.json]

@@ -29,9 +29,10 @@ from starlette.responses import Response
 
 from loadkit.wallet.anomaly import SecurityEvent
 from loadkit.wallet.config import CURRENCY
+from loadkit.wallet.contract import UnsafeMode
 from loadkit.wallet.problems import JSONResponse, Problem
 from loadkit.wallet.runtime import WalletRuntime
-from loadkit.wallet.unsafe import Movement
+from loadkit.wallet.unsafe import Movement, misapply
 from loadkit.wallet.validation import (
     clean_text,
     idempotency_key,
@@ -222,6 +223,8 @@ class PublicApi:
         memo: str | None = None,
         order_id: str | None = None,
     ) -> Response:
+        if self.rt.config.unsafe is UnsafeMode.MISAPPLY:  # UNSAFE: not what was asked
+            from_account, to_account, amount = misapply(key, kind, from_account, to_account, amount)
         if self.rt.write_behind is not None:  # UNSAFE: acknowledged before it is committed
             body = self.rt.write_behind.accept(
                 Movement(

@@ -42,11 +42,14 @@ class UnsafeMode(StrEnum):
     ``ack-before-commit``: money movements are answered 201 at once and written to the database
     later, in the background; a crash or a database error loses acknowledged movements.
     ``ignore-idempotency``: a retry with the same ``Idempotency-Key`` is applied again.
+    ``misapply``: one movement in four is applied with another amount (one fen off) or to
+    another payee (the next account) than the request asked for.
     Never run a real service like this.
     """
 
     ACK_BEFORE_COMMIT = "ack-before-commit"
     IGNORE_IDEMPOTENCY = "ignore-idempotency"
+    MISAPPLY = "misapply"
 
 
 class PolicyName(StrEnum):
@@ -111,6 +114,7 @@ class Endpoint(StrEnum):
     ADMIN_LIMITS = "/admin/limits"
     ADMIN_STATE = "/admin/state"
     ADMIN_INVARIANTS = "/admin/invariants"
+    ADMIN_ANOMALIES = "/admin/anomalies"
 
 
 def user_name(index: int) -> str:

@@ -6,11 +6,15 @@ call, and *drops* what fails — the write-behind bug. A killed instance loses i
 database outage loses everything acknowledged during it. ``ignore-idempotency`` lives in the
 database (``wallet_move_ignoring_key`` in schema.sql): the stored answer of a key is forgotten
 before each movement, so a retry is applied again (the key is still recorded on the
-transaction, so the duplicates can be counted)::
+transaction, so the duplicates can be counted). ``misapply`` applies one movement in four
+otherwise than asked (:func:`misapply`: one fen off, or to the next account): the ledger stays
+balanced, so only a check of each movement's amount, payer and payee against what the client
+sent finds it::
 
     writer = WriteBehind(ledger, interval=0.5)
     writer.start()
     body = writer.accept(Movement(key, caller, digest, "transfer", caller, 42, 500, None, None))
+    misapply("lk-…-0-7", "transfer", 17, 42, 500)     # (17, 42, 499), (17, 43, 500) or as asked
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +42,27 @@ BANNER = {
     UnsafeMode.IGNORE_IDEMPOTENCY: (
         "Idempotency-Key is IGNORED: a retried payment is APPLIED AGAIN (double charges)"
     ),
+    UnsafeMode.MISAPPLY: (
+        "one movement in four is APPLIED WRONGLY: another amount (one fen off) or ANOTHER PAYEE "
+        "than the request asked for"
+    ),
 }
+
+
+def misapply(
+    key: str, kind: str, from_account: int, to_account: int, amount: int
+) -> tuple[int, int, int]:
+    """``misapply``: what gets applied instead of ``(from, to, amount)``. Chosen by the key, so
+    a replay is misapplied the same way: one key in eight one fen off, one in eight (of the
+    payments and transfers) to the next account (when it is not the payer), the rest as
+    asked."""
+    pick = zlib.crc32(key.encode()) % 8
+    if pick == 1 or (pick == 2 and kind == "topup"):
+        return from_account, to_account, amount - 1 if amount > 1 else amount + 1
+    if pick == 2:
+        payee = to_account + 1 if to_account + 1 != from_account else to_account + 2
+        return from_account, payee, amount
+    return from_account, to_account, amount
 
 
 def announce(mode: UnsafeMode, instance: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from loadkit.integrity import Ack, Applied, LedgerView, View, check_run, compare, read_acks
 from loadkit.integrity.core import MAX_EXAMPLES
 
-A, R, U = View.ACKNOWLEDGED, View.REFUSED, View.UNKNOWN
+A, R, U, S = View.ACKNOWLEDGED, View.REFUSED, View.UNKNOWN, View.SENT
 
 
 def test_a_clean_ledger_is_ok() -> None:
@@ -85,9 +85,16 @@ def test_the_integrity_json_contract(tmp_path: Path) -> None:
     data = json.loads(r.write(tmp_path).read_text())
     assert data["schema"] == "loadkit.integrity/v1"
     assert data["ok"] is False and data["error"] is None and data["source"] == "http"
-    assert data["acks"] == {"acknowledged": 1, "refused": 0, "unknown": 1, "total": 2}
-    for key in ("lost", "unexpected", "refused_applied", "unknown_applied"):
+    assert data["acks"] == {
+        "acknowledged": 1,
+        "refused": 0,
+        "unknown": 1,
+        "in_flight": 0,
+        "total": 2,
+    }
+    for key in ("lost", "unexpected", "refused_applied", "unknown_applied", "mismatched"):
         assert data[key] == 0
+    assert data["details_compared"] == 0
     assert data["duplicated"] == 1 and data["unknown_not_applied"] == 1
     assert data["money_conserved"] is None and data["negative_balances"] is None
     assert data["examples"]["duplicated"] == ["a"] and data["unsafe_mode"] == "x"
@@ -139,3 +146,68 @@ def test_a_source_that_fails_gives_ok_null_and_the_reason(tmp_path: Path) -> Non
     assert result.ok is None
     data = json.loads((tmp_path / "integrity.json").read_text())
     assert data["ok"] is None and "connection refused" in data["error"]
+
+
+def test_keys_only_sent_are_in_flight_unknowns_resolved_against_the_ledger() -> None:
+    """A key with nothing but `sent` (its load process died with it in flight) is unknown, and
+    resolved like one; a later view of the same key wins over `sent`."""
+    acks = [
+        Ack("done", S),
+        Ack("done", A),  # the usual: sent, then acknowledged
+        Ack("gone-applied", S),
+        Ack("gone-not-applied", S),
+        Ack("late", S),
+        Ack("late", U),  # the client gave up on it: unknown, not in flight
+    ]
+    result = compare(acks, [Applied("done"), Applied("gone-applied")], source="reference")
+    assert result.ok is True and result.unexpected == 0
+    assert (result.acknowledged, result.unknown, result.in_flight) == (1, 3, 2)
+    assert (result.unknown_applied, result.unknown_not_applied) == (1, 2)
+
+
+def test_an_applied_amount_payer_or_payee_other_than_sent_is_mismatched() -> None:
+    acks = [
+        Ack("right", S, amount=500, payer=2, payee=9),
+        Ack("right", A),
+        Ack("amount", A, amount=500, payer=2, payee=9),
+        Ack("payee", A, amount=700, payer=2, payee=9),
+        Ack("payer", U, amount=100, payer=3, payee=9),
+        Ack("topup", A, amount=100, payer=None, payee=4),  # the bank pays: not compared
+        Ack("no-details", A),
+    ]
+    applied = [
+        Applied("right", 1, 500, 2, 9),
+        Applied("amount", 1, 499, 2, 9),
+        Applied("payee", 1, 700, "2", 10),  # an id as text is the same id
+        Applied("payer", 1, 100, 4, 9),
+        Applied("topup", 1, 100, 1, 4),
+        Applied("no-details", 1, 1, 1, 1),
+    ]
+    result = compare(acks, applied, source="reference")
+    assert result.ok is False and result.mismatched == 3 and result.details_compared == 5
+    assert result.examples["mismatched"] == [
+        "amount: amount 499 (sent 500)",
+        "payee: payee 10 (sent 9)",
+        "payer: payer 4 (sent 3)",
+    ]
+    assert "3 applied with another amount, payer or payee (mismatched)" in result.problems()
+    # a source without details compares nothing
+    bare = compare(acks, [Applied(a.key) for a in applied], source="sql")
+    assert bare.ok is True and bare.details_compared == 0 and "mismatched" not in bare.examples
+
+
+def test_read_acks_reads_every_log_of_the_run(tmp_path: Path) -> None:
+    """acks.jsonl and each spill in acks.d/ (a torn last line skipped)."""
+    from loadkit.rundir import RunDir
+
+    rd = RunDir(tmp_path)
+    header = json.dumps({"schema": "loadkit.acks/v1"}) + "\n"
+    rd.acks.write_text(header + json.dumps({"key": "k1", "view": "acknowledged"}) + "\n")
+    rd.acks_spill.mkdir()
+    spill = {"key": "k2", "view": "sent", "amount": 5, "from": 2, "to": "m7"}
+    (rd.acks_spill / "worker-1-42.jsonl").write_text(
+        header + json.dumps(spill) + '\n{"key": "k3", "vi'
+    )
+    acks = read_acks(*rd.ack_logs())
+    assert [(a.key, a.view) for a in acks] == [("k1", A), ("k2", S)]
+    assert (acks[1].amount, acks[1].payer, acks[1].payee) == (5, 2, "m7")

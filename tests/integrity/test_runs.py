@@ -153,3 +153,50 @@ def test_each_unsafe_mode_is_caught(tmp_path: Path, mode: str, counter: str) -> 
     assert "Money integrity: VIOLATED" in html and f"{data[counter]:,}" in html
     assert "Money integrity: VIOLATED" in run.stdout  # the terminal summary
     assert not _gate(tmp_path, run_dir)
+
+
+MISAPPLY_PROFILE = """
+name: misapply
+stages:
+  - {name: steady, duration: 6s, rate: 30/s}
+users: {accounts: 60}
+journeys:
+  - {wallet: pay_merchant, weight: 2, amount: {min: 1, max: 20}}
+  - {wallet: p2p_transfer, weight: 2, amount: {min: 1, max: 20}}
+  - {wallet: topup, weight: 1, amount: {min: 1, max: 20}}
+"""
+
+
+def test_a_wallet_that_applies_another_amount_or_payee_is_caught(tmp_path: Path) -> None:
+    """`--wallet-unsafe misapply` applies one movement in four otherwise than asked; the ledger
+    stays balanced (the invariants see nothing), but each applied movement's amount, payer and
+    payee are compared with what the client sent."""
+    profile = tmp_path / "misapply.yaml"
+    profile.write_text(MISAPPLY_PROFILE)
+    out = tmp_path / "reports"
+    argv = [sys.executable, "-m", "loadkit", "run", str(profile), "--out", str(out)]
+    run = subprocess.run(
+        [*argv, "--wallet-unsafe", "misapply"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)},
+    )
+    assert run.returncode == 1, run.stderr[-3000:] + run.stdout[-3000:]
+    assert "mismatched" in run.stderr
+    (run_dir,) = [d for d in out.iterdir() if d.is_dir()]
+    data = _json(run_dir / "integrity.json")
+    _show("misapply", data)
+    assert data["ok"] is False and data["unsafe_mode"] == "misapply"
+    assert data["money_conserved"] is True, "double entry still balances: only details tell"
+    assert data["lost"] == data["duplicated"] == data["unexpected"] == 0
+    assert data["details_compared"] >= data["acks"]["acknowledged"] > 100
+    # about a quarter of the movements; both kinds of wrong are seen
+    assert data["details_compared"] / 8 < data["mismatched"] < data["details_compared"] / 2
+    examples = " ".join(data["examples"]["mismatched"])
+    assert "amount" in examples and "payee" in examples
+    report = _json(run_dir / "report.json")
+    assert report["integrity"]["mismatched"] == data["mismatched"]
+    assert f"{data['mismatched']:,} mismatched" in report["verdict"]
+    assert "mismatched" in (run_dir / "summary.md").read_text()

@@ -39,10 +39,16 @@ class LocustRun:
     t0: float
     shares: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def acks(self) -> list[dict[str, Any]]:
+    def acks(self, view: str | None = None) -> list[dict[str, Any]]:
+        """The final views in acks.jsonl (``view="sent"``: the lines written before sending).
+        Every key with a final view was recorded as sent first."""
         lines = (self.run_dir / "acks.jsonl").read_text().splitlines()
         assert json.loads(lines[0]) == {"schema": "loadkit.acks/v1"}
-        return [json.loads(line) for line in lines[1:]]
+        records = [json.loads(line) for line in lines[1:]]
+        sent = [r for r in records if r["view"] == "sent"]
+        final = [r for r in records if r["view"] != "sent"]
+        assert {r["key"] for r in final} <= {r["key"] for r in sent}
+        return sent if view == "sent" else final
 
 
 def locust_csv(path: Path) -> dict[str, dict[str, int]]:

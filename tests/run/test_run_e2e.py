@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from loadkit.rundir import RunDir
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 from tests.conftest import PlainService
@@ -391,3 +393,152 @@ def test_network_classes_go_through_toxiproxy(plain_service: PlainService, tmp_p
     assert p25 is not None and p75 is not None
     assert p25 < 100 and 300 <= p75 < 450, (p25, p75)
     assert _logging_into(run_dir) == [], "the run's own Toxiproxy is stopped"
+
+
+def _start_run(profile: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    """`loadkit run PROFILE` in the background, once its run clock started (Locust is up)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadkit", "run", str(profile), "--out", str(out), *extra],
+        cwd=out.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not list(out.glob("*/clock.json")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run clock never started"
+        time.sleep(0.1)
+    time.sleep(1.5)  # load flowing
+    return proc
+
+
+def _wait_none_left(run_dir: Path, timeout: float) -> float:
+    started = time.monotonic()
+    while _logging_into(run_dir):
+        assert time.monotonic() - started < timeout, [
+            " ".join(psutil.Process(p).cmdline()[:4]) for p in _logging_into(run_dir)
+        ]
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+LONG_WALLET_PROFILE = (
+    "name: long\nstages:\n  - {name: steady, duration: 60s, rate: 30/s}\n"
+    "users: {accounts: 20}\njourneys:\n  - {wallet: balance}\n  - {wallet: p2p_transfer}\n"
+)
+
+
+def test_sigkill_of_loadkit_run_leaves_no_process(tmp_path: Path) -> None:
+    """`loadkit run` SIGKILLed mid-run with its own stack and two Locust workers: its watchdog
+    stops the stack (PostgreSQL runs as another user under root), Locust and itself within a
+    few seconds, and run.json reads `killed`."""
+    profile = tmp_path / "long.yaml"
+    profile.write_text(LONG_WALLET_PROFILE)
+    out = tmp_path / "reports"
+    proc = _start_run(profile, out, "--workers", "2")
+    run_dir = _only_run_dir(out)
+    assert len(_logging_into(run_dir)) >= 7  # postgres, toxiproxy, 2 wallets, 3 Locust, …
+    proc.kill()
+    proc.communicate(timeout=10)
+    took = _wait_none_left(run_dir, timeout=20)
+    assert took < 15, took
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "killed", record
+    assert record["orchestrator"]["pid"] == proc.pid
+    assert not (run_dir / "stack" / "manifest.json").exists(), "its database deleted too"
+
+
+def test_a_run_and_its_watchdog_killed_leave_a_stack_stack_down_stops(tmp_path: Path) -> None:
+    """Both the run and its watchdog SIGKILLed: run.json reads `killed` to whoever looks next,
+    and `loadkit stack down` finds the stack left under the run directory and stops it."""
+    profile = tmp_path / "long.yaml"
+    profile.write_text(LONG_WALLET_PROFILE)
+    out = tmp_path / "reports"
+    proc = _start_run(profile, out)
+    run_dir = _only_run_dir(out)
+    watchdog = next(
+        psutil.Process(p)
+        for p in _logging_into(run_dir)
+        if "loadkit.stack.watchdog" in psutil.Process(p).cmdline()
+    )
+    watchdog.kill()
+    proc.kill()
+    proc.communicate(timeout=10)
+    psutil.wait_procs([watchdog], timeout=5)
+    try:
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+        assert RunDir(run_dir).read_record()["status"] == "killed"  # type: ignore[index]
+        assert _logging_into(run_dir), "the stack (and Locust) are left running"
+        down = _loadkit("stack", "down", "--runs", str(out), "--dir", str(tmp_path / "none"))
+        assert down.returncode == 0, down.stderr + down.stdout
+        assert f"{run_dir / 'stack'} (left by a killed run): stopped" in down.stdout
+        assert "postgres" in down.stdout and "wallet-1" in down.stdout
+        _wait_none_left(run_dir, timeout=5)  # Locust of the dead run too
+    finally:
+        with contextlib.suppress(Exception):
+            ReferenceStack.attach(run_dir / "stack").down()
+
+
+TLS_PROFILE = """
+name: tls
+stages:
+  - {name: steady, duration: 5s, rate: 30/s}
+users: {accounts: 40}
+network:
+  - {name: wifi, weight: 50}
+  - {name: weak-4g, weight: 50, latency: 30ms}
+journeys:
+  - {wallet: balance, weight: 2}
+  - {wallet: p2p_transfer, weight: 1, amount: {min: 1, max: 5}}
+client: {timeout: 3s}
+"""
+
+
+def test_a_short_profile_over_tls_against_a_tls_stack(tmp_path: Path) -> None:
+    """`loadkit stack up --tls`, then a run against it: the run verifies every wallet against
+    the stack's CA (the client proxies and the network class's proxies pass TLS through, each
+    URL with its wallet's name as server_name); nothing fails TLS, the money is clean."""
+    stack_dir = tmp_path / "stack"
+    up = _loadkit(
+        "stack", "up", "--tls", "--dir", str(stack_dir), "--instances", "2",
+        "--users", "40", "--merchants", "2", cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stderr + up.stdout
+        ca = stack_dir / "ca.pem"
+        assert f"--cacert {ca} https://127.0.0.1:" in up.stdout
+        assert "HTTPS: the wallets' certificates come from the stack's CA" in up.stdout
+        profile = tmp_path / "tls.yaml"
+        profile.write_text(TLS_PROFILE)
+        out = tmp_path / "reports"
+        run = _loadkit(
+            "run", str(profile), "--stack-dir", str(stack_dir), "--out", str(out), cwd=tmp_path
+        )
+        assert run.returncode == 0, run.stderr + run.stdout
+        run_dir = _only_run_dir(out)
+        target = json.loads((run_dir / "run-config.json").read_text())["target"]
+        assert target["tls"] == {"verify": True, "ca": str(ca)}
+        urls = target["urls"] + target["network"]["weak-4g"]
+        assert len(urls) == 4 and all(u.startswith("https://127.0.0.1:") for u in urls)
+        names = sorted(target["tls_by_url"][u]["server_name"] for u in urls)
+        assert names == ["wallet-1", "wallet-1", "wallet-2", "wallet-2"]
+        assert json.loads((run_dir / "run.json").read_text())["target"]["tls"] == {"ca": str(ca)}
+        report = json.loads((run_dir / "report.json").read_text())
+        counts = report["total"]["action"]["counts"]
+        assert counts["ok"] > 100 and counts["busy"] == 0, counts
+        integrity = json.loads((run_dir / "integrity.json").read_text())
+        assert integrity["ok"] is True and integrity["acks"]["acknowledged"] > 20
+        # plain HTTP to a wallet that serves HTTPS gets nowhere
+        wallet = json.loads((stack_dir / "manifest.json").read_text())["wallets"][0]
+        try:
+            with socket.create_connection(("127.0.0.1", wallet["port"]), timeout=2) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = sock.recv(100)
+        except OSError:
+            answer = b""
+        assert not answer.startswith(b"HTTP/1.1 200"), answer
+    finally:
+        down = _loadkit("stack", "down", "--dir", str(stack_dir), cwd=tmp_path)
+        assert down.returncode == 0, down.stderr
+    assert not (stack_dir / "ca.key").exists() and not (stack_dir / "tls").exists()

@@ -1,10 +1,11 @@
 """Locust workers: a worker lost mid-run is reported (which one, when, its arrivals counted
-unsent, the run invalid past 1%) and the run ends on time; the master binds only where it
-may."""
+unsent, the run invalid past 1%) and the run ends on time, and its money movements are not
+taken for the wallet's; the master binds only where it may."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from loadkit.errors import ConfigError
 from loadkit.run.orchestrator import Runner, RunOptions
 from loadkit.rundir import RunDir, RunStatus
 from loadkit.stack.ports import free_port
+from loadkit.stack.reference import ReferenceStack
 from tests.conftest import PlainService
 from tests.netns import TestHost
 from tests.support import ROOT
@@ -178,3 +180,61 @@ def test_the_compose_recipe_for_a_master_and_workers() -> None:
     assert joined.master == "master:5557"
     dockerfile = (ROOT / "docker" / "Dockerfile.load").read_text()
     assert "pip install --no-cache-dir /src" in dockerfile, "loadkit's core: no stack extra"
+
+
+# few users: they have all logged in (a login comes before a transfer's key) when the kill comes
+MONEY_PROFILE = """
+name: workers-money
+stages:
+  - {name: steady, duration: 10s, rate: 30/s}
+users: {accounts: 20}
+journeys:
+  - {wallet: p2p_transfer, amount: {min: 1, max: 5}}
+client: {timeout: 3s}
+"""
+
+
+def test_a_killed_workers_movements_are_resolved_not_unexpected(
+    stack: ReferenceStack, tmp_path: Path
+) -> None:
+    """SIGKILL of a worker with movements in flight (the database link slowed down, so that
+    there are some): every key it sent was on disk before it left, so nothing the ledger
+    applied is "never sent"; its in-flight keys are unknowns, resolved against the ledger."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(MONEY_PROFILE)
+    runner = Runner(
+        RunOptions(profile=profile, stack_dir=stack.stack_dir, workers=2, out=tmp_path / "r")
+    )
+    killed: list[float] = []
+
+    def kill_worker_2(run: Runner, t: float) -> None:
+        if t >= 5 and not killed:
+            worker = next(p for p in run.procs if p.info.name == "locust-worker-2")
+            worker.signal(signal.SIGKILL)
+            killed.append(t)
+
+    runner.events.tick.add_listener(kill_worker_2)
+    tp = stack.toxiproxy
+    with contextlib.ExitStack() as slow:
+        for w in stack.manifest.wallets:  # a few movements in flight per worker at any moment
+            slow.enter_context(tp.toxic(w.db_proxy, "latency", attributes={"latency": 100}))
+        result = runner.run()
+    assert killed and len(result.record.lost_workers) == 1
+    integrity = result.integrity
+    assert integrity is not None and integrity.error is None, integrity
+    assert integrity.unexpected == 0, integrity.examples  # before: "applied but never sent"
+    assert integrity.ok is True, integrity.problems()
+    assert integrity.in_flight > 0
+    assert integrity.unknown_applied + integrity.unknown_not_applied == integrity.unknown
+    assert integrity.unknown >= integrity.in_flight
+    # the dead worker's last second reached only its own log: the check read it there
+    rd = RunDir(result.run_dir)
+    spills = sorted(rd.acks_spill.glob("worker-*.jsonl"))
+    assert len(spills) == 2
+    merged = _keys(rd.acks)
+    assert any(_keys(spill) - merged for spill in spills)
+
+
+def _keys(path: Path) -> set[str]:
+    lines = path.read_text().splitlines()[1:]
+    return {json.loads(line)["key"] for line in lines if line.strip().endswith("}")}

@@ -116,3 +116,21 @@ def test_ack_before_commit_answers_first_and_drops_what_fails(
         time.sleep(0.2)
     assert write_behind["pending"] == 0 and write_behind["applied"] == 0
     assert "DROPPED 1 acknowledged movement" in down.log()
+
+
+def test_misapply_is_chosen_by_the_key_and_wrong_one_way_or_the_other() -> None:
+    """`misapply` (pure): a key decides, so a replay is misapplied the same way; about one
+    movement in four is wrong, half of those by one fen, half by payee (top-ups: by amount)."""
+    from loadkit.wallet.unsafe import misapply
+
+    keys = [f"lk-{i}" for i in range(4000)]
+    results = [misapply(k, "transfer", 7, 42, 500) for k in keys]
+    assert results == [misapply(k, "transfer", 7, 42, 500) for k in keys]
+    amount = sum(1 for r in results if r == (7, 42, 499))
+    payee = sum(1 for r in results if r == (7, 43, 500))
+    right = sum(1 for r in results if r == (7, 42, 500))
+    assert amount + payee + right == len(keys)
+    assert 350 < amount < 650 and 350 < payee < 650
+    assert misapply("x", "transfer", 43, 42, 1) in ((43, 42, 1), (43, 42, 2), (43, 44, 1))
+    topups = {misapply(k, "topup", 1, 9, 100) for k in keys}
+    assert topups == {(1, 9, 100), (1, 9, 99)}  # a top-up's payee is the payer's own account

@@ -160,10 +160,11 @@ class ChaosEnv:
 
     def admin(self, name: str) -> WalletAdmin:
         """The admin API of one instance, reached directly (network faults never block it)."""
+        info = self.wallet(name).info
         with self._lock:
             if self._http is None:  # one client for every call: building one costs ~60 ms
-                self._http = httpx.Client()
-        url = self.wallet(name).info.url
+                self._http = httpx.Client(verify=info.verify)  # the stack CA's, over HTTPS
+        url = info.url
         return WalletAdmin([url], self.stack.manifest.admin_token, client=self._http)
 
     def close(self) -> None:

@@ -157,10 +157,11 @@ def _wait_alive(env: Env, names: list[str], timeout: float = 5.0) -> None:
     may still be down because of another fault, reverted after this one)."""
     deadline = time.monotonic() + timeout
     for name in names:
-        url = f"{env.wallet(name).info.url}/healthz"
+        info = env.wallet(name).info
+        url = f"{info.url}/healthz"
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=1.0).status_code == 200:
+                if httpx.get(url, timeout=1.0, verify=info.verify).status_code == 200:
                     break
             time.sleep(0.05)
 

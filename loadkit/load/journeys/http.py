@@ -10,8 +10,9 @@ Rendering rules: a placeholder's value is percent-encoded in a path (``/`` too);
 dropped from header values; in a JSON body a string that is exactly one placeholder keeps its
 value's type. ``{step.idempotency_key}`` is one key per step of an action, replaced on a retry
 only when ``reuse_idempotency_key`` is false; ``{env.NAME}`` must be set when the run starts.
-A step marked ``money:`` is a money movement: its final view (acknowledged, refused, unknown)
-and the idempotency key it sent go to ``acks.jsonl`` for the integrity check::
+A step marked ``money:`` is a money movement: its idempotency key goes to ``acks.jsonl`` as
+``sent`` before the request leaves, then with its final view (acknowledged, refused, unknown),
+for the integrity check::
 
     journey = HttpJourneyRunner(spec, setup)
     journey.run(action)
@@ -36,6 +37,7 @@ from loadkit.load.journeys.base import Setup, VirtualUser
 from loadkit.load.journeys.data import Feeder
 from loadkit.profile.model import HttpJourney, HttpStep
 from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause, MoneyView, money_view
+from loadkit.rundir.writer import SENT, ack_record
 from loadkit.spec.template import Var, render_json, value_of
 
 log = logging.getLogger("loadkit.load")
@@ -167,32 +169,37 @@ class _Step:
             a.key = key
         draws: dict[int, object] | None = {} if self.draws else None
         path, headers, body = self.render(a, key, draws)
+        line = None
+        if self.money is not None:
+            line = self._line(a, key if self.keyed else "", headers, body)
+            if line is not None:  # on disk before the key leaves
+                self.recorder.sent(ack_record(line))
         if self.keyed:
             renew = self.render if draws is None else functools.partial(self.render, draws=draws)
-            self.client.call(a, self.ep, target, path, headers, body, renew=renew, new_key=_uuid)
+            on_key = None if line is None else functools.partial(self._sent, line)
+            self.client.call(
+                a, self.ep, target, path, headers, body, renew=renew, new_key=_uuid, on_key=on_key
+            )
         else:
             self.client.call(a, self.ep, target, path, headers, body)
-        if self.money is not None:
-            self._ack(a, headers, body)
+        if line is not None:
+            self._ack(a, line)
 
-    def _ack(self, a: Action, headers: str, body: bytes | None) -> None:
-        """Log this money movement's final view in ``acks.jsonl`` (docs/integrity.md)."""
+    def _line(
+        self, a: Action, key: str, headers: str, body: bytes | None
+    ) -> dict[str, object] | None:
+        """The acknowledgement record of this send (view ``sent``); None without a key."""
         money = self.money
         assert money is not None
-        key = a.key if self.keyed and a.key else _header(headers, money.idempotency_header)
+        key = key or _header(headers, money.idempotency_header)
         if not key:
-            return
-        status = a.status
-        view = money_view(a.outcome)  # the step's `expect` counts: a 409 it calls busy is unknown
+            return None
         amount = None
         if money.amount is not None and body is not None:
             with contextlib.suppress(orjson.JSONDecodeError):
                 amount = _walk(orjson.loads(body), money.amount)
-        transaction = None
-        if money.id_field is not None and view is MoneyView.ACKNOWLEDGED:
-            transaction = _walk(a.json(), money.id_field)
         user: VirtualUser = a.user
-        line = {
+        return {
             "t": round(a.t - self.base, 3),
             "journey": self.journey,
             "kind": self.step.name,
@@ -201,14 +208,30 @@ class _Step:
             "from": None,
             "to": None,
             "amount": amount,
-            "view": view,
-            "status": status or None,
-            "transaction_id": transaction,
+            "view": SENT,
+            "status": None,
+            "transaction_id": None,
         }
-        self.recorder.ack(orjson.dumps(line).decode())
+
+    def _sent(self, line: dict[str, object], key: str) -> None:
+        """A retry's fresh key, before it leaves."""
+        self.recorder.sent(ack_record({**line, "key": key}))
+
+    def _ack(self, a: Action, line: dict[str, object]) -> None:
+        """Log this money movement's final view in ``acks.jsonl`` (docs/integrity.md)."""
+        money = self.money
+        assert money is not None
+        view = money_view(a.outcome)  # the step's `expect` counts: a 409 it calls busy is unknown
+        transaction = None
+        if money.id_field is not None and view is MoneyView.ACKNOWLEDGED:
+            transaction = _walk(a.json(), money.id_field)
+        if self.keyed and a.key:
+            line["key"] = a.key
+        line.update(view=view, status=a.status or None, transaction_id=transaction)
+        self.recorder.ack(ack_record(line))
         for old in a.superseded if self.keyed else ():
             line.update(key=old, view="unknown", status=None, transaction_id=None)
-            self.recorder.ack(orjson.dumps(line).decode())
+            self.recorder.ack(ack_record(line))
 
     def render(
         self, a: Action, key: str, draws: dict[int, object] | None = None

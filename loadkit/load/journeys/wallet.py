@@ -10,14 +10,17 @@ from the stack's test "SMS" outbox (``GET /admin/otp-outbox/{challenge}`` with t
 the same key, as the user would after the SMS; with ``otp: false`` the 403 ends the action as
 ``rejected``.
 
-Every money movement the client attempted becomes one ``acks.jsonl`` line with the client's final
-view of it (``acknowledged``, ``refused`` or ``unknown``)::
+Every money movement the client attempted becomes an ``acks.jsonl`` line ``sent`` before its
+request leaves (and one for each fresh key a retry makes), then one with the client's final view
+of it (``acknowledged``, ``refused`` or ``unknown``)::
 
     journey = WalletJourneyRunner(spec, setup)
     journey.run(action)       # one arrival of this journey for action.user
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import orjson
 
@@ -26,6 +29,7 @@ from loadkit.load.client import Action, Endpoint
 from loadkit.load.journeys.base import Setup, VirtualUser
 from loadkit.profile.model import AmountRange, WalletJourney, WalletJourneyKind
 from loadkit.profile.outcome import BUSY, CAUSES, OK, Cause, MoneyView, money_view
+from loadkit.rundir.writer import SENT, ack_record
 
 #: amounts (fen) of journeys whose profile entry names none
 DEFAULT_AMOUNTS = {
@@ -127,13 +131,15 @@ class WalletJourneyRunner:
         body: bytes | None = None,
         key: str | None = None,
         extra: str = "",
+        on_key: Callable[[str], None] | None = None,
     ) -> None:
-        self.client.call(a, ep, user.target, path, user.auth + extra, body, key)
+        call = self.client.call
+        call(a, ep, user.target, path, user.auth + extra, body, key, on_key=on_key)
         if a.status == 401:
             user.token = None
             key = a.key if key is not None else None  # retries may have replaced the key
             if self._login(a, user):
-                self.client.call(a, ep, user.target, path, user.auth + extra, body, key)
+                call(a, ep, user.target, path, user.auth + extra, body, key, on_key=on_key)
 
     def _move(self, a: Action, user: VirtualUser) -> None:
         assert self.ep_move is not None
@@ -156,7 +162,26 @@ class WalletJourneyRunner:
             to, source = user.account, None  # the money comes from the user's bank card
             body = orjson.dumps({"amount": amount})
             path, label = "/v1/topup", "topup"
-        self._authed(a, user, self.ep_move, path, body, key)
+        line = {
+            "t": round(a.t - self.base, 3),
+            "journey": self.name,
+            "kind": label,
+            "key": key,
+            "account": user.account,
+            "from": source,
+            "to": to,
+            "amount": amount,
+            "view": SENT,
+            "status": None,
+            "transaction_id": None,
+        }
+        recorder = self.recorder
+        recorder.sent(ack_record(line))  # on disk before the key leaves
+
+        def sent(new: str) -> None:  # a retry's fresh key (reuse_idempotency_key: false)
+            recorder.sent(ack_record({**line, "key": new}))
+
+        self._authed(a, user, self.ep_move, path, body, key, on_key=sent)
         status, answer, outcome = a.status, a.body, a.outcome
         if status == 403 and self.spec.otp and kind is not WalletJourneyKind.TOPUP:
             challenge = _field(answer, "otp_challenge")
@@ -166,27 +191,15 @@ class WalletJourneyRunner:
                 code = _field(a.body, "code") if a.outcome == OK else None
                 if isinstance(code, str):
                     otp = f"X-OTP: {code}\r\n"
-                    self._authed(a, user, self.ep_move, path, body, a.key or key, otp)
+                    self._authed(a, user, self.ep_move, path, body, a.key or key, otp, sent)
                     status, answer, outcome = a.status, a.body, a.outcome
         view = money_view(outcome)
         transaction = _field(answer, "transaction_id") if view is MoneyView.ACKNOWLEDGED else None
-        line = {
-            "t": round(a.t - self.base, 3),
-            "journey": self.name,
-            "kind": label,
-            "key": a.key or key,
-            "account": user.account,
-            "from": source,
-            "to": to,
-            "amount": amount,
-            "view": view,
-            "status": status or None,
-            "transaction_id": transaction,
-        }
-        self.recorder.ack(orjson.dumps(line).decode())
+        line.update(key=a.key or key, view=view, status=status or None, transaction_id=transaction)
+        recorder.ack(ack_record(line))
         for old in a.superseded:  # retries with fresh keys: each earlier key may have moved money
             line.update(key=old, view="unknown", status=None, transaction_id=None)
-            self.recorder.ack(orjson.dumps(line).decode())
+            recorder.ack(ack_record(line))
 
 
 def _field(body: bytes, name: str) -> object:

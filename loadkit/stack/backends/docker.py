@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -36,6 +38,7 @@ from loadkit.stack.ports import free_port, port_open
 from loadkit.stack.postgres import Postgres as _Postgres
 from loadkit.stack.postgres import PostgresInfo, StopMode, find_bin_dir
 from loadkit.stack.process import ManagedProcess
+from loadkit.stack.tls import CERTS
 from loadkit.stack.toxiproxy import ToxiproxyClient
 
 if TYPE_CHECKING:
@@ -253,10 +256,17 @@ class DockerBackend:
 
     # -- the three kinds of component ---------------------------------------------------------
 
+    def _secret_file(self) -> Path:
+        """The superuser's password for the container's initdb: a file in a directory only its
+        owner can enter (the file itself readable, so that the container's ``postgres`` user
+        reads it through its read-only mount)."""
+        return self.stack.stack_dir / "postgres-secret" / "password"
+
     def start_postgres(self, opts: StackOptions, logs: Path) -> str:
         m = self.stack.manifest
         port = free_port()
         bin_dir = find_bin_dir()
+        password = secrets.token_urlsafe(24)  # scram-sha-256, as the process backend's
         m.postgres = PostgresInfo(
             port=port,
             data_dir=img.PG_DATA,
@@ -264,8 +274,14 @@ class DockerBackend:
             log=f"docker logs {self._name('postgres')}",
             os_user="postgres",
             process=None,
+            password=password,
         )
         self.stack.save()
+        secret = self._secret_file()
+        secret.parent.mkdir(mode=0o700, exist_ok=True)
+        secret.parent.chmod(0o700)
+        secret.write_text(password + "\n")
+        secret.chmod(0o644)
         command = [
             "loadkit-postgres",
             *("-p", str(port), "-c", "listen_addresses=127.0.0.1"),
@@ -273,7 +289,8 @@ class DockerBackend:
             *("-c", "log_min_messages=warning"),
         ]
         user = f"{img.PG_UID}:{img.PG_UID}"
-        self._run("postgres", "postgres", command, opts, user=user, shm_size="256m")
+        mount = {str(secret): {"bind": img.PG_PWFILE, "mode": "ro"}}
+        self._run("postgres", "postgres", command, opts, user=user, shm_size="256m", volumes=mount)
         pg = self.postgres()
         assert pg is not None
         pg.start(timeout=opts.ready_timeout)
@@ -302,7 +319,10 @@ class DockerBackend:
         """Start ``w``'s container: created the first time, started again after a crash."""
         container = _container(self.client, self._name(w.name))
         if container is None:
-            container = self._run(w.name, "wallet", argv, opts, environment=env)
+            certs = self.stack.stack_dir / CERTS
+            # HTTPS: the certificate and key at the paths the command line names, read-only
+            mounts = {str(certs): {"bind": str(certs), "mode": "ro"}} if w.ca else {}
+            container = self._run(w.name, "wallet", argv, opts, environment=env, volumes=mounts)
         else:
             dk.settle(container)
             if container.status == "paused":
@@ -423,6 +443,7 @@ class DockerBackend:
             container.remove(force=True, v=True)
         order = {"toxiproxy": 1, "postgres": 2}
         stopped.sort(key=lambda n: (order.get(n, 0), n))
+        shutil.rmtree(self._secret_file().parent, ignore_errors=True)
         left = list(self.containers())
         if left:
             raise ComponentFailed("stack", f"could not remove containers: {', '.join(left)}")
