@@ -88,16 +88,12 @@ DEPENDENCIES: tuple[Dependency, ...] = (
         "the reference wallet's HTTP server (uvloop, httptools)",
         STACK,
     ),
-<<<<<<< HEAD
     Dependency(
         "prometheus-client",
         ("prometheus_client",),
         "a run's --metrics endpoint and Pushgateway; the wallet's /metrics",
     ),
-=======
-    Dependency("prometheus-client", ("prometheus_client",), "the wallet's /metrics", STACK),
     Dependency("cryptography", ("cryptography",), "the stack's own CA (`stack up --tls`)", STACK),
->>>>>>> run-safety
     Dependency("ruff", (), "lint and format", DEV),
     Dependency("mypy", (), "type checks (strict)", DEV),
     Dependency("types-pyyaml", (), "types for mypy", DEV),

@@ -49,13 +49,8 @@ class NetworkRouting:
                 urls = []
                 for i, url in enumerate(self.target_urls, start=1):
                     parts = urlsplit(url)
-<<<<<<< HEAD
                     default = 443 if parts.scheme == "https" else 80
                     upstream = f"{parts.hostname}:{parts.port or default}"
-=======
-                    port = parts.port or (443 if parts.scheme == "https" else 80)
-                    upstream = f"{parts.hostname}:{port}"
->>>>>>> run-safety
                     name = f"{self.prefix}-{cls.name}-{i}"
                     listen = free_port()
                     self.toxiproxy.create_proxy(name, listen=listen, upstream=upstream)

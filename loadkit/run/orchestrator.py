@@ -45,11 +45,8 @@ from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
-<<<<<<< HEAD
 from loadkit.stack.system import System, load_system
-=======
 from loadkit.stack.watchdog import Watchdog
->>>>>>> run-safety
 
 if TYPE_CHECKING:
     from loadkit.run.chaos import ChaosListener
@@ -492,13 +489,10 @@ class Runner:
                     own_stack=opts.own_stack,
                     instances=opts.instances,
                     wallet_unsafe=opts.wallet_unsafe,
-<<<<<<< HEAD
                     tls=self.tls,
                     services=self.services,
-=======
                     watchdog=self.watchdog,
                     stack_tls=opts.stack_tls,
->>>>>>> run-safety
                 ).resolve(cleanup, rd)
                 self.stack, record.target = resolved.stack, resolved.about
                 # the order things end in (last registered, first run): Locust stops, then

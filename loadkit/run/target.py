@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -93,15 +94,12 @@ class TargetResolver:
     own_stack: bool = False  # always start a stack of the run's own
     instances: int = 2  # wallet instances of a stack the run starts
     wallet_unsafe: str | None = None  # the run's own stack runs a deliberately unsafe wallet
-<<<<<<< HEAD
     tls: Tls | None = None  # --ca and friends: the TLS of --target's https URLs
     services: list[Service] = field(default_factory=list)  # --system: its services, in order
-=======
     #: told about a stack the run starts, so that the stack dies with the run (SIGKILL too)
     watchdog: Watchdog | None = None
     #: the run's own stack serves HTTPS (its own CA; the run verifies with it)
     stack_tls: bool = False
->>>>>>> run-safety
 
     def resolve(self, cleanup: contextlib.ExitStack, rd: RunDir) -> Resolved:
         profile = self.profile
@@ -140,28 +138,13 @@ class TargetResolver:
             about = {"kind": "http"}
             if needs_net:
                 toxiproxy = self._own_toxiproxy(cleanup, rd)
-<<<<<<< HEAD
         service = Service("target", list(urls), self.tls if _https(urls) else None)
         target = self._service_target(cleanup, rd, service, toxiproxy)
+        tls, by_url = _stack_tls(stack, urls, target.network)
+        if tls is not None:  # the stack's own CA, and each wallet's name through its proxies
+            target = replace(target, tls=tls, tls_by_url={**target.tls_by_url, **by_url})
         target = replace(target, kind="reference" if wallet is not None else "http", wallet=wallet)
         about.update(_about(target))
-=======
-        network: dict[str, tuple[str, ...]] = {}
-        if needs_net and toxiproxy is not None:
-            # user -> class proxy (its toxics) -> target (for the stack: the client-side proxy)
-            routing = NetworkRouting(toxiproxy, profile.network, urls, prefix=f"net-{rd.name}")
-            network = {k: tuple(v) for k, v in cleanup.enter_context(routing).urls.items()}
-        tls, tls_by_url = _stack_tls(stack, urls, network)
-        target = Target(
-            urls=tuple(urls),
-            kind="reference" if wallet is not None else "http",
-            network=network,
-            wallet=wallet,
-            tls=tls,
-            tls_by_url=tls_by_url,
-        )
-        about.update(urls=list(urls), network={k: list(v) for k, v in network.items()})
->>>>>>> run-safety
         return Resolved(target, about, stack)
 
     def _service_target(
@@ -226,7 +209,6 @@ class TargetResolver:
         return ToxiproxyClient(port=port)
 
 
-<<<<<<< HEAD
 def _https(urls: list[str]) -> bool:
     return any(u.startswith("https://") for u in urls)
 
@@ -245,9 +227,10 @@ def _about(target: Target) -> dict[str, Any]:
     if target.headers:
         about["headers"] = sorted(target.headers)
     return about
-=======
+
+
 def _stack_tls(
-    stack: ReferenceStack | None, urls: list[str], network: dict[str, tuple[str, ...]]
+    stack: ReferenceStack | None, urls: list[str], network: Mapping[str, tuple[str, ...]]
 ) -> tuple[Tls | None, dict[str, Tls]]:
     """For a stack that serves HTTPS: the target's TLS (its CA, ``Tls.ca``), and for each URL
     that reaches one wallet through a proxy (its client-side proxy, a network class's proxy in
@@ -267,7 +250,6 @@ def _stack_tls(
             if i < len(class_urls):
                 by_url[class_urls[i]] = Tls(ca=ca, server_name=name)
     return Tls(ca=ca), by_url
->>>>>>> run-safety
 
 
 def wallet_accounts(dsn: str) -> tuple[Accounts, Accounts]:
