@@ -65,6 +65,7 @@ class TargetResolver:
         profile = self.profile
         needs_net = any(has_toxics(c) for c in profile.network)
         toxiproxy: ToxiproxyClient | None = None
+        instances: dict[str, str] = {}
         wallet: WalletTarget | None = None
         stack: ReferenceStack | None = None
         if self.urls is None or self.stack_dir is not None:
@@ -78,6 +79,8 @@ class TargetResolver:
             )
             # through each instance's client-side proxy, where client network faults go
             urls = self.urls or [w.client_url for w in stack.manifest.wallets]
+            if not self.urls:  # the timeline names each instance as the stack does
+                instances = {w.client_url: w.name for w in stack.manifest.wallets}
             about: dict[str, Any] = {"kind": "reference", "stack_dir": str(stack.stack_dir)}
             toxiproxy = stack.toxiproxy
         else:
@@ -95,8 +98,11 @@ class TargetResolver:
             kind="reference" if wallet is not None else "http",
             network=network,
             wallet=wallet,
+            instances=instances,
         )
         about.update(urls=list(urls), network={k: list(v) for k, v in network.items()})
+        if instances:
+            about["instances"] = dict(instances)
         return Resolved(target, about, stack)
 
     def _stack(self, cleanup: contextlib.ExitStack, rd: RunDir) -> ReferenceStack:

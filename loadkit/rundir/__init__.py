@@ -12,7 +12,8 @@ the chaos probes, the live view) reach the files through a :class:`RunDir`::
 Modules: ``record`` (``run.json``: :class:`RunRecord`, :class:`RunStatus`, atomic JSON),
 ``timeline`` (the incremental reader), ``writer`` (the Locust master's timeline and acks
 writer), ``histogram`` (the latency histogram format), ``events`` (the chaos journal,
-``events.jsonl``). Nothing here imports Locust, gevent, chaos, report or gate.
+``events.jsonl``), ``servercauses`` (the target's own busy causes, ``server-causes.jsonl``).
+Nothing here imports Locust, gevent, chaos, report or gate.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ LOCUST_STATS: Final = "locust_stats.csv"
 LOGS: Final = "logs"
 STACK: Final = "stack"  # the stack a run started for itself
 WORKERS: Final = "workers.json"  # the Locust master: which worker ran which share, which were lost
+SERVER_CAUSES: Final = "server-causes.jsonl"  # the target's own busy causes, scraped while it ran
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class RunDir:
         SUMMARY_MD,
         JUNIT_XML,
         WORKERS,
+        SERVER_CAUSES,
     )
 
     def __init__(self, path: str | Path) -> None:
@@ -199,6 +202,10 @@ class RunDir:
     def stack(self) -> Path:
         return self.path / STACK
 
+    @property
+    def server_causes(self) -> Path:
+        return self.path / SERVER_CAUSES
+
     def log(self, name: str) -> Path:
         """``logs/<name>.log``."""
         return self.logs / f"{name}.log"
@@ -267,6 +274,7 @@ __all__ = [
     "RUN",
     "RUN_CONFIG",
     "SCENARIO",
+    "SERVER_CAUSES",
     "SUMMARY_MD",
     "TIMELINE",
     "WORKERS",

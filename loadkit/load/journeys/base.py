@@ -6,8 +6,12 @@ and spread evenly over their class's URLs (``target.network[class]``, else ``tar
 which are one failover ring (``client.failover``).
 Each Locust process serves its own share of them (index ``i`` belongs to share ``i % count``)::
 
-    users = make_users(profile, config, targets, share=0, count=2)
+    users = make_users(profile, config, targets, share=0, count=2, recorder=recorder)
     users[0].index, users[0].target.url       # 0, 'http://127.0.0.1:41001'
+
+Given the recorder, each target gets the route of its instance (the run config's name for its
+URL) and each user the index of its network class, so the timeline says where answers came
+from.
 
 A journey is built once per process and runs one action per call of :meth:`Journey.run`, leaving
 the action's final outcome on the :class:`~loadkit.load.client.Action`.
@@ -27,6 +31,7 @@ from loadkit.load.client import Action, Endpoint, HttpClient, Target, link, make
 from loadkit.load.journeys.data import Feeder
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.runconfig import RunConfig
+from loadkit.load.tls import Tls
 from loadkit.profile.model import Expect, Profile
 from loadkit.profile.outcome import StatusTable
 
@@ -43,18 +48,25 @@ class VirtualUser:
         "custom",
         "index",
         "login_body",
+        "net",
         "network",
         "target",
         "token",
         "uid",
         "username",
+        "where",
     )
 
-    def __init__(self, index: int, uid: int, target: Target, network: str | None) -> None:
+    def __init__(
+        self, index: int, uid: int, target: Target, network: str | None, net: int = 0
+    ) -> None:
         self.index = index
         self.uid = uid
         self.target = target
         self.network = network
+        #: the recorder's index of the network class, and the home target's route with it
+        self.net = net
+        self.where = target.route | net
         self.account = 0
         self.username = ""
         self.token: str | None = None
@@ -152,7 +164,11 @@ def pool_size(profile: Profile, config: RunConfig) -> int:
 
 
 def make_user(
-    profile: Profile, config: RunConfig, targets: dict[str, Target], index: int
+    profile: Profile,
+    config: RunConfig,
+    targets: dict[str, Target],
+    index: int,
+    recorder: Recorder | None = None,
 ) -> VirtualUser:
     """Virtual user ``index``, bound to its target (``targets`` caches one per URL)."""
     network = network_class(profile, index)
@@ -163,18 +179,31 @@ def make_user(
         tls = config.target.tls_for
         link(
             tuple(
-                targets.get(u) or targets.setdefault(u, make_target(u, tls(u)))
+                targets.get(u) or targets.setdefault(u, _target(config, u, tls(u), recorder))
                 for u in dict.fromkeys(urls)
             )
         )
         target = targets[url]
-    return VirtualUser(index, profile.users.first_id + index, target, network)
+    net = recorder.network(network) if recorder is not None else 0
+    return VirtualUser(index, profile.users.first_id + index, target, network, net)
+
+
+def _target(config: RunConfig, url: str, tls: Tls | None, recorder: Recorder | None) -> Target:
+    target = make_target(url, tls)
+    if recorder is not None:
+        target.route = recorder.instance(config.target.instance_of(url))
+    return target
 
 
 def make_users(
-    profile: Profile, config: RunConfig, targets: dict[str, Target], share: int, count: int
+    profile: Profile,
+    config: RunConfig,
+    targets: dict[str, Target],
+    share: int,
+    count: int,
+    recorder: Recorder | None = None,
 ) -> list[VirtualUser]:
     """This share's virtual users (all of them when there are fewer users than shares)."""
     total = pool_size(profile, config)
     indexes = list(range(share, total, count)) or list(range(total))
-    return [make_user(profile, config, targets, index) for index in indexes]
+    return [make_user(profile, config, targets, index, recorder) for index in indexes]
