@@ -359,6 +359,7 @@ def _chart(
         fig = Figure(dpi=96)
         ax = fig.add_subplot()
         draw(ax, v)
+        ax.patch.set_gid("lk-plot")  # the plot area: tests check that no label is drawn over it
         ax.set_ylabel(ylabel)
         _decorate(fig, ax, m, v, lay, x_end, wall_t0, titles)
         label = (

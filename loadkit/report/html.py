@@ -114,7 +114,7 @@ o.passed else 'FAIL' }}</td><td class="l wrap">{{ o.title }}</td>
 {% endfor %}</section>
 {% endfor %}
 {% if m.phases %}<section id="phases"><h2>Phases</h2>
-<p class="hint">Times on the run clock (m:ss){% if m.clock_t0 %}; hover a window for the wall
+<p class="hint">Times are m:ss on the run clock{% if m.clock_t0 %}; hover a window for the wall
 clock ({{ zone }}){% endif %}. Goodput: answered user actions that were not busy. The
 causes of each phase are under <a href="#causes">Busy causes</a>.</p><div class="scroll"><table>
 <tr><th>phase</th><th>window</th>{% if m.clock_t0 %}<th>starts (wall)</th>{% endif %}

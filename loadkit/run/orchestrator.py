@@ -274,6 +274,11 @@ class Runner:
                 drain_s=self.drain_s(),
             ).attach(self.events)
         IntegrityListener().attach(self.events)
+        if self.target_urls is None or options.stack_dir is not None:
+            from loadkit.run.servercauses import ServerCausesListener
+
+            # the reference wallet says why it was busy: its causes beside the client's
+            ServerCausesListener().attach(self.events)
         self.events.tick.add_listener(_report_progress)
 
     def drain_s(self) -> float:
