@@ -83,7 +83,8 @@ def test_scoped_objectives_read_and_say_what_they_measure(tmp_path: Path) -> Non
         ),
         (
             "objectives:\n  - min_achieved_rate: 95%\n    journey: pay\n",
-            "2:24: objectives[0].min_achieved_rate: a share of the offered rate needs the whole run",
+            "2:24: objectives[0].min_achieved_rate: a share of the offered rate needs the "
+            "whole run",
         ),
         (
             "objectives:\n  - max_recovery: 30s\n    endpoint: GET /x\n",

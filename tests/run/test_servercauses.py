@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from loadkit.rundir import RunDir
-from loadkit.rundir.servercauses import read_server_causes
 from loadkit.run.servercauses import (
     MetricsEndpoint,
     Scraper,
     ServerCausesListener,
     busy_counts,
 )
+from loadkit.rundir import RunDir
+from loadkit.rundir.servercauses import read_server_causes
 
 PAGE = """\
 # HELP wallet_busy_responses_total Busy answers, by cause
@@ -57,7 +57,7 @@ class _Pages:
         pages = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if pages.down:
                     self.send_error(503)
                     return
