@@ -4,7 +4,7 @@ Every chart has the same time axis (the run clock as ``m:ss``, or the wall clock
 decoration, *outside* the data: above the plot a lane of fault labels (each fault's window as a
 red bar with its name; overlapping faults take separate rows) and a strip of phase names (a
 phase too short for its name gets a numbered marker, and the chart's key under the axis names
-it: ``② midnight-spike 1:22–1:24``). No phase is ever left unlabelled and no label covers the
+it: ``2 = midnight-spike 1:22–1:24``). No phase is ever left unlabelled and no label covers the
 data. Inside the plot, phases are alternating grey bands and faults red shading; hovering a band
 or a label shows the window on the run clock and, when the run clock's origin is known, the
 wall clock (an SVG ``<title>``).
@@ -231,11 +231,11 @@ def _layout(m: RunMetrics, v: Variant, x_end: float) -> _Layout:
             )
         else:
             number = len(markers) + 1
-            mark = _circled(number)
-            half = width(mark) / 2
+            mark = str(number)
+            half = width(mark) / 2 + font * 0.45  # the number in a small circle
             lo, hi = mid * scale - half, mid * scale + half
             short.append((i, _Label(mark, mid, lo, hi, index=i, marker=True)))
-            markers.append((number, f"{mark} {p.name} {_clock(p.start_s)}–{_clock(p.end_s)}"))
+            markers.append((number, f"{mark} = {p.name} {_clock(p.start_s)}–{_clock(p.end_s)}"))
     rows: list[list[tuple[float, float]]] = [[(lab.lo, lab.hi) for lab in inline]]
     phase_rows = _pack([lab for _i, lab in short], rows) if (inline or short) else 0
     key: list[str] = []
@@ -246,11 +246,6 @@ def _layout(m: RunMetrics, v: Variant, x_end: float) -> _Layout:
     return _Layout(
         faults, inline + [lab for _i, lab in short], markers, fault_rows, phase_rows, key
     )
-
-
-def _circled(n: int) -> str:
-    """① … ⑳, then (21)."""
-    return chr(0x2460 + n - 1) if 1 <= n <= 20 else f"({n})"
 
 
 def _decorate(
@@ -328,6 +323,9 @@ def _decorate(
             fontweight="bold" if label.marker else "normal",
             annotation_clip=False,
             gid=gid,
+            bbox={"boxstyle": "circle,pad=0.2", "fc": "#fff", "ec": "#888", "lw": 0.6}
+            if label.marker
+            else None,
         )
         titles[gid] = titles[f"lk-phase-{label.index}"]
     step = _tick_step(x_end, v.ticks)

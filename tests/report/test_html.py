@@ -52,11 +52,11 @@ def test_every_phase_is_labelled_and_hovering_gives_the_wall_clock(breakdown_run
     for name in ("evening", "peak", "cool-down"):
         assert f">{name}<" in svg, name  # wide enough for its name
     # the 2-second spike: a numbered marker, and the key under the chart names it
-    assert ">①<" in svg and "① midnight-spike 0:40–0:42" in svg
+    assert ">1<" in svg and "1 = midnight-spike 0:40–0:42" in svg
     assert "<title>phase midnight-spike: 0:40–0:42 run clock (00:00:41–00:00:43 wall clock" in svg
     assert "<title>fault slow-db-link (network.latency on wallet-1-postgres): 0:45–1:10" in svg
     narrow = charts.busy_chart(m, variant=charts.NARROW)
-    assert "① midnight-spike 0:40–0:42" in narrow
+    assert "1 = midnight-spike 0:40–0:42" in narrow
 
 
 def test_overlapping_faults_take_separate_label_rows(breakdown_run: Path) -> None:
@@ -64,7 +64,7 @@ def test_overlapping_faults_take_separate_label_rows(breakdown_run: Path) -> Non
     lay = charts._layout(m, charts.WIDE, 112.0)
     rows = {label.text: label.row for label, _s, _e in lay.faults}
     assert rows == {"slow-db-link": 0, "db-blip": 1}  # [43, 47) overlaps [45, 70)
-    assert [lab.text for lab in lay.phases if lab.marker] == ["①"]
+    assert [lab.text for lab in lay.phases if lab.marker] == ["1"]
     assert lay.fault_rows == 2 and lay.phase_rows == 1
 
 
