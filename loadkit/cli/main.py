@@ -263,7 +263,13 @@ def _run_and_summarise(
             reports.attach(runner.events)
             if view is not None:  # after the reports: the page links them once written
                 view.attach(runner)
-            result = runner.run()
+            try:
+                result = runner.run()
+            except LoadkitError:
+                # aborted (exit 4) or interrupted (130): the reports were written all the same
+                if as_json and "json" in reports.written:
+                    print(reports.written["json"].read_text(encoding="utf-8"), end="")
+                raise
         code = _summarise(result, reports.gate, as_json=as_json)
     except BaseException:
         close_live(view, console, linger=False)

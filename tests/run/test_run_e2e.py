@@ -125,6 +125,7 @@ def test_ctrl_c_leaves_a_readable_interrupted_run(stack: ReferenceStack, tmp_pat
             str(stack.stack_dir),
             "--workers",
             "2",
+            "--json",  # report.json on stdout, even for an interrupted run
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -139,7 +140,7 @@ def test_ctrl_c_leaves_a_readable_interrupted_run(stack: ReferenceStack, tmp_pat
             time.sleep(0.1)
         time.sleep(4)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=90)
+        out_text, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -153,6 +154,8 @@ def test_ctrl_c_leaves_a_readable_interrupted_run(stack: ReferenceStack, tmp_pat
     assert _logging_into(run_dir) == [], "no Locust process is left"
     assert stack.status()["healthy"]
     _assert_marked_reports(run_dir, "interrupted", "Run INTERRUPTED at 0:0")
+    printed = json.loads(out_text)
+    assert printed["status"] == "interrupted" and printed["run_id"] == run_dir.name
 
 
 def _assert_marked_reports(run_dir: Path, status: str, title: str) -> None:
