@@ -17,9 +17,9 @@ from loadkit.run.orchestrator import RunOptions, run_profile
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 
-# transfers above the OTP threshold (5,000 CNY) take three requests (ask, read the code, send it again),
-# a balance one: through a link that adds 600 ms to every answer, 1.8 s against 0.6 s. Twenty
-# users have all logged in (one more request) before the fault.
+# transfers above the OTP threshold (5,000 CNY) take three requests (ask, read the code, send
+# it again), a balance one: through a link that adds 600 ms to every answer, 1.8 s against
+# 0.6 s. Twenty users have all logged in (one more request) before the fault.
 PROFILE = """
 name: two-instances
 users: {accounts: 20}
