@@ -275,7 +275,11 @@ def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
             f"unsent ({pct(t.unsent_share, 2)})",
             "bad" if not t.valid else "",
         ),
-        (secs(m.duration_s), "run length", ""),
+        (
+            (f"{clock(m.stopped_s)} of {clock(m.duration_s)}", "ran (stopped early)", "bad")
+            if m.stopped_s is not None
+            else (secs(m.duration_s), "run length", "")
+        ),
     ]
     wall_t0 = m.clock_t0 if options is not None and options.clock == "wall" else None
     chart_list = []

@@ -61,6 +61,8 @@ HOLD_S = 10  # how long it must stay within the limit
 BASELINE_MARGIN = 0.01
 MAX_UNSENT = 0.01
 MAX_POINTS = 1200  # longer runs get coarser time-series points
+#: statuses of a run that stopped before its profile's end
+ENDED_EARLY = ("aborted", "interrupted", "failed", "running")
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 ANSWERED = UNSENT  # ok, rejected and busy come before unsent: [:ANSWERED] is what was answered
 
@@ -95,9 +97,11 @@ def compute_metrics(
     actions = as_array(agg.seconds["action"], end)
     data_end = (last + 1) if last is not None else 0
     limit = _limit(data, actions, busy_limit)
-    total = _total(agg, offer, duration)
+    # a run stopped before its profile's end: rates over what it ran, not the whole schedule
+    stopped = float(data_end) if data.status in ENDED_EARLY and 0 < data_end < duration else None
+    total = _total(agg, offer, stopped or duration)
     lines = server[1] if server is not None else []
-    phases = _phases(agg, data.profile, offer, lines)
+    phases = _phases(agg, data.profile, offer, lines, stopped)
     instances = agg.values("instance")
     faults = [
         _fault(f, agg, actions, data_end, limit, instances, lines, duration) for f in data.faults
@@ -128,6 +132,7 @@ def compute_metrics(
         breakdowns=_breakdowns(agg, phases, data_end, bin_s),
         server_causes=_server_causes(server),
         scope=scope.to_dict() if scope is not None else None,
+        stopped_s=stopped,
     )
     object.__setattr__(m, "verdict", verdict(m))
     return m
@@ -222,7 +227,11 @@ def _seen(agg: Aggregates, phase: str) -> tuple[float, float]:
 
 
 def _phases(
-    agg: Aggregates, profile: Profile | None, offer: Profile | None, server: list[CauseLine]
+    agg: Aggregates,
+    profile: Profile | None,
+    offer: Profile | None,
+    server: list[CauseLine],
+    stopped: float | None = None,
 ) -> list[PhaseMetrics]:
     out = []
     for name, start, end in _phase_windows(agg, profile):
@@ -230,8 +239,9 @@ def _phases(
             stats(agg.total("action", phase=name)),
             stats(agg.total("request", phase=name)),
         )
-        length = end - start
-        offered = _offered(offer, start, end)
+        ran = max(start, min(end, stopped)) if stopped is not None else end  # its part that ran
+        length = ran - start
+        offered = _offered(offer, start, ran)
         counts = action.counts
         out.append(
             PhaseMetrics(

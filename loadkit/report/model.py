@@ -328,11 +328,13 @@ class RunMetrics:
     server_causes: ServerCauses | None = None
     #: the slice these metrics are of (None: the whole run)
     scope: dict[str, str] | None = None
+    #: run-clock second where a run that ended early stopped (rates are over what it ran)
+    stopped_s: float | None = None
 
     @property
     def ended_early(self) -> bool:
-        """The run stopped before its profile's end (aborted, interrupted, failed, killed):
-        what it recorded is reported, and every report says so."""
+        """The run did not end as planned (aborted, interrupted, failed, killed): what it
+        recorded is reported, and every report says so."""
         return self.status in ("aborted", "interrupted", "failed", "running")
 
     def breakdown(self, dimension: str) -> Breakdown | None:

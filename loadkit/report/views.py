@@ -50,7 +50,7 @@ def status_banner(m: RunMetrics) -> Banner | None:
     """Why the numbers of this run are not those of a complete, valid run (``None`` when they
     are): an aborted, interrupted, failed or killed run reports what it recorded, marked."""
     status = m.status
-    end = data_end(m)
+    end = m.stopped_s if m.stopped_s is not None else data_end(m)
     planned = f" of {clock(m.duration_s)}" if m.duration_s else ""
     if m.ended_early:
         title = f"Run {status.upper()}"

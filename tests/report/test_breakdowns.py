@@ -125,3 +125,9 @@ def test_a_run_that_ended_early_is_marked_in_every_report(
     assert f"**{banner.title}**" in render_markdown(m)
     assert banner.title in render_junit(m) and f'type="run-{status}"' in render_junit(m)
     assert report_dict(m)["status_banner"]["title"] == banner.title
+    if status == "interrupted":  # stopped at 1:00 of 1:52: rates over the minute it ran
+        assert m.stopped_s == 60.0 and m.total.achieved_rate == pytest.approx(400.0)
+        peak = m.phase("peak")
+        assert peak is not None and peak.achieved_rate == pytest.approx(400.0)  # 18 s of 30
+        assert m.phase("cool-down").achieved_rate is None  # type: ignore[union-attr]
+        assert "1:00 of 1:52" in render_html(m)
