@@ -58,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--loadkit-stack-dir",
         metavar="DIR",
-        help="use the reference stack running in DIR (`loadkit stack up --dir DIR`) "
+        help="use the reference stack running in DIR (`loadkit stack up --stack-dir DIR`) "
         "instead of starting one for the session",
     )
     group.addoption(

@@ -176,8 +176,8 @@ def step_phase(index: int) -> str:
 def objectives_from_slo(slo: Any) -> tuple[list[StepObjective], list[str]]:
     """The per-step test from an SLO file (``loadkit.gate.load_slo``): its whole-run
     ``max_busy_rate`` objectives, and ``max_p95``/``max_p99`` if present. Returns the objectives
-    and the labels of the ones a step cannot test (scoped to a phase or a fault, or another
-    measure)."""
+    and the labels of the ones a step cannot test (scoped to a phase, a fault or a slice such as
+    a journey, or another measure)."""
     measures = {
         "max_busy_rate": Measure.BUSY_RATE,
         "max_p95": Measure.P95,
@@ -187,7 +187,8 @@ def objectives_from_slo(slo: Any) -> tuple[list[StepObjective], list[str]]:
     skipped: list[str] = []
     for obj in slo.objectives:
         measure = measures.get(obj.measure)
-        if measure is None or obj.phase or obj.fault or obj.limit is None:
+        sliced = getattr(obj, "scope", None) is not None
+        if measure is None or obj.phase or obj.fault or sliced or obj.limit is None:
             skipped.append(obj.label())
             continue
         out.append(

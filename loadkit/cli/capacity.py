@@ -20,7 +20,17 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from loadkit.cli.args import add_allow_arg, duration_arg, percent_arg, rate_arg
+from loadkit.cli.args import (
+    add_allow_arg,
+    add_json_arg,
+    add_out_arg,
+    add_stack_dir_arg,
+    command,
+    duration_arg,
+    exit_codes,
+    percent_arg,
+    rate_arg,
+)
 from loadkit.cli.live import add_live_args, close_live, open_live
 from loadkit.errors import ConfigError, ExitCode
 
@@ -141,13 +151,20 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 def add_capacity_parsers(sub: Any) -> None:
     """Register ``capacity`` on loadkit's subparsers."""
-    cap = sub.add_parser(
+    cap = command(
+        sub,
         "capacity",
-        help="find the highest arrival rate that keeps the busy rate within the objective",
+        "find the highest arrival rate that keeps the busy rate within the objective",
         description="Steps the arrival rate with the profile's journey mix until the objective "
-        "is lost (a coarse pass, then a fine one around it) and reports the knee. Exit 0: knee "
-        "found; 1: not met even at the lowest rate, no knee below --max-rate, or below "
-        "--min-knee; 2: bad input; 3: environment.",
+        "is lost (a coarse pass, then a fine one around it) and reports the knee.",
+        codes=exit_codes(
+            ok="a knee was found (and is at least --min-knee)",
+            failed="the objective is lost even at the lowest rate, no knee below --max-rate, "
+            "the generator could not offer more, or the knee is below --min-knee",
+            usage="a bad profile, scenario, SLO file or option",
+            environment="the stack or a component is missing",
+            interrupted="Ctrl-C or a halt from the live view",
+        ),
     )
     cap.add_argument("profile", metavar="PROFILE", help="its journeys, client and users are used")
     objective = cap.add_argument_group("objective (default: --max-busy 1%)")
@@ -193,12 +210,12 @@ def add_capacity_parsers(sub: Any) -> None:
     add_allow_arg(cap)
     cap.add_argument("--system", metavar="FILE", help="a system file (systems/*.yaml)")
     cap.add_argument("--ca", metavar="FILE", help="a CA bundle for --target's https:// URLs")
-    cap.add_argument("--stack-dir", help="use the reference stack running in this directory")
+    add_stack_dir_arg(cap, "use the reference stack running in this directory")
     cap.add_argument(
         "--instances", type=int, default=2, help="wallet instances of a stack it starts (2)"
     )
     cap.add_argument("--workers", type=int, default=0, help="Locust worker processes (0)")
-    cap.add_argument("--out", default="reports", help="where the capacity directory goes")
-    cap.add_argument("--json", action="store_true", help="print capacity.json instead of a table")
+    add_out_arg(cap, "where the capacity directory goes (default reports/)", default="reports")
+    add_json_arg(cap, "the table (capacity.json on stdout)")
     add_live_args(cap)
     cap.set_defaults(func=cmd_capacity)

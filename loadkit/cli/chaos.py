@@ -20,7 +20,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from loadkit.cli.args import add_allow_arg
+from loadkit.cli.args import (
+    add_allow_arg,
+    add_json_arg,
+    add_out_arg,
+    add_stack_dir_arg,
+    command,
+    exit_codes,
+)
 from loadkit.cli.live import add_live_args, close_live, open_live
 from loadkit.errors import (
     EnvironmentProblem,
@@ -68,6 +75,9 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
         else:
             scenario, plan = ready.scenario, ready.plan
             note = f"every target is allowlisted on the stack in {options.stack_dir}"
+        if args.json:
+            print(json.dumps(_plan_dict(scenario, plan, note), indent=2))
+            return ExitCode.OK
         console.print(plan_table(plan, f"plan of '{scenario.name}' on the run clock"))
         for cond in scenario.abort:
             console.print(f"abort when {cond.describe()} ({cond.name})", highlight=False)
@@ -81,7 +91,7 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
     def watch(controller: Any) -> None:
         if feed is not None:
             feed(controller)
-        if args.no_dashboard:
+        if args.no_dashboard or args.json:
             return
         if not board:
             board.append(Dashboard(controller, console).__enter__())
@@ -99,12 +109,24 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
     if feed is not None:
         feed.finish(result)
     close_live(view, console, linger=True)
-    console.print(f"run directory: {result.run_dir}", soft_wrap=True, highlight=False)
-    console.print(
-        f"{result.injected} fault(s) injected, {result.reverted} reverted; "
-        f"status {result.status.value}",
-        highlight=False,
-    )
+    if args.json:
+        data = {
+            "run_dir": str(result.run_dir),
+            "status": result.status.value,
+            "reason": result.reason,
+            "injected": result.injected,
+            "reverted": result.reverted,
+            "unreverted": list(result.unreverted),
+            "errors": list(result.errors),
+        }
+        print(json.dumps(data, indent=2))
+    else:
+        console.print(f"run directory: {result.run_dir}", soft_wrap=True, highlight=False)
+        console.print(
+            f"{result.injected} fault(s) injected, {result.reverted} reverted; "
+            f"status {result.status.value}",
+            highlight=False,
+        )
     if result.unreverted:
         raise EnvironmentProblem(
             "could not revert: " + "; ".join(result.unreverted),
@@ -151,9 +173,15 @@ def cmd_chaos_rollback(args: argparse.Namespace) -> int:
         stack_dir=Path(args.stack_dir) if args.stack_dir else None,
         force=args.force,
     )
-    if not result.reverted and not result.failed:
+    if args.json:
+        data = {
+            "reverted": [{"fault": f, "detail": d} for f, d in result.reverted],
+            "failed": [{"fault": f, "error": e} for f, e in result.failed],
+        }
+        print(json.dumps(data, indent=2))
+    elif not result.reverted and not result.failed:
         console.print("nothing to roll back: the journal shows every fault reverted")
-    for fault, detail in result.reverted:
+    for fault, detail in [] if args.json else result.reverted:
         console.print(Text.assemble(("reverted ", "green"), f"{fault}: {detail}"), soft_wrap=True)
     if result.failed:
         raise EnvironmentProblem(
@@ -162,38 +190,89 @@ def cmd_chaos_rollback(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _plan_dict(scenario: Any, plan: Any, note: str) -> dict[str, Any]:
+    """``chaos run --dry-run --json``: the plan as data."""
+    return {
+        "scenario": scenario.name,
+        "faults": [
+            {
+                "id": f.id,
+                "name": f.spec.name,
+                "type": f.spec.type,
+                "target": f.spec.target,
+                "start_s": f.start_s,
+                "end_s": f.end_s,
+                "params": {k: v for k, v in f.spec.params.items()},
+            }
+            for f in plan.faults
+        ],
+        "abort": [c.describe() for c in scenario.abort],
+        "end_s": plan.end_s,
+        "note": note,
+    }
+
+
+CHAOS_RUN_CODES = exit_codes(
+    ok="every fault injected and reverted, the steady state held",
+    failed="the steady state deviated, or a fault could not be injected",
+    usage="a bad scenario, profile or option (nothing was injected)",
+    environment="no stack runs there, or a fault could not be reverted (see rollback)",
+    aborted="an abort condition fired (everything rolled back)",
+    interrupted="halted from the dashboard, the web view or Ctrl-C (everything rolled back)",
+)
+
+
 def add_actions(sub: Any) -> None:
     """Add ``run``, ``list`` and ``rollback`` to an argparse subparsers action."""
-    run = sub.add_parser("run", help="run a chaos scenario against a running stack")
+    run = command(sub, "run", "run a chaos scenario against a running stack", codes=CHAOS_RUN_CODES)
     run.add_argument(
         "scenario", metavar="SCENARIO", help="a scenario file, e.g. chaos/db-crash.yaml"
     )
-    run.add_argument(
-        "--stack-dir", help="the running stack (default: $LOADKIT_STACK_DIR or .loadkit/stack)"
-    )
+    add_stack_dir_arg(run, "the running stack (default: $LOADKIT_STACK_DIR or .loadkit/stack)")
     add_allow_arg(run)
-    run.add_argument("--out", default="reports", help="where run directories go (default reports/)")
+    add_out_arg(run, "where run directories go (default reports/)", default="reports")
     run.add_argument("--profile", help="a profile, to place phase-relative times (no load is sent)")
     run.add_argument("--dry-run", action="store_true", help="print the plan; inject nothing")
     run.add_argument("--no-dashboard", action="store_true", help="no live dashboard")
+    add_json_arg(run, "the plan (--dry-run) or the dashboard and summary")
     add_live_args(run)
     run.set_defaults(func=cmd_chaos_run)
-    listing = sub.add_parser("list", help="every fault type with its parameters and defaults")
-    listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    listing = command(
+        sub,
+        "list",
+        "every fault type with its parameters and defaults",
+        codes=exit_codes(ok="printed"),
+    )
+    add_json_arg(listing, "the table")
     listing.set_defaults(func=cmd_chaos_list)
-    rollback = sub.add_parser("rollback", help="revert what a run's journal shows still injected")
-    rollback.add_argument("run_dir", metavar="RUN_DIR")
-    rollback.add_argument("--stack-dir", help="the stack (default: the one the journal names)")
+    rollback = command(
+        sub,
+        "rollback",
+        "revert what a run's journal shows still injected",
+        codes=exit_codes(
+            ok="nothing was left injected, or everything left was reverted",
+            usage="not a run directory, or its controller still runs (--force)",
+            environment="a fault could not be reverted",
+        ),
+    )
+    rollback.add_argument(
+        "run_dir", metavar="RUN_DIR", help="the run directory whose journal (events.jsonl) to read"
+    )
+    add_stack_dir_arg(rollback, "the stack (default: the one the journal names)")
     rollback.add_argument(
         "--force", action="store_true", help="even if the run's controller still runs"
     )
+    add_json_arg(rollback, "one line per fault")
     rollback.set_defaults(func=cmd_chaos_rollback)
 
 
 def add_chaos_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``chaos run|list|rollback`` on loadkit's top-level subparsers."""
-    chaos = subparsers.add_parser(
-        "chaos", help="fault scenarios on the run clock, with rollback (run, list, rollback)"
+    chaos = command(
+        subparsers,
+        "chaos",
+        "fault scenarios on the run clock, with rollback (run, list, rollback)",
+        codes=CHAOS_RUN_CODES,
     )
     add_actions(chaos.add_subparsers(dest="chaos_command", metavar="ACTION", required=True))
-    return chaos  # type: ignore[no-any-return]
+    return chaos

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from loadkit.cli.args import add_json_arg, command, exit_codes
 from loadkit.errors import ConfigError, ExitCode
 from loadkit.report.formats import FORMATS
 from loadkit.rundir import GATE, RunDir
@@ -68,14 +69,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def add_gate_parser(sub: Any) -> None:
     """Register ``gate`` on loadkit's subparsers."""
-    gate = sub.add_parser(
+    gate = command(
+        sub,
         "gate",
-        help="check a run against an SLO file: exit 0 pass, 1 fail, 2 bad SLO",
+        "check a run against an SLO file: exit 0 pass, 1 fail, 2 bad SLO",
         description="Check a run directory against an SLO file. Prints every objective "
         f"(measured, limit, pass/fail), writes {GATE} in the run directory and renders its "
         f"reports again ({', '.join(f.file for f in FORMATS if f.file)}) so that they show the "
-        "gate. Exit 0: all met; 1: any failed or the run is invalid; 2: bad SLO file, option "
-        "or run directory.",
+        "gate.",
+        codes=exit_codes(
+            ok="every objective met",
+            failed="an objective failed, or the run cannot pass (not completed, or invalid)",
+            usage="a bad SLO file, option or run directory (nothing is written)",
+        ),
     )
     gate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. reports/<run-id>")
     gate.add_argument(
@@ -88,5 +94,5 @@ def add_gate_parser(sub: Any) -> None:
         help="with --baseline: fail a busy rate or unsent share that rose by more than this "
         "many percentage points (default 1pp)",
     )
-    gate.add_argument("--json", action="store_true", help="print gate.json instead of the table")
+    add_json_arg(gate, "the table (gate.json on stdout)")
     gate.set_defaults(func=cmd_gate)

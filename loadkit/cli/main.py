@@ -21,9 +21,19 @@ from rich.table import Table
 from rich.text import Text
 
 from loadkit import __version__
-from loadkit.cli.args import add_allow_arg, add_tag_args
+from loadkit.cli.args import (
+    Formatter,
+    add_allow_arg,
+    add_json_arg,
+    add_out_arg,
+    add_stack_dir_arg,
+    add_tag_args,
+    command,
+    exit_codes,
+)
 from loadkit.cli.capacity import add_capacity_parsers
 from loadkit.cli.chaos import add_chaos_parser
+from loadkit.cli.completion import add_completion_parser
 from loadkit.cli.gate import add_gate_parser
 from loadkit.cli.live import add_live_args, close_live, open_live
 from loadkit.cli.profile import add_profile_parsers
@@ -40,7 +50,7 @@ err_console = Console(stderr=True)
 def _stack_dir(args: argparse.Namespace) -> Path:
     from loadkit.stack.reference import stack_dir_from
 
-    return stack_dir_from(args.dir)
+    return stack_dir_from(args.stack_dir)
 
 
 # -- stack ---------------------------------------------------------------------------------------
@@ -92,12 +102,20 @@ def cmd_stack_down(args: argparse.Namespace) -> int:
 
             removed = remove_leftovers(_stack_dir(args))
             if removed:
-                console.print(f"[green]stack down[/]: removed containers {', '.join(removed)}")
+                if args.json:
+                    print(json.dumps({"stopped": removed}, indent=2))
+                else:
+                    console.print(f"[green]stack down[/]: removed containers {', '.join(removed)}")
                 return ExitCode.OK
-        if not stale:
+        if args.json:
+            print(json.dumps({"stopped": []}, indent=2))
+        elif not stale:
             console.print(f"no stack running in {_stack_dir(args)}")
         return ExitCode.OK
     stopped = stack.down()
+    if args.json:
+        print(json.dumps({"stopped": list(stopped)}, indent=2))
+        return ExitCode.OK
     console.print(
         f"[green]stack down[/]: stopped {', '.join(stopped) or 'nothing (already stopped)'}"
     )
@@ -237,12 +255,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         system=Path(args.system) if args.system else None,
         ca=Path(args.ca) if args.ca else None,
     )
-    return _run_and_summarise(options, args)
+    return _run_and_summarise(options, args, as_json=args.json)
 
 
-def _run_and_summarise(options: RunOptions, args: argparse.Namespace | None = None) -> int:
+def _run_and_summarise(
+    options: RunOptions, args: argparse.Namespace | None = None, *, as_json: bool = False
+) -> int:
     """Run with live progress; the reports (and the gate) are written at the run's end however
-    it ended; print the summary. Exit 0 only for a completed run that passed."""
+    it ended; print the summary (``as_json``: ``report.json`` instead of the terminal report).
+    Exit 0 only for a completed run that passed."""
     from loadkit.gate import load_slo
     from loadkit.report.formats import ALL_FORMATS
     from loadkit.run.orchestrator import Runner
@@ -262,12 +283,19 @@ def _run_and_summarise(options: RunOptions, args: argparse.Namespace | None = No
             # the live line goes before the terminal report prints
             runner.events.stopping.add_listener(lambda run, reason: live.stop())
             # report.html / summary.md / report.json / junit.xml (with the gate), the terminal
-            reports = ReportListener(ALL_FORMATS, slo=slo, console=console)
+            formats = [f for f in ALL_FORMATS if not (as_json and f == "terminal")]
+            reports = ReportListener(formats, slo=slo, console=console)
             reports.attach(runner.events)
             if view is not None:  # after the reports: the page links them once written
                 view.attach(runner)
-            result = runner.run()
-        code = _summarise(result, reports.gate)
+            try:
+                result = runner.run()
+            except LoadkitError:
+                # aborted (exit 4) or interrupted (130): the reports were written all the same
+                if as_json and "json" in reports.written:
+                    print(reports.written["json"].read_text(encoding="utf-8"), end="")
+                raise
+        code = _summarise(result, reports.gate, as_json=as_json)
     except BaseException:
         close_live(view, console, linger=False)
         raise
@@ -284,12 +312,16 @@ def _insecure_urls(target: dict[str, Any]) -> list[str]:
     return found
 
 
-def _summarise(result: Any, gate: Any) -> int:
-    """Print where the reports are and what went wrong; the exit code."""
+def _summarise(result: Any, gate: Any, *, as_json: bool = False) -> int:
+    """Print where the reports are and what went wrong (``as_json``: ``report.json`` on
+    stdout, the rest on stderr); the exit code."""
     from loadkit.rundir import RunDir, RunStatus
 
-    console.print(
-        f"report: {RunDir(result.run_dir).report_html}\nrun directory: {result.run_dir}",
+    rd = RunDir(result.run_dir)
+    if as_json:
+        print(rd.report_json.read_text(encoding="utf-8") if rd.report_json.exists() else "null")
+    (err_console if as_json else console).print(
+        f"report: {rd.report_html}\nrun directory: {result.run_dir}",
         soft_wrap=True,
         highlight=False,
     )
@@ -336,7 +368,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     if args.tls:
         console.print("over HTTPS: the stack makes its own CA; everything verifies with it")
-    return _run_and_summarise(demo_options(Path(args.out), tls=args.tls))
+    return _run_and_summarise(demo_options(Path(args.out), tls=args.tls), as_json=args.json)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -359,6 +391,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     from loadkit.scaffold import scaffold
 
     result = scaffold(args.url, Path(args.out), name=args.name, force=args.force)
+    if args.json:
+        data = {
+            "files": [str(p) for p in result.files],
+            "checked": list(result.summaries),
+            "next": list(result.next_steps),
+        }
+        print(json.dumps(data, indent=2))
+        return ExitCode.OK
     for path in result.files:
         console.print(Text.assemble(("wrote ", "green"), str(path)), soft_wrap=True)
     for line in result.summaries:
@@ -377,13 +417,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from loadkit.spec import Problem, SpecError
 
     problems: list[Problem] = []
+    results: list[dict[str, Any]] = []
     for path in args.files:
         try:
             summary = validate_file(path)
         except SpecError as exc:
             problems.extend(exc.problems)
+            results.append({"file": path, "ok": False, "problems": [str(x) for x in exc.problems]})
         else:
-            console.print(Text.assemble(("ok ", "green"), summary), soft_wrap=True)
+            results.append({"file": path, "ok": True, "summary": summary})
+            if not args.json:
+                console.print(Text.assemble(("ok ", "green"), summary), soft_wrap=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return ExitCode.USAGE if problems else ExitCode.OK
     if problems:
         raise SpecError(problems)
     return ExitCode.OK
@@ -395,22 +442,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loadkit",
-        description="Load and chaos testing for digital-wallet services.",
+        description="Load and chaos testing for digital-wallet services: how often users see "
+        "'wallet busy' when traffic surges and parts of the system fail, and whether money is "
+        "lost.",
+        epilog=exit_codes(ok="", failed="", usage="", environment="", aborted="", interrupted="")
+        + "\n\nEach command lists its own: loadkit COMMAND --help.",
+        formatter_class=Formatter,
     )
     parser.add_argument("--version", action="version", version=f"loadkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    stack = sub.add_parser(
-        "stack", help="the reference wallet stack (PostgreSQL, Toxiproxy, wallets)"
+    stack = command(
+        sub,
+        "stack",
+        "the reference wallet stack (PostgreSQL, Toxiproxy, wallets): up, down, status",
+        codes=exit_codes(ok="", usage="", environment=""),
     )
     stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
 
-    def with_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument(
-            "--dir",
-            help="stack directory (default: $LOADKIT_STACK_DIR or .loadkit/stack)",
-        )
-        p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    def with_dir(p: argparse.ArgumentParser, json_what: str) -> argparse.ArgumentParser:
+        add_stack_dir_arg(p)
+        add_json_arg(p, json_what)
         p.add_argument(
             "--backend",
             choices=["process", "docker"],
@@ -418,7 +470,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return p
 
-    up = with_dir(stack_sub.add_parser("up", help="start the stack and wait until it is ready"))
+    up = with_dir(
+        command(
+            stack_sub,
+            "up",
+            "start the stack and wait until it is ready",
+            codes=exit_codes(
+                ok="the stack is up and ready",
+                usage="a bad option",
+                environment="a component is missing or did not start (what started is stopped)",
+            ),
+        ),
+        "the status table",
+    )
     up.add_argument("--instances", type=int, default=2, help="wallet instances (default 2)")
     up.add_argument("--users", type=int, default=1000, help="seeded users (default 1000)")
     up.add_argument("--merchants", type=int, default=50, help="seeded merchants (default 50)")
@@ -449,7 +513,18 @@ def build_parser() -> argparse.ArgumentParser:
         "building loadkit-stack images here",
     )
     up.set_defaults(func=cmd_stack_up)
-    down = with_dir(stack_sub.add_parser("down", help="stop the stack; leaves no process"))
+    down = with_dir(
+        command(
+            stack_sub,
+            "down",
+            "stop the stack; leaves no process",
+            codes=exit_codes(
+                ok="stopped (or nothing was running)",
+                environment="--backend docker: the Docker engine does not answer",
+            ),
+        ),
+        "a line",
+    )
     down.add_argument(
         "--runs",
         default="reports",
@@ -458,10 +533,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     down.set_defaults(func=cmd_stack_down)
     with_dir(
-        stack_sub.add_parser("status", help="what runs where; exit 3 if unhealthy")
+        command(
+            stack_sub,
+            "status",
+            "what runs where",
+            codes=exit_codes(
+                ok="every component is healthy",
+                environment="no stack runs there, or a component is down",
+            ),
+        ),
+        "the status table",
     ).set_defaults(func=cmd_stack_status)
 
-    run = sub.add_parser("run", help="run a load profile against the reference stack or --target")
+    run = command(
+        sub,
+        "run",
+        "run a load profile against the reference stack or --target",
+        description="Run a load profile (open-model arrivals shaped like a surge) against the "
+        "reference wallet stack, or your own service with --target, optionally with a chaos "
+        "scenario on the same clock and an SLO gate at the end. Writes a run directory with "
+        "report.html, summary.md, report.json and junit.xml, however the run ends.",
+        codes=exit_codes(
+            ok="the run completed (and met its SLO, money intact)",
+            failed="the SLO failed, money integrity was violated, or the run is invalid or failed",
+            usage="a bad profile, scenario, SLO file or option (nothing was started)",
+            environment="a component is missing or did not start",
+            aborted="an abort condition stopped the run (faults rolled back, reports written)",
+            interrupted="Ctrl-C or SIGTERM (faults rolled back, reports written)",
+        ),
+    )
     run.add_argument("profile", metavar="PROFILE", help="a profile file, e.g. profiles/smoke.yaml")
     run.add_argument("--target", help="URL(s) of your own service, comma-separated")
     run.add_argument(
@@ -475,9 +575,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers", type=int, default=0, help="Locust worker processes (0 = one process)"
     )
-    run.add_argument("--out", default="reports", help="where run directories go (default reports/)")
+    add_out_arg(run, "where run directories go (default reports/)", default="reports")
     run.add_argument("--time-scale", type=float, help="override the profile's time_scale")
-    run.add_argument("--stack-dir", help="use the reference stack running in this directory")
+    add_stack_dir_arg(run, "use the reference stack running in this directory")
     run.add_argument("--chaos", metavar="SCENARIO", help="run a chaos scenario on the same clock")
     run.add_argument(
         "--remote-workers",
@@ -506,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --slo: stop the load as soon as an objective can no longer be met",
     )
+    add_json_arg(run, "the terminal report (report.json on stdout)")
     add_live_args(run)
     run.set_defaults(func=cmd_run)
 
@@ -515,38 +616,85 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_parsers(sub)
     add_gate_parser(sub)
 
-    demo = sub.add_parser("demo", help="the reference stack, a compressed Double 11 with faults")
-    demo.add_argument("--out", default="reports", help="where the run directory goes")
+    demo = command(
+        sub,
+        "demo",
+        "the reference stack, a compressed Double 11 with faults, and its report",
+        codes=exit_codes(
+            ok="the demo ran (whatever its busy rate)",
+            failed="the run failed or money integrity was violated",
+            environment="a component is missing (loadkit doctor says which)",
+            interrupted="Ctrl-C (everything stopped, reports written)",
+        ),
+    )
+    add_out_arg(demo, "where the run directory goes (default reports/)", default="reports")
+    add_json_arg(demo, "the terminal report (report.json on stdout)")
     demo.add_argument(
         "--tls", action="store_true", help="serve the wallets over HTTPS (the stack's own CA)"
     )
     demo.set_defaults(func=cmd_demo)
 
-    worker = sub.add_parser("worker", help="a Locust worker joining a master on another machine")
-    worker.add_argument("--master", required=True, metavar="HOST:PORT")
+    worker = command(
+        sub,
+        "worker",
+        "a Locust worker joining a master on another machine",
+        codes=exit_codes(
+            ok="the run ended and the worker's share was reported",
+            failed="the worker failed (its log says why)",
+            usage="a bad --master, or a bad run config from the master",
+        ),
+    )
+    worker.add_argument(
+        "--master",
+        required=True,
+        metavar="HOST:PORT",
+        help="where `loadkit run --remote-workers N` listens (its --master-bind and port)",
+    )
     worker.set_defaults(func=cmd_worker)
 
-    init = sub.add_parser(
+    init = command(
+        sub,
         "init",
-        help="scaffold a profile, an SLO file and a chaos scenario for a service",
+        "scaffold a profile, an SLO file and a chaos scenario for a service",
         description="Write a commented profile, SLO file and chaos scenario that validate, for "
-        "your service at URL (or for the reference wallet when no URL is given). Exit codes: "
-        "0 written, 2 bad URL or name, or a file exists (nothing written; --force replaces).",
+        "your service at URL (or for the reference wallet when no URL is given).",
+        codes=exit_codes(
+            ok="written",
+            usage="a bad URL or name, or a file exists (nothing written; --force replaces)",
+        ),
     )
     init.add_argument("url", nargs="?", metavar="URL", help="your service's base URL")
-    init.add_argument("-o", "--out", default=".", metavar="DIR", help="where to write (default .)")
+    add_out_arg(init, "where to write (default .)", default=".")
     init.add_argument("--name", help="the profile's name (default: from the URL)")
     init.add_argument("--force", action="store_true", help="replace files that exist")
+    add_json_arg(init, "the list of files written")
     init.set_defaults(func=cmd_init)
 
-    validate = sub.add_parser(
-        "validate", help="check profile, scenario and SLO files without starting anything"
+    validate = command(
+        sub,
+        "validate",
+        "check profile, scenario, SLO and system files without starting anything",
+        codes=exit_codes(
+            ok="every file is valid",
+            usage="a file has mistakes (each printed as file:line:col)",
+        ),
     )
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument(
+        "files", nargs="+", metavar="FILE", help="files to check (the kind is read from each)"
+    )
+    add_json_arg(validate, "one line per file")
     validate.set_defaults(func=cmd_validate)
 
-    doctor = sub.add_parser("doctor", help="what is installed, what is missing, how to get it")
-    doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    doctor = command(
+        sub,
+        "doctor",
+        "what is installed, what is missing, how to get it",
+        codes=exit_codes(
+            ok="everything required is there",
+            environment="a required component is missing",
+        ),
+    )
+    add_json_arg(doctor, "the table")
     doctor.add_argument(
         "--runs",
         default="reports",
@@ -554,6 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="find and stop stacks killed runs left in DIR/*/stack (default reports/)",
     )
     doctor.set_defaults(func=cmd_doctor)
+
+    add_completion_parser(sub)
     return parser
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from loadkit.cli.args import percent_arg
+from loadkit.cli.args import add_json_arg, add_out_arg, command, exit_codes, percent_arg
 from loadkit.errors import ExitCode
 
 console = Console()
@@ -26,7 +26,7 @@ def cmd_from_traffic(args: argparse.Namespace) -> int:
     source = Path(args.traffic)
     summary = write_traffic_profile(
         source,
-        Path(args.output) if args.output else source.with_suffix(".yaml"),
+        Path(args.out) if args.out else source.with_suffix(".yaml"),
         journeys_from=Path(args.journeys_from) if args.journeys_from else None,
         peak_multiplier=args.peak_multiplier,
         time_scale=args.time_scale,
@@ -34,22 +34,36 @@ def cmd_from_traffic(args: argparse.Namespace) -> int:
         name=args.name,
         force=args.force,
     )
+    if args.json:
+        import json
+
+        out = Path(args.out) if args.out else source.with_suffix(".yaml")
+        print(json.dumps({"written": str(out), "summary": summary}, indent=2))
+        return ExitCode.OK
     console.print(Text.assemble(("wrote ", "green"), summary), soft_wrap=True)
     return ExitCode.OK
 
 
 def add_profile_parsers(sub: Any) -> None:
     """Register ``profile from-traffic`` on loadkit's subparsers."""
-    profile = sub.add_parser("profile", help="make load profiles (from historical traffic)")
+    codes = exit_codes(
+        ok="the profile was written (and validates)",
+        usage="a bad CSV (file:line), option, or OUT exists and was not generated (--force)",
+    )
+    profile = command(sub, "profile", "make load profiles (from historical traffic)", codes=codes)
     profile_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
-    traffic = profile_sub.add_parser(
+    traffic = command(
+        profile_sub,
         "from-traffic",
-        help="a profile shaped like a traffic CSV (timestamp,count or timestamp,journey,count)",
+        "a profile shaped like a traffic CSV (timestamp,count or timestamp,journey,count)",
+        codes=codes,
     )
     traffic.add_argument(
         "traffic", metavar="TRAFFIC.csv", help="timestamp,count or timestamp,journey,count rows"
     )
-    traffic.add_argument("-o", "--output", metavar="OUT.yaml", help="default: TRAFFIC.yaml")
+    add_out_arg(
+        traffic, "the profile to write (default: TRAFFIC.yaml)", metavar="OUT.yaml", old="--output"
+    )
     traffic.add_argument(
         "--peak-multiplier",
         type=float,
@@ -80,4 +94,5 @@ def add_profile_parsers(sub: Any) -> None:
     traffic.add_argument(
         "--force", action="store_true", help="overwrite OUT even if it was not generated"
     )
+    add_json_arg(traffic, "a line")
     traffic.set_defaults(func=cmd_from_traffic)

@@ -8,6 +8,7 @@ directory or option::
     loadkit report RUN_DIR --format html,terminal --max-busy 5%
     loadkit report RUN_DIR --format html --clock wall                  # wall-clock time axis
     loadkit compare reports/OLD reports/NEW --fail-on-regression
+    loadkit compare reports/OLD reports/NEW --journey pay --instance wallet-1
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
+from loadkit.cli.args import add_json_arg, add_out_arg, command, exit_codes
 from loadkit.errors import ExitCode
 from loadkit.report.formats import CLOCKS, FORMATS, parse_formats, write_reports
 from loadkit.rundir import RunDir
@@ -37,6 +39,10 @@ def _percent(value: str) -> float:
 def cmd_report(args: argparse.Namespace) -> int:
     run_dir = RunDir.open(args.run_dir)
     formats = parse_formats(args.format)
+    if args.json:  # report.json on stdout: the other formats are written, nothing else printed
+        formats = [f for f in formats if f != "terminal"]
+        if "json" not in formats:
+            formats.append("json")
     written = write_reports(
         run_dir,
         formats,
@@ -46,19 +52,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         term=console,
         clock=args.clock,
     )
+    if args.json:
+        print(written["json"].read_text(encoding="utf-8"), end="")
+        return ExitCode.OK
     for fmt, path in written.items():
         console.print(f"{fmt:>5}: {path}", highlight=False, soft_wrap=True)
     return ExitCode.OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
     from loadkit.report.compare import compare_metrics, render_comparison
     from loadkit.report.metrics import compute_metrics
+    from loadkit.report.model import Scope
 
-    a = compute_metrics(RunDir.open(args.run_a).path)
-    b = compute_metrics(RunDir.open(args.run_b).path)
+    scope = Scope(args.journey, args.endpoint, args.instance, args.network)
+    run_a, run_b = RunDir.open(args.run_a, "RUN_A"), RunDir.open(args.run_b, "RUN_B")
+    a = compute_metrics(run_a.path, scope=scope)
+    b = compute_metrics(run_b.path, scope=scope)
     comparison = compare_metrics(a, b)
-    render_comparison(comparison, console)
+    if args.json:
+        print(json.dumps(comparison.to_dict(), indent=2))
+    else:
+        render_comparison(comparison, console)
     if args.fail_on_regression and comparison.regressions:
         return ExitCode.FAILED
     return ExitCode.OK
@@ -66,7 +83,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def add_report_parsers(sub: Any) -> None:
     """Register ``report`` and ``compare`` on loadkit's subparsers."""
-    report = sub.add_parser("report", help="busy-rate reports of a run directory")
+    report = command(
+        sub,
+        "report",
+        "busy-rate reports of a run directory",
+        description="Render the reports of a run directory (complete or cut short) again: "
+        "report.html, summary.md, report.json, junit.xml, and the terminal report.",
+        codes=exit_codes(
+            ok="written (whatever the run's busy rate: the gate judges, not the report)",
+            usage="not a run directory, or a bad option",
+        ),
+    )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. reports/<run-id>")
     report.add_argument(
         "--format",
@@ -75,7 +102,7 @@ def add_report_parsers(sub: Any) -> None:
         + ", ".join(f"{f.name} ({f.file or 'printed'})" for f in FORMATS)
         + " (default: all)",
     )
-    report.add_argument("--out", help="where the files go (default: the run directory)")
+    add_out_arg(report, "where the files go (default: the run directory)")
     report.add_argument(
         "--max-busy",
         type=_percent,
@@ -96,12 +123,34 @@ def add_report_parsers(sub: Any) -> None:
         help="the charts' time axis: run clock (m:ss from the run's start; default) or wall "
         "clock (local time, to line up with your own dashboards)",
     )
+    add_json_arg(report, "the list of files (report.json on stdout)")
     report.set_defaults(func=cmd_report)
 
-    compare = sub.add_parser("compare", help="two runs side by side: deltas and regressions")
+    compare = command(
+        sub,
+        "compare",
+        "two runs side by side: deltas and regressions",
+        description="Compare run B with the baseline run A: busy rate and p95 per phase, "
+        "fault, busy cause, target instance, network class and journey, regressions flagged. "
+        "--journey, --endpoint, --instance and --network compare one slice of both runs (the "
+        "scopes an SLO objective takes).",
+        codes=exit_codes(
+            ok="compared (no regression, or --fail-on-regression not given)",
+            failed="--fail-on-regression and a regression was flagged",
+            usage="not a run directory, or a bad option",
+        ),
+    )
     compare.add_argument("run_a", metavar="RUN_A", help="the baseline run directory")
     compare.add_argument("run_b", metavar="RUN_B", help="the run to compare with it")
     compare.add_argument(
         "--fail-on-regression", action="store_true", help="exit 1 when a regression is flagged"
     )
+    scope = compare.add_argument_group("one slice of both runs (default: every answer)")
+    scope.add_argument("--journey", help="only this journey's answers")
+    scope.add_argument(
+        "--endpoint", help="only this request's answers, by label (e.g. 'POST /v1/transfers')"
+    )
+    scope.add_argument("--instance", help="only answers from this target instance (e.g. wallet-1)")
+    scope.add_argument("--network", help="only answers to users of this network class")
+    add_json_arg(compare, "the table")
     compare.set_defaults(func=cmd_compare)

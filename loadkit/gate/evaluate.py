@@ -8,6 +8,11 @@ of its arrivals unsent, never passes, whatever its objectives say (``invalid_rea
     result = evaluate(compute_metrics(run_dir), load_slo("slo/smoke.yaml"))
     result.passed, [r.objective.label() for r in result.failed]
 
+An objective on a slice of the run (``journey:``, ``endpoint:``, ``instance:``, ``network:``) is
+measured on that slice's metrics (:func:`~loadkit.report.metrics.compute_metrics` with its
+:class:`~loadkit.report.model.Scope`, computed once per distinct slice from ``run_dir``), so its
+phase, fault, cause and level work as on the whole run.
+
 With a baseline run and ``max_regression`` (a fraction: ``0.01`` = 1 percentage point), a busy
 rate or unsent share that rose by more than that from the baseline fails even within its limit,
 and so does a share of the offered rate that fell by more; latency and recovery objectives show
@@ -16,6 +21,7 @@ the baseline's value for reference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +30,10 @@ from loadkit.gate.slo import Objective, Slo, format_percent
 from loadkit.report.gateview import headline as gate_headline
 
 if TYPE_CHECKING:
-    from loadkit.report.model import FaultMetrics, PhaseMetrics, RunMetrics
+    from loadkit.report.model import FaultMetrics, PhaseMetrics, RunMetrics, Scope
+
+#: the metrics of one slice of a run (``compute_metrics(run_dir, scope=scope)``)
+Slicer = Callable[["Scope"], "RunMetrics"]
 
 #: measures compared with a baseline in percentage points
 POINT_MEASURES = ("max_busy_rate", "max_unsent")
@@ -80,6 +89,7 @@ class ObjectiveResult:
             "phase": self.phase or o.phase,
             "fault": self.fault or o.fault,
             "cause": o.cause,
+            "scope": o.scope.to_dict() if o.scope is not None else None,
             "relative": o.relative,
             "line": o.line,
             "measured": self.measured,
@@ -170,14 +180,29 @@ def evaluate(
     baseline: RunMetrics | None = None,
     max_regression: float | None = None,
     run_dir: Path | None = None,
+    baseline_dir: Path | None = None,
+    sliced: Slicer | None = None,
+    baseline_sliced: Slicer | None = None,
 ) -> GateResult:
-    """Every objective of ``slo`` on ``metrics``; see the module notes."""
+    """Every objective of ``slo`` on ``metrics``; see the module notes. A sliced objective's
+    metrics come from ``sliced`` (else from ``run_dir``; the baseline's from
+    ``baseline_sliced`` or ``baseline_dir``)."""
     results: list[ObjectiveResult] = []
+    slices = _Slices(metrics, sliced, run_dir)
+    base_slices = _Slices(baseline, baseline_sliced, baseline_dir) if baseline else None
     for o in slo.objectives:
-        for (phase, fault), (value, ok, detail) in _measure_all(o, metrics):
+        m = slices.of(o)
+        if isinstance(m, str):
+            results.append(ObjectiveResult(o, None, False, m))
+            continue
+        for (phase, fault), (value, ok, detail) in _measure_all(o, m):
             result = ObjectiveResult(o, value, ok, detail, fault=fault, phase=phase)
-            if baseline is not None:
-                _against_baseline(result, baseline, max_regression)
+            if o.scope is not None and value is None and not ok:
+                result.detail = slices.hint(o, detail)
+            if base_slices is not None:
+                base = base_slices.of(o)
+                if not isinstance(base, str):
+                    _against_baseline(result, base, max_regression)
             results.append(result)
     reason = invalid_reason(metrics)
     return GateResult(
@@ -192,13 +217,61 @@ def evaluate(
     )
 
 
+class _Slices:
+    """The metrics each objective is measured on: the whole run's, or its slice's (computed
+    once per distinct slice)."""
+
+    def __init__(self, whole: RunMetrics | None, sliced: Slicer | None, run_dir: Path | None):
+        self.whole = whole
+        self.sliced = sliced
+        self.run_dir = run_dir
+        self.cache: dict[Scope, RunMetrics] = {}
+
+    def of(self, o: Objective) -> RunMetrics | str:
+        """The metrics of ``o``'s slice, or why there are none."""
+        scope = o.scope
+        assert self.whole is not None
+        if scope is None:
+            return self.whole
+        if scope not in self.cache:
+            if self.sliced is not None:
+                self.cache[scope] = self.sliced(scope)
+            elif self.run_dir is not None:
+                from loadkit.report.metrics import compute_metrics
+
+                self.cache[scope] = compute_metrics(self.run_dir, scope=scope)
+            else:
+                return f"{scope.label()}: a sliced objective needs the run directory"
+        return self.cache[scope]
+
+    def hint(self, o: Objective, detail: str) -> str:
+        """``detail``, and what the run did have when the slice holds nothing."""
+        scope = o.scope
+        whole = self.whole
+        if scope is None or whole is None:
+            return detail
+        known: list[str] = []
+        for key in ("journey", "instance", "network"):
+            value = getattr(scope, key)
+            breakdown = whole.breakdown(key)
+            values = [r.value for r in breakdown.rows] if breakdown else []
+            if value is not None and value not in values:
+                what = "network classes" if key == "network" else f"{key}s"
+                known.append(f"this run's {what}: {', '.join(values) or 'none recorded'}")
+        if scope.endpoint is not None:
+            labels = sorted({e.endpoint for e in whole.endpoints if e.level == "request"})
+            if scope.endpoint not in labels:
+                known.append(f"this run's endpoints: {', '.join(labels) or 'none'}")
+        return f"{detail} in {scope.label()}" + (f" ({'; '.join(known)})" if known else "")
+
+
 Measured = tuple[float | None, bool, str]
 
 
-Scope = tuple[str | None, str | None]  # (phase repeat, fault) an objective was expanded to
+Expansion = tuple[str | None, str | None]  # (phase repeat, fault) an objective was expanded to
 
 
-def _measure_all(o: Objective, m: RunMetrics) -> list[tuple[Scope, Measured]]:
+def _measure_all(o: Objective, m: RunMetrics) -> list[tuple[Expansion, Measured]]:
     """An every-fault recovery objective per fault; a repeated phase's objective per repeat."""
     if o.measure == "max_recovery" and o.fault is None:
         if not m.faults:

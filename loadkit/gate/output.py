@@ -51,7 +51,12 @@ def gate_run(
     metrics = compute_metrics(rd.path)
     baseline = compute_metrics(Path(baseline_dir)) if baseline_dir is not None else None
     result = evaluate(
-        metrics, slo, baseline=baseline, max_regression=max_regression, run_dir=rd.path
+        metrics,
+        slo,
+        baseline=baseline,
+        max_regression=max_regression,
+        run_dir=rd.path,
+        baseline_dir=Path(baseline_dir) if baseline_dir is not None else None,
     )
     result.baseline_dir = Path(baseline_dir) if baseline_dir is not None else None
     if write:

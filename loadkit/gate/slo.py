@@ -2,12 +2,16 @@
 
 An SLO file is a name and a list of objectives; each objective has exactly one *measure* key
 (``max_busy_rate: 2%``, ``max_p95: 300ms``, ``max_recovery: 30s``, ``min_achieved_rate: 95%``,
-``max_unsent: 0.1%``, ``integrity: clean``) and optionally a scope (``phase:`` or ``fault:``), a
-``level`` (``action`` after client retries, or ``request``), a busy ``cause`` and a display
-``name``. Every mistake in the file is reported at ``file:line:col``::
+``max_unsent: 0.1%``, ``integrity: clean``) and optionally where it applies: when (``phase:``
+or ``fault:``), to what (``journey:``, ``endpoint:``, ``instance:``, ``network:`` — a slice of
+the run's answers, combined as the measure allows), a ``level`` (``action`` after client
+retries, or ``request``), a busy ``cause`` and a display ``name``. Every mistake in the file is
+reported at ``file:line:col``::
 
     slo = load_slo("slo/double11.yaml")
     [o.label() for o in slo.objectives]   # ["busy rate (action) in phase peak ≤ 2%", …]
+    Objective("max_busy_rate", 0.01, journey="pay", phase="peak").label()
+    # "busy rate (action) of journey pay in phase peak ≤ 1%"
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadkit.profile.outcome import Cause
+from loadkit.report.model import Scope
 from loadkit.spec.errors import Invalid, Problem, SpecError
 from loadkit.spec.loader import Document, Map, Node, Seq, load_document
 from loadkit.spec.schema import Context, Fields, Keys, items_of
@@ -45,19 +50,28 @@ LEVELS = ("action", "request")
 #: the busy causes an objective may name: the outcome vocabulary's (loadkit.profile.outcome)
 CAUSES: tuple[str, ...] = tuple(c.value for c in Cause)
 SCOPES = ("phase", "fault")
-OPTIONS = ("level", "phase", "fault", "cause", "name")
+#: what an objective can be narrowed to: a slice of the run's answers (the timeline's keys)
+SLICES = ("journey", "endpoint", "instance", "network")
+OPTIONS = ("level", "phase", "fault", "cause", *SLICES, "name")
 SLO_KEYS = Keys(required=("objectives",), optional=("name", "description"))
 #: which option keys each measure accepts (``level`` where the measure has two levels)
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "max_busy_rate": ("level", "phase", "fault", "cause", "name"),
-    "max_p95": ("level", "phase", "fault", "name"),
-    "max_p99": ("level", "phase", "fault", "name"),
-    "max_recovery": ("fault", "name"),
-    "min_achieved_rate": ("phase", "name"),
-    "max_unsent": ("phase", "fault", "name"),
+    "max_busy_rate": ("level", "phase", "fault", "cause", *SLICES, "name"),
+    "max_p95": ("level", "phase", "fault", *SLICES, "name"),
+    "max_p99": ("level", "phase", "fault", *SLICES, "name"),
+    "max_recovery": ("fault", "journey", "instance", "network", "name"),
+    "min_achieved_rate": ("phase", "journey", "instance", "network", "name"),
+    "max_unsent": ("phase", "fault", "journey", "instance", "network", "name"),
     "integrity": ("name",),
 }
 _WHY_NOT = {
+    ("max_recovery", "endpoint"): "recovery is measured on user actions, not on one request",
+    ("min_achieved_rate", "endpoint"): "the achieved rate counts user actions, not requests",
+    ("max_unsent", "endpoint"): "an unsent arrival never reached an endpoint",
+    ("integrity", "journey"): "integrity is one check of the whole run",
+    ("integrity", "endpoint"): "integrity is one check of the whole run",
+    ("integrity", "instance"): "integrity is one check of the whole run",
+    ("integrity", "network"): "integrity is one check of the whole run",
     ("max_recovery", "level"): "recovery is measured on user actions only",
     ("max_recovery", "phase"): "recovery belongs to a fault: use 'fault:'",
     ("max_recovery", "cause"): "recovery counts every busy cause",
@@ -104,10 +118,20 @@ class Objective:
     relative: bool = False  # min_achieved_rate given as a percent of the offered rate
     name: str | None = None
     line: int = 0
+    journey: str | None = None
+    endpoint: str | None = None
+    instance: str | None = None
+    network: str | None = None
 
     @property
     def is_min(self) -> bool:
         return self.measure.startswith("min_")
+
+    @property
+    def scope(self) -> Scope | None:
+        """The slice of the run it measures (``None``: every answer)."""
+        scope = Scope(self.journey, self.endpoint, self.instance, self.network)
+        return None if scope.is_everything else scope
 
     def subject(self) -> str:
         """What is measured, without the limit: ``busy rate (action) in phase peak``."""
@@ -122,6 +146,8 @@ class Objective:
         }[self.measure]
         if self.cause:
             what = f"{self.cause} {what}"
+        if self.scope is not None:
+            what += f" of {self.scope.label()}"
         if self.phase:
             what += f" in phase {self.phase}"
         if self.fault:
@@ -234,9 +260,29 @@ def _objective(ctx: Context, node: Node) -> Objective | None:
     cause = fields.get("cause", _choice(CAUSES, "busy cause"), None) if "cause" in allowed else None
     phase = fields.get("phase", _name("a phase name"), None) if "phase" in allowed else None
     fault = fields.get("fault", _name("a fault name or id"), None) if "fault" in allowed else None
+    slices = {
+        key: fields.get(key, _name(_SLICE_HINTS[key]), None) if key in allowed else None
+        for key in SLICES
+    }
     name = fields.get("name", parse_text, None)
     if phase is not None and fault is not None:
         ctx.error(node.items["fault"], "give either 'phase:' or 'fault:', not both")
+    if slices["endpoint"] is not None:
+        # an endpoint is one request of a journey: its objectives count requests
+        if "level" in node.items and level != "request":
+            ctx.error(
+                node.items["level"],
+                "an endpoint is one HTTP request: 'endpoint:' measures requests "
+                "(level: request, the default with it)",
+            )
+        level = "request"
+    if relative and any(v is not None for v in slices.values()):
+        key = next(k for k in SLICES if slices[k] is not None)
+        ctx.error(
+            node.items[measure],
+            f"a share of the offered rate needs the whole run (the offered load of one {key} "
+            "is not known); give a rate like '800/s' instead",
+        )
     return Objective(
         measure=measure,
         limit=limit,
@@ -247,7 +293,16 @@ def _objective(ctx: Context, node: Node) -> Objective | None:
         relative=relative,
         name=name,
         line=node.mark.line,
+        **slices,
     )
+
+
+_SLICE_HINTS = {
+    "journey": "a journey name of the profile",
+    "endpoint": "a request's label, like 'POST /v1/transfers'",
+    "instance": "a target instance, like 'wallet-1' or a target URL",
+    "network": "a network class of the profile",
+}
 
 
 def _limit(ctx: Context, measure: str, node: Node) -> tuple[float | None, bool]:
@@ -304,19 +359,38 @@ def _name(hint: str) -> Callable[[object], str]:
 
 
 def check_names(
-    slo: Slo, *, phases: Iterable[str] | None = None, faults: Iterable[str] | None = None
+    slo: Slo,
+    *,
+    phases: Iterable[str] | None = None,
+    faults: Iterable[str] | None = None,
+    journeys: Iterable[str] | None = None,
+    networks: Iterable[str] | None = None,
 ) -> None:
-    """Before a run: every ``phase:`` must be one of the profile's phases and every ``fault:``
-    one of the scenario's faults (``None``: not checked). Raises ``SpecError`` naming each wrong
-    name at its place in the file, with a close match."""
+    """Before a run: every ``phase:`` must be one of the profile's phases, every ``fault:``
+    one of the scenario's faults, every ``journey:`` and ``network:`` one of the profile's
+    journeys and network classes (``None``: not checked). Raises ``SpecError`` naming each
+    wrong name at its place in the file, with a close match."""
     problems: list[Problem] = []
     known = {
         "phase": list(phases) if phases is not None else None,
         "fault": list(faults) if faults is not None else None,
+        "journey": list(journeys) if journeys is not None else None,
+        "network": list(networks) if networks is not None else None,
     }
-    owner = {"phase": "the profile", "fault": "the scenario"}
+    owner = {
+        "phase": "the profile",
+        "fault": "the scenario",
+        "journey": "the profile",
+        "network": "the profile",
+    }
+    plural = {"network": "network classes", "journey": "journeys (with their tags applied)"}
     for index, o in enumerate(slo.objectives):
-        for key, value in (("phase", o.phase), ("fault", o.fault)):
+        for key, value in (
+            ("phase", o.phase),
+            ("fault", o.fault),
+            ("journey", o.journey),
+            ("network", o.network),
+        ):
             names = known[key]
             if value is None or names is None or value in names:
                 continue
@@ -324,9 +398,10 @@ def check_names(
                 continue  # a repeated stage's name: every repeat (``burst#1``, ``burst#2``…)
             line, column, path = _place(slo.file, index, key, o.line)
             listing = ", ".join(names) or "none"
+            what = "network class" if key == "network" else key
             message = (
-                f"{owner[key]} has no {key} '{value}'{did_you_mean(value, names)} "
-                f"(its {key}s: {listing})"
+                f"{owner[key]} has no {what} '{value}'{did_you_mean(value, names)} "
+                f"(its {plural.get(key, key + 's')}: {listing})"
             )
             problems.append(Problem(slo.file, line, column, path, message))
     if problems:

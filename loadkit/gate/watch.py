@@ -11,6 +11,10 @@ An objective is given up on only when no answers still to come could save it:
   the profile schedules, with 5% to spare for the schedule's noise: even if every remaining
   arrival were answered ok, the run could not get back under the limit.
 
+An objective on a slice (``journey:``, ``endpoint:``, ``instance:``, ``network:``) is watched on
+that slice's answers the same way (its whole-run bound still counts every arrival of the run:
+the slice's share of them is not known in advance, so that check is looser, never wrong).
+
 Whole-run latency, request-level whole-run busy rates, recovery, fault-scoped objectives and
 integrity are judged by the gate at the end only. ::
 
@@ -85,7 +89,7 @@ class SloWatch:
         self, o: Objective, phase: str, timeline: Timeline, window: tuple[float, float]
     ) -> str | None:
         assert o.limit is not None
-        bucket = timeline.select(o.level, phase=phase)
+        bucket = _select(timeline, o, o.level, phase)
         start, end = window
         if o.measure == "max_busy_rate":
             busy = _busy(bucket, o.cause)
@@ -119,7 +123,7 @@ class SloWatch:
         if self.total_offered is None or o.level != "action":
             return None
         assert o.limit is not None
-        bucket = timeline.totals("action")
+        bucket = _select(timeline, o, "action", None)
         counted = bucket.answered + bucket.count("unsent")
         bound = max(float(counted), self.total_offered) * SCHEDULE_SLACK + 5
         part = _busy(bucket, o.cause) if o.measure == "max_busy_rate" else bucket.count("unsent")
@@ -130,6 +134,18 @@ class SloWatch:
             f"{part:,} {what} already, more than {format_value(o, o.limit)} of the at most "
             f"{bound:,.0f} arrivals the whole run can have"
         )
+
+
+def _select(timeline: Timeline, o: Objective, level: str, phase: str | None) -> Bucket:
+    """The answers of ``o``'s slice at ``level`` (in ``phase``, or in the whole run)."""
+    return timeline.select(
+        level,
+        phase=phase,
+        journey=o.journey,
+        endpoint=o.endpoint,
+        instance=o.instance,
+        network=o.network,
+    )
 
 
 def _busy(bucket: Bucket, cause: str | None) -> int:

@@ -153,9 +153,20 @@ class Target:
 
     ``ring`` is the list of targets it belongs to (a user's URLs; just itself unless
     :func:`link` made one) and ``slot`` its place there; ``ejected_until`` (client clock) is
-    non-zero while failover skips it."""
+    non-zero while failover skips it. ``route`` names the instance behind it in the timeline
+    (:meth:`Recorder.instance <loadkit.load.recorder.Recorder.instance>`; 0: unnamed)."""
 
-    __slots__ = ("_idle", "authority", "ejected_until", "host", "port", "ring", "slot", "url")
+    __slots__ = (
+        "_idle",
+        "authority",
+        "ejected_until",
+        "host",
+        "port",
+        "ring",
+        "route",
+        "slot",
+        "url",
+    )
     SCHEME = "http"
     DEFAULT_PORT = 80
 
@@ -171,6 +182,7 @@ class Target:
         self.ring: tuple[Target, ...] = (self,)
         self.slot = 0
         self.ejected_until = 0.0
+        self.route = 0
 
     def take(self, now: float) -> gsocket.socket | None:
         """A live idle connection, or ``None``."""
@@ -334,7 +346,9 @@ class Action:
     ``outcome``/``cause`` indexes, which a journey leaves as the action's own when it ends
     (``detail``: an index into DETAILS, e.g. ``tls``, when the last failure had one);
     ``key`` is the idempotency key the last request carried, ``superseded`` the keys retries
-    replaced (``reuse_idempotency_key: false``).
+    replaced (``reuse_idempotency_key: false``). ``net`` is the user's network class and
+    ``where`` the instance and network class of the last request (both OR-ed into recorder
+    keys; the action is counted where its last request went).
     """
 
     __slots__ = (
@@ -345,6 +359,7 @@ class Action:
         "end",
         "first_send",
         "key",
+        "net",
         "outcome",
         "piece",
         "response",
@@ -354,6 +369,7 @@ class Action:
         "timeout",
         "user",
         "vars",
+        "where",
     )
 
     def __init__(self, timeout_s: float) -> None:
@@ -373,12 +389,16 @@ class Action:
         self.detail = NO_DETAIL
         self.key: str | None = None
         self.superseded: list[str] = []
+        self.net = 0
+        self.where = 0
 
     def begin(self, t: float, piece: Piece, user: Any) -> None:
         self.t = self.due = self.end = t
         self.first_send = -1.0
         self.piece = piece
         self.user = user
+        self.net = user.net
+        self.where = user.where
         self.outcome = OK
         self.cause = NO_CAUSE
         self.detail = NO_DETAIL
@@ -546,6 +566,8 @@ class HttpClient:
         sock = None
         failed: tuple[int, int] | None = None
         over = False
+        a.where = where = target.route | a.net
+        key = ep.sid | where
         deadline = a.timeout
         deadline.arm()
         try:
@@ -586,7 +608,7 @@ class HttpClient:
                 a.detail = TLS_FAILED
                 piece = a.piece
                 assert piece is not None
-                self.recorder.detail(piece, ep.sid, TLS_FAILED)
+                self.recorder.detail(piece, key, TLS_FAILED)
             else:
                 a.detail = NO_DETAIL
         a.status = status
@@ -598,7 +620,7 @@ class HttpClient:
         self.requests += 1
         assert a.piece is not None
         self.recorder.record(
-            a.piece, ep.sid, outcome, cause, int((end - a.due) * 1e6), int((end - start) * 1e6)
+            a.piece, key, outcome, cause, int((end - a.due) * 1e6), int((end - start) * 1e6)
         )
         a.due = end
         if self._fire is not None:

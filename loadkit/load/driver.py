@@ -154,7 +154,7 @@ class Driver:
             share=share,
             count=count,
         )
-        self.users = make_users(profile, config, self.targets, share, count)
+        self.users = make_users(profile, config, self.targets, share, count, recorder)
         self.journeys = build_journeys(self.setup, self.users)
         self._pickers = [
             _Picker(self.journeys, profile.journey_weights(stage)) for stage in profile.stages
@@ -213,8 +213,8 @@ class Driver:
                 result.arrivals += 1
                 due = base + t
                 wait = due - perf()
-                if wait < -bound:
-                    recorder.unsent(piece, journey.action_sid)
+                if wait < -bound:  # counted where the next user would have sent it
+                    recorder.unsent(piece, journey.action_sid | users[self._next_user].where)
                     result.unsent += 1
                     skipped += 1
                     if skipped % 512 == 0:
@@ -241,7 +241,7 @@ class Driver:
             wanted = set(range(self.share, self.profile.users_at(max(now, 0.0)), self.count))
             for u in wanted - running.keys():
                 stopping.discard(u)
-                user = make_user(self.profile, self.config, self.targets, u % total)
+                user = make_user(self.profile, self.config, self.targets, u % total, self.recorder)
                 if self._wallet:
                     bind_accounts([user], self.setup)
                 running[u] = gevent.spawn(self._user_loop, u, user, pieces, stopping)
@@ -290,7 +290,7 @@ class Driver:
             if self._errors_logged < 5:
                 self._errors_logged += 1
                 log.exception("journey %s failed", journey.name)
-            self.recorder.unsent(piece, journey.action_sid)
+            self.recorder.unsent(piece, journey.action_sid | a.where)
             return
         self._record(a, piece, journey)
 
@@ -299,19 +299,20 @@ class Driver:
         if end > self._last_end:
             self._last_end = end
         first = a.first_send if a.first_send >= 0 else end
+        key = journey.action_sid | a.where
         if a.outcome == UNSENT:  # never left by a journey; kept exhaustive
-            self.recorder.unsent(piece, journey.action_sid)
+            self.recorder.unsent(piece, key)
             return
         self.recorder.record(
             piece,
-            journey.action_sid,
+            key,
             a.outcome,
             a.cause,
             int((end - a.t) * 1e6),
             int((end - first) * 1e6),
         )
         if a.detail != NO_DETAIL and a.cause == CONNECTION_LOST[1]:  # e.g. a TLS failure
-            self.recorder.detail(piece, journey.action_sid, a.detail)
+            self.recorder.detail(piece, key, a.detail)
 
     def abort(self) -> None:
         """End the run now (Ctrl-C, SIGTERM): running actions are cut off and recorded."""

@@ -1,7 +1,8 @@
 """The per-second recorder: outcome counts and latency histograms of one Locust process.
 
 Every request and every action is counted in a *cell*: one piece of the run (a second × phase,
-see :mod:`loadkit.load.schedule`) × one *series* (journey × endpoint × level). A cell holds
+see :mod:`loadkit.load.schedule`) × one *series* (journey × endpoint × level) × where it went
+(the target *instance* and the user's *network class*). A cell holds
 counts per outcome and busy cause (and per busy detail such as ``tls``, when one was
 counted), and two latency histograms in microseconds — from the intended send time (``lat``) and
 from the actual send (``svc``).
@@ -18,7 +19,8 @@ the master writes are additive deltas::
 
     recorder = Recorder()
     sid = recorder.series("checkout", "POST /v1/payments", "request")
-    recorder.record(piece, sid, OK, NO_CAUSE, lat_us=5200, svc_us=4100)
+    where = recorder.instance("wallet-1") | recorder.network("weak-4g")
+    recorder.record(piece, sid | where, OK, NO_CAUSE, lat_us=5200, svc_us=4100)
     payload = recorder.drain()   # {"cells": [[t, phase, journey, endpoint, level, ...]], ...}
 
 Money movements are recorded twice: :meth:`Recorder.sent` before the request leaves (view
@@ -29,6 +31,9 @@ leaves every key it may have sent on disk (docs/integrity.md)::
 
     recorder.spill = AckLog(run_dir / "acks.d" / "standalone-0-4711.jsonl")
     recorder.sent(ack_record({..., "key": key, "view": SENT}))   # then send
+A cell's key is one small int: the series id (:meth:`Recorder.series`, already shifted) OR the
+instance's route (:meth:`Recorder.instance`, kept on each target) OR the network class's index
+(:meth:`Recorder.network`, kept on each user), so the hot path adds no tuple and no lookup.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
+from loadkit.errors import ConfigError
 from loadkit.load.schedule import Piece
 from loadkit.profile.outcome import CAUSES, DETAILS
 from loadkit.rundir.histogram import encode_sparse as encode_sparse
@@ -49,9 +55,17 @@ ACTION: Final = "action"
 #: the endpoint of action-level series
 ANY_ENDPOINT: Final = "*"
 
+#: a cell key: ``series << SERIES_SHIFT | instance << INSTANCE_SHIFT | network``
+SERIES_SHIFT: Final = 16
+INSTANCE_SHIFT: Final = 8
+#: instances and network classes a run can name (index 0 of each: none)
+MAX_NAMES: Final = 255
+_LOW: Final = 0xFF
+
 #: one cell on the wire: t, phase, journey, endpoint, level, counts[4], causes[7], lat, svc,
-#: details (histograms as flat [index, count, index, count, …] lists; details ``[]`` when none
-#: were counted, else one count per DETAILS entry)
+#: details, instance, network (histograms as flat [index, count, index, count, …] lists;
+#: details ``[]`` when none were counted, else one count per DETAILS entry; instance and
+#: network ``""`` when unknown)
 CellRow = list[Any]
 
 
@@ -81,25 +95,37 @@ class Recorder:
         self._acks: list[str] = []
         #: this process's own acknowledgement log, written before each request leaves
         self.spill: AckLog | None = None
+        self._instances: list[str] = [""]
+        self._networks: list[str] = [""]
 
     def series(self, journey: str, endpoint: str, level: str) -> int:
-        """The id of a series (created on first use); ids index cells within a piece."""
+        """The id of a series (created on first use), shifted to take an instance and a
+        network (``sid | where``); ids key cells within a piece."""
         key = (journey, endpoint, level)
         sid = self._ids.get(key)
         if sid is None:
-            sid = self._ids[key] = len(self._series)
+            sid = self._ids[key] = len(self._series) << SERIES_SHIFT
             self._series.append(key)
         return sid
 
+    def instance(self, name: str) -> int:
+        """The route of target instance ``name`` (``""``: unknown → 0), to OR into a key."""
+        return _index(self._instances, name, "target instances") << INSTANCE_SHIFT
+
+    def network(self, name: str | None) -> int:
+        """The index of network class ``name`` (``None``: none → 0), to OR into a key."""
+        return _index(self._networks, name or "", "network classes")
+
     def record(
-        self, piece: Piece, sid: int, outcome: int, cause: int, lat_us: int, svc_us: int
+        self, piece: Piece, key: int, outcome: int, cause: int, lat_us: int, svc_us: int
     ) -> None:
-        """Count one finished request or action (indexes into OUTCOMES and CAUSES; cause -1
-        when not busy) with its latency from the intended and from the actual send."""
+        """Count one finished request or action (``key``: its series id OR where it went;
+        indexes into OUTCOMES and CAUSES, cause -1 when not busy) with its latency from the
+        intended and from the actual send."""
         cells = piece.cells
-        cell = cells.get(sid)
+        cell = cells.get(key)
         if cell is None:
-            cell = cells[sid] = Cell()
+            cell = cells[key] = Cell()
             self._dirty.add(piece)
         cell.n[outcome] += 1
         if cause >= 0:
@@ -111,24 +137,24 @@ class Recorder:
         index = hdr_index(svc_us)
         hist[index] = hist.get(index, 0) + 1
 
-    def detail(self, piece: Piece, sid: int, detail: int) -> None:
+    def detail(self, piece: Piece, key: int, detail: int) -> None:
         """Count a detail (an index into DETAILS) of a busy answer :meth:`record` counted, e.g.
         ``tls`` for a ``connection`` failure; off the hot path (only failures have one)."""
         cells = piece.cells
-        cell = cells.get(sid)
+        cell = cells.get(key)
         if cell is None:
-            cell = cells[sid] = Cell()
+            cell = cells[key] = Cell()
             self._dirty.add(piece)
         if not cell.details:
             cell.details = [0] * len(DETAILS)
         cell.details[detail] += 1
 
-    def unsent(self, piece: Piece, sid: int) -> None:
+    def unsent(self, piece: Piece, key: int) -> None:
         """Count one arrival that could not be sent (action level: no latency)."""
         cells = piece.cells
-        cell = cells.get(sid)
+        cell = cells.get(key)
         if cell is None:
-            cell = cells[sid] = Cell()
+            cell = cells[key] = Cell()
             self._dirty.add(piece)
         cell.n[3] += 1
 
@@ -158,10 +184,11 @@ class Recorder:
         """Everything since the last drain: ``{"cells": [CellRow…], "acks": [str…]}``."""
         rows: list[CellRow] = []
         series = self._series
+        instances, networks = self._instances, self._networks
         for piece in self._dirty:
             cells, piece.cells = piece.cells, {}
-            for sid, cell in cells.items():
-                journey, endpoint, level = series[sid]
+            for key, cell in cells.items():
+                journey, endpoint, level = series[key >> SERIES_SHIFT]
                 rows.append(
                     [
                         piece.t,
@@ -174,11 +201,25 @@ class Recorder:
                         _flat(cell.lat),
                         _flat(cell.svc),
                         cell.details,
+                        instances[(key >> INSTANCE_SHIFT) & _LOW],
+                        networks[key & _LOW],
                     ]
                 )
         self._dirty = set()
         acks, self._acks = self._acks, []
         return {"cells": rows, "acks": acks}
+
+
+def _index(names: list[str], name: str, what: str) -> int:
+    if not name:
+        return 0
+    try:
+        return names.index(name)
+    except ValueError:
+        if len(names) > MAX_NAMES:
+            raise ConfigError(f"a run can name at most {MAX_NAMES} {what}") from None
+        names.append(name)
+        return len(names) - 1
 
 
 def _flat(hist: dict[int, int]) -> list[int]:

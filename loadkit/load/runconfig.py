@@ -56,6 +56,10 @@ class Target:
     """Where load goes. ``kind`` ``reference`` (the wallet stack, ``wallet`` required) or ``http``.
     ``network`` maps a profile's network class to the URLs its users go through.
 
+    ``instances`` names the instance behind a URL in the timeline (the reference stack's
+    ``wallet-1``…); a URL without a name is named by itself, and a network class's URL by the
+    target URL it stands for (``network[cls][i]`` goes to ``urls[i]``).
+
     ``https://`` URLs speak TLS with ``tls_by_url[url]``, else ``tls``, else :class:`Tls`'s
     defaults (verified against the system's CAs); ``http://`` URLs ignore both. A URL that
     reaches an https service through a TCP proxy (a network class's Toxiproxy) is ``https://``
@@ -76,9 +80,26 @@ class Target:
     #: headers every declarative request to it carries, as templates (``{env.NAME}`` only:
     #: rendered where the request is sent, so a token never lands in a file)
     headers: Mapping[str, str] = field(default_factory=dict)
+    instances: Mapping[str, str] = field(default_factory=dict)
 
     def all_urls(self) -> list[str]:
         return [*self.urls, *(u for urls in self.network.values() for u in urls)]
+
+    def instance_of(self, url: str) -> str:
+        """The timeline's name for the instance behind ``url``::
+
+        Target(urls=("http://127.0.0.1:41001",)).instance_of("http://127.0.0.1:41001")
+        # 'http://127.0.0.1:41001'
+        """
+        name = self.instances.get(url)
+        if name:
+            return name
+        for urls in self.network.values():
+            if url in urls:
+                i = urls.index(url)
+                if i < len(self.urls) and self.urls[i] != url:
+                    return self.instance_of(self.urls[i])
+        return url
 
     def tls_for(self, url: str) -> Tls | None:
         """The TLS settings of ``url``: ``None`` for ``http://``."""
@@ -120,6 +141,8 @@ class Target:
             data["tls_by_url"] = {u: t.to_dict(inline=inline) for u, t in self.tls_by_url.items()}
         if self.headers:
             data["headers"] = dict(self.headers)
+        if self.instances:
+            data["instances"] = dict(self.instances)
         if self.wallet is not None:
             w = self.wallet
             data["wallet"] = {
@@ -148,6 +171,7 @@ class Target:
             tls=None if t.get("tls") is None else Tls.from_dict(t["tls"]),
             tls_by_url={str(u): Tls.from_dict(v) for u, v in t.get("tls_by_url", {}).items()},
             headers={str(k): str(v) for k, v in t.get("headers", {}).items()},
+            instances={str(u): str(n) for u, n in t.get("instances", {}).items()},
         )
 
     def check(self, allowlist: Allowlist, what: str) -> None:

@@ -1,4 +1,7 @@
-"""Two runs side by side: deltas per phase, per busy cause and per fault, regressions flagged.
+"""Two runs side by side: deltas per phase, per busy cause, per fault and per value of each
+breakdown (target instance, network class, journey), regressions flagged. Give both runs'
+metrics the same :class:`~loadkit.report.model.Scope` to compare one slice (``loadkit compare
+--journey pay``): every row is then that slice's.
 
 A regression is, from run A (the baseline) to run B: a busy rate up by more than
 ``BUSY_POINTS`` (0.5 percentage point), p95 latency up by more than 20% and 5 ms, a fault that
@@ -6,11 +9,14 @@ recovered in A and not in B or takes more than 5 s longer, or B invalid (unsent)
 
     c = compare_metrics(compute_metrics(old_dir), compute_metrics(new_dir))
     [r.name for r in c.rows if r.regression]
+    only = Scope(journey="pay")
+    compare_metrics(compute_metrics(old_dir, scope=only), compute_metrics(new_dir, scope=only))
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -27,7 +33,8 @@ RECOVERY_SLACK_S = 5.0
 
 @dataclass(frozen=True)
 class Row:
-    """One compared line: ``kind`` is ``total``, ``phase``, ``cause`` or ``fault``."""
+    """One compared line: ``kind`` is ``total``, ``phase``, ``cause``, ``fault``, ``instance``,
+    ``network`` or ``journey``."""
 
     kind: str
     name: str
@@ -46,6 +53,16 @@ class Comparison:
     @property
     def regressions(self) -> list[Row]:
         return [r for r in self.rows if r.regression]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``loadkit compare --json`` prints."""
+        return {
+            "a": self.a.run_id,
+            "b": self.b.run_id,
+            "scope": self.b.scope,
+            "rows": [asdict(r) for r in self.rows],
+            "regressions": len(self.regressions),
+        }
 
 
 def _points(a: float | None, b: float | None) -> str:
@@ -140,12 +157,24 @@ def compare_metrics(a: RunMetrics, b: RunMetrics) -> Comparison:
             )
         )
         c.rows += _level_rows("fault", name, fa.action if fa else None, fb.action if fb else None)
+    for dimension in ("instance", "network", "journey"):
+        ba, bb = a.breakdown(dimension), b.breakdown(dimension)
+        rows_a = {r.value: r for r in (ba.rows if ba else [])}
+        rows_b = {r.value: r for r in (bb.rows if bb else [])}
+        for value in list(rows_a) + [v for v in rows_b if v not in rows_a]:
+            ra, rb = rows_a.get(value), rows_b.get(value)
+            c.rows += _level_rows(
+                dimension, value, ra.action if ra else None, rb.action if rb else None
+            )
     return c
 
 
 def comparison_table(c: Comparison) -> Group:
     """The comparison for a terminal."""
-    table = Table(title=f"A: {c.a.run_id}  →  B: {c.b.run_id}", title_justify="left")
+    title = f"A: {c.a.run_id}  →  B: {c.b.run_id}"
+    if c.b.scope:
+        title += "  (only " + ", ".join(f"{k} {v}" for k, v in c.b.scope.items()) + ")"
+    table = Table(title=title, title_justify="left")
     table.add_column("", no_wrap=True, style="dim")
     table.add_column("what", overflow="fold")
     for col in ("A", "B", "Δ"):

@@ -4,7 +4,9 @@
     write_json_report(compute_metrics(run_dir), RunDir(run_dir).report_json)
     json.loads(RunDir(run_dir).report_json.read_text())["total"]["action"]["counts"]["busy_rate"]
 
-A gated run's document has ``gate.json`` under ``gate`` (``null`` otherwise).
+A gated run's document has ``gate.json`` under ``gate`` (``null`` otherwise). A run that did not
+end as planned (aborted, interrupted, failed, killed, invalid) has its warning under
+``status_banner`` (``{"kind", "title", "text"}``, ``null`` for a complete, valid run).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadkit import __version__
 from loadkit.report.model import RunMetrics
+from loadkit.report.views import status_banner
 
 if TYPE_CHECKING:
     from loadkit.report.formats import ReportOptions
@@ -43,7 +46,10 @@ def report_dict(m: RunMetrics) -> dict[str, Any]:
     """The ``loadkit.report/v1`` document."""
     generated = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     head = {"schema": SCHEMA, "generated_at": generated, "loadkit_version": __version__}
-    return {**head, **_with_rates(m.to_dict())}
+    banner = status_banner(m)
+    body = _with_rates(m.to_dict())
+    body["status_banner"] = None if banner is None else vars(banner).copy()
+    return {**head, **body}
 
 
 def render_json(m: RunMetrics, options: ReportOptions | None = None) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from loadkit.report.gateview import GateView, gate_view
 from loadkit.report.model import LevelStats, RunMetrics
 from loadkit.report.verdict import pct, recovery_text
+from loadkit.report.views import fault_instances_text, status_banner
 
 if TYPE_CHECKING:
     from loadkit.report.formats import ReportOptions
@@ -56,7 +57,16 @@ def render_junit(
         max_busy = options.max_busy
     suites = ET.Element("testsuites", name=f"loadkit {m.profile}")
     suite = ET.SubElement(suites, "testsuite", name=f"loadkit.{m.profile}")
-    _props(suite, {"run_id": m.run_id, "status": m.status, "verdict": m.verdict})
+    banner = status_banner(m)
+    _props(
+        suite,
+        {
+            "run_id": m.run_id,
+            "status": m.status,
+            "verdict": m.verdict,
+            "status_banner": banner.line() if banner is not None else None,
+        },
+    )
     tests = failures = errors = 0
     time_total = 0.0
 
@@ -85,7 +95,9 @@ def render_junit(
         problems.append(f"{pct(m.total.unsent_share, 2)} of arrivals unsent (over 1%)")
     if problems:
         failures += 1
-        ET.SubElement(run, "failure", message="; ".join(problems), type="run").text = m.verdict
+        text = m.verdict if banner is None else f"{banner.line()}\n{m.verdict}"
+        kind = "run-" + m.status if m.status != "completed" else "run"
+        ET.SubElement(run, "failure", message="; ".join(problems), type=kind).text = text
     for p in m.phases:
         c = case(f"phase {p.name}", f"loadkit.{m.profile}.phases", p.duration_s)
         _props(
@@ -114,6 +126,7 @@ def render_junit(
                 "busy_s": f.busy_s,
                 "recovery_s": f.recovery_s,
                 "recovered": f.recovered,
+                "instances": fault_instances_text(f) or None,
             },
         )
         if f.error:

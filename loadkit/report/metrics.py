@@ -5,6 +5,13 @@ gate use (definitions in docs/design.md; the model in :mod:`loadkit.report.model
     print(m.verdict)                       # "double11: 7.3% of user actions busy; …"
     m.fault("db-down").recovery_s          # 18.0
 
+Beyond the phases, faults, endpoints and causes: breakdowns by target instance, network class
+and journey (:class:`~loadkit.report.model.Breakdown`), how each instance fared during each
+fault, goodput (answered actions that were not busy) and service time, and the target's own
+busy causes when they were scraped (``server-causes.jsonl``). With a ``scope``, every number is
+that slice's (``compute_metrics(run_dir, scope=Scope(instance="wallet-1"))``); the offered
+load, a property of the whole schedule, is then unknown.
+
 Recovery of a fault: ``W(s)`` is the action-level busy rate of the 10 seconds ``[s, s+10)``.
 The fault recovered at the first second ``s ≥ its end`` from which ``W(s), W(s+1) … W(s+9)``
 are all within the limit (the rate is back, and stays back for 10 s); recovery time is
@@ -16,6 +23,7 @@ the action busy rate before the first fault + 1 percentage point (``BASELINE_MAR
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +32,11 @@ from loadkit.profile.model import LoadModel, Profile
 from loadkit.profile.outcome import BUSY, UNSENT
 from loadkit.report.aggregate import OUTCOMES, Acc, Aggregates, aggregate, as_array
 from loadkit.report.model import (
+    Breakdown,
     CauseMetrics,
     Counts,
     EndpointMetrics,
+    FaultInstance,
     FaultMetrics,
     Latency,
     LevelStats,
@@ -34,31 +44,50 @@ from loadkit.report.model import (
     PhaseMetrics,
     Point,
     RunMetrics,
+    Scope,
+    ServerCauses,
+    SliceMetrics,
+    SlicePhase,
     TotalMetrics,
     Window,
 )
 from loadkit.report.rundata import FaultWindow, RunData
 from loadkit.report.verdict import verdict
 from loadkit.rundir import RunDir, hdr
+from loadkit.rundir.servercauses import CauseLine, read_server_causes
 
 WINDOW_S = 10  # the rolling busy rate's window
 HOLD_S = 10  # how long it must stay within the limit
 BASELINE_MARGIN = 0.01
 MAX_UNSENT = 0.01
 MAX_POINTS = 1200  # longer runs get coarser time-series points
+#: statuses of a run that stopped before its profile's end
+ENDED_EARLY = ("aborted", "interrupted", "failed", "running")
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 ANSWERED = UNSENT  # ok, rejected and busy come before unsent: [:ANSWERED] is what was answered
 
 
-def compute_metrics(run_dir: str | Path | RunDir, *, busy_limit: float | None = None) -> RunMetrics:
+def compute_metrics(
+    run_dir: str | Path | RunDir,
+    *,
+    busy_limit: float | None = None,
+    scope: Scope | None = None,
+) -> RunMetrics:
     """Read a run directory (complete or cut short) and compute its metrics. ``busy_limit``
-    overrides the steady-state limit for recovery (a fraction)."""
+    overrides the steady-state limit for recovery (a fraction); ``scope``: only that slice."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     data = RunData.load(rd)
     duration = _duration(data)
     bin_s = max(1, math.ceil(duration / MAX_POINTS)) if duration else 1
     windows = {f.id: _fault_seconds(f) for f in data.faults}
-    agg = aggregate(rd.timeline, windows=windows, bin_s=bin_s)
+    if scope is not None and scope.is_everything:
+        scope = None
+    agg = aggregate(rd.timeline, windows=windows, bin_s=bin_s, scope=scope)
+    # the schedule's offered load is the whole run's: a slice of it has no known share
+    offer = data.profile if scope is None else None
+    server = _server_lines(rd) if scope is None or scope.instance is not None else None
+    if server is not None and scope is not None and scope.instance is not None:
+        server = (server[0], [x for x in server[1] if x.instance == scope.instance])
     last = agg.last_second
     end = max(math.ceil(duration), (last + 1) if last is not None else 0)
     if agg.bad_lines:
@@ -68,9 +97,15 @@ def compute_metrics(run_dir: str | Path | RunDir, *, busy_limit: float | None = 
     actions = as_array(agg.seconds["action"], end)
     data_end = (last + 1) if last is not None else 0
     limit = _limit(data, actions, busy_limit)
-    total = _total(agg, data.profile, duration)
-    phases = _phases(agg, data.profile)
-    faults = [_fault(f, agg, actions, data_end, limit) for f in data.faults]
+    # a run stopped before its profile's end: rates over what it ran, not the whole schedule
+    stopped = float(data_end) if data.status in ENDED_EARLY and 0 < data_end < duration else None
+    total = _total(agg, offer, stopped or duration)
+    lines = server[1] if server is not None else []
+    phases = _phases(agg, data.profile, offer, lines, stopped)
+    instances = agg.values("instance")
+    faults = [
+        _fault(f, agg, actions, data_end, limit, instances, lines, duration) for f in data.faults
+    ]
     m = RunMetrics(
         run_id=data.run_id,
         profile=data.profile_name,
@@ -88,13 +123,17 @@ def compute_metrics(run_dir: str | Path | RunDir, *, busy_limit: float | None = 
         causes=_causes(agg),
         worst_10s=_worst(actions[:data_end]),
         limit=limit,
-        series=_series(agg, data.profile, data_end, bin_s),
+        series=_series(agg, data.profile, offer, data_end, bin_s),
         integrity=data.integrity,
         notes=data.notes,
         verdict="",
         gate=data.gate,
         clock_t0=_clock_t0(data),
         security=data.security,
+        breakdowns=_breakdowns(agg, phases, data_end, bin_s),
+        server_causes=_server_causes(server),
+        scope=scope.to_dict() if scope is not None else None,
+        stopped_s=stopped,
     )
     object.__setattr__(m, "verdict", verdict(m))
     return m
@@ -155,14 +194,16 @@ def _total(agg: Aggregates, profile: Profile | None, duration: float) -> TotalMe
     offered = _offered(profile, 0.0, duration)
     scheduled = action.counts.scheduled
     unsent = action.counts.unsent / scheduled if scheduled else 0.0
+    counts = action.counts
     return TotalMetrics(
         action=action,
         request=request,
         offered=offered,
         offered_rate=offered / duration if offered is not None and duration else None,
-        achieved_rate=action.counts.answered / duration if duration else None,
+        achieved_rate=counts.answered / duration if duration else None,
         unsent_share=unsent,
         valid=unsent <= MAX_UNSENT,
+        goodput_rate=(counts.answered - counts.busy) / duration if duration else None,
     )
 
 
@@ -186,15 +227,23 @@ def _seen(agg: Aggregates, phase: str) -> tuple[float, float]:
     return float(min(seconds)), float(max(seconds) + 1)
 
 
-def _phases(agg: Aggregates, profile: Profile | None) -> list[PhaseMetrics]:
+def _phases(
+    agg: Aggregates,
+    profile: Profile | None,
+    offer: Profile | None,
+    server: list[CauseLine],
+    stopped: float | None = None,
+) -> list[PhaseMetrics]:
     out = []
     for name, start, end in _phase_windows(agg, profile):
         action, request = (
             stats(agg.total("action", phase=name)),
             stats(agg.total("request", phase=name)),
         )
-        length = end - start
-        offered = _offered(profile, start, end)
+        ran = max(start, min(end, stopped)) if stopped is not None else end  # its part that ran
+        length = ran - start
+        offered = _offered(offer, start, ran)
+        counts = action.counts
         out.append(
             PhaseMetrics(
                 name=name,
@@ -202,9 +251,11 @@ def _phases(agg: Aggregates, profile: Profile | None) -> list[PhaseMetrics]:
                 end_s=end,
                 offered=offered,
                 offered_rate=offered / length if offered is not None and length else None,
-                achieved_rate=action.counts.answered / length if length else None,
+                achieved_rate=counts.answered / length if length else None,
                 action=action,
                 request=request,
+                goodput_rate=(counts.answered - counts.busy) / length if length else None,
+                server_causes=_server_between(server, start, end),
             )
         )
     return out
@@ -267,7 +318,14 @@ def recovery(
 
 
 def _fault(
-    f: FaultWindow, agg: Aggregates, actions: np.ndarray, data_end: int, limit: Limit | None
+    f: FaultWindow,
+    agg: Aggregates,
+    actions: np.ndarray,
+    data_end: int,
+    limit: Limit | None,
+    instances: list[str],
+    server: list[CauseLine],
+    duration: float,
 ) -> FaultMetrics:
     action, request = stats(agg.windows[f.id]["action"]), stats(agg.windows[f.id]["request"])
     rec: float | None = None
@@ -302,6 +360,132 @@ def _fault(
         recovered=rec is not None,
         recovery_s=rec,
         note=note,
+        instances=[
+            FaultInstance(
+                name,
+                names_instance(f.target, name),
+                stats(agg.window_instances.get(f.id, {}).get(name) or Acc()),
+            )
+            for name in instances
+        ],
+        server_causes=_server_between(
+            server, f.start_s, f.end_s if f.end_s is not None else max(duration, data_end)
+        ),
+    )
+
+
+def names_instance(target: str, instance: str) -> bool:
+    """Whether a fault's ``target`` names ``instance`` as a whole word: ``client-wallet-1``,
+    ``wallet-1-postgres`` and ``wallet-1`` name ``wallet-1``; ``wallet-10`` does not."""
+    if not target or not instance:
+        return False
+    pattern = rf"(?<![A-Za-z0-9]){re.escape(instance)}(?![A-Za-z0-9])"
+    return re.search(pattern, target) is not None
+
+
+def _breakdowns(
+    agg: Aggregates, phases: list[PhaseMetrics], data_end: int, bin_s: int
+) -> list[Breakdown]:
+    """By instance and network class (when the timeline recorded them), and by journey."""
+    names = [p.name for p in phases]
+    out = []
+    for dimension in ("instance", "network"):
+        values = agg.values(dimension)
+        if not values:
+            continue
+        rows = [
+            _slice(
+                value,
+                agg.dim_total(dimension, value, "action"),
+                agg.dim_total(dimension, value, "request"),
+                [(n, agg.dim_total(dimension, value, "action", phase=n)) for n in names],
+                _busy_series(agg.dim_seconds.get((dimension, value), {}), data_end, bin_s),
+            )
+            for value in values
+        ]
+        out.append(Breakdown(dimension, rows))
+    journeys = sorted({j for _p, j, _e, _l in agg.series if j})
+    if journeys:
+        rows = []
+        for journey in journeys:
+            per_level: dict[str, Acc] = {"action": Acc(), "request": Acc()}
+            per_phase: dict[str, Acc] = {n: Acc() for n in names}
+            for (ph, j, _e, lv), acc in agg.series.items():
+                if j != journey:
+                    continue
+                per_level[lv].merge(acc)
+                if lv == "action" and ph in per_phase:
+                    per_phase[ph].merge(acc)
+            rows.append(
+                _slice(journey, per_level["action"], per_level["request"], list(per_phase.items()))
+            )
+        out.append(Breakdown("journey", rows))
+    return out
+
+
+def _slice(
+    value: str,
+    action: Acc,
+    request: Acc,
+    phases: list[tuple[str, Acc]],
+    series: list[float | None] | None = None,
+) -> SliceMetrics:
+    per_phase = []
+    for name, acc in phases:
+        answered = sum(acc.n[:ANSWERED])
+        busy = acc.n[BUSY]
+        p95 = hdr.percentiles_ms(acc.lat, (95.0,))[0] if answered else None
+        per_phase.append(SlicePhase(name, answered, busy, _rate(busy, answered), p95))
+    return SliceMetrics(value, stats(action), stats(request), per_phase, series or [])
+
+
+def _busy_series(per_second: dict[int, list[int]], data_end: int, bin_s: int) -> list[float | None]:
+    """The action busy rate of each time-series point (the run's ``series`` bins)."""
+    out: list[float | None] = []
+    for b in range(0, math.ceil(data_end / bin_s)):
+        busy = answered = 0
+        for t in range(b * bin_s, min((b + 1) * bin_s, data_end)):
+            n = per_second.get(t)
+            if n is not None:
+                busy += n[BUSY]
+                answered += sum(n[:ANSWERED])
+        out.append(_rate(busy, answered))
+    return out
+
+
+def _server_lines(rd: RunDir) -> tuple[dict[str, object], list[CauseLine]] | None:
+    found = read_server_causes(rd.server_causes)
+    return (dict(found[0]), found[1]) if found is not None else None
+
+
+def _server_between(lines: list[CauseLine], start: float, end: float) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in lines:
+        if start <= line.mid < end:
+            for cause, n in line.busy.items():
+                out[cause] = out.get(cause, 0) + n
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _server_causes(
+    found: tuple[dict[str, object], list[CauseLine]] | None,
+) -> ServerCauses | None:
+    if found is None:
+        return None
+    header, lines = found
+    total: dict[str, int] = {}
+    instances: dict[str, dict[str, int]] = {}
+    for line in lines:
+        per = instances.setdefault(line.instance, {})
+        for cause, n in line.busy.items():
+            total[cause] = total.get(cause, 0) + n
+            per[cause] = per.get(cause, 0) + n
+    groups = header.get("groups")
+    return ServerCauses(
+        source=str(header.get("source") or "the target's metrics"),
+        total=dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))),
+        instances={k: instances[k] for k in sorted(instances)},
+        groups={str(k): str(v) for k, v in groups.items()} if isinstance(groups, dict) else {},
     )
 
 
@@ -326,7 +510,9 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
-def _series(agg: Aggregates, profile: Profile | None, data_end: int, bin_s: int) -> list[Point]:
+def _series(
+    agg: Aggregates, profile: Profile | None, offer: Profile | None, data_end: int, bin_s: int
+) -> list[Point]:
     points = []
     act, req = agg.seconds["action"], agg.seconds["request"]
     for b in range(0, math.ceil(data_end / bin_s)):
@@ -341,13 +527,14 @@ def _series(agg: Aggregates, profile: Profile | None, data_end: int, bin_s: int)
             for c, k in agg.causes["action"].get(t, {}).items():
                 causes[c] = causes.get(c, 0) + k
         lat = agg.bins["action"].get(b, [None, None, None])
+        svc = agg.service_bins["action"].get(b, [None, None, None])
         phase = profile.phase_at(lo) if profile is not None else None
         points.append(
             Point(
                 t=lo,
                 width_s=hi - lo,
                 phase=phase or _phase_of(agg, lo),
-                offered=_offered(profile, lo, hi),
+                offered=_offered(offer, lo, hi),
                 answered=sum(a[:ANSWERED]),
                 busy=a[BUSY],
                 unsent=a[UNSENT],
@@ -359,6 +546,9 @@ def _series(agg: Aggregates, profile: Profile | None, data_end: int, bin_s: int)
                 p50=lat[0],
                 p95=lat[1],
                 p99=lat[2],
+                goodput=sum(a[:ANSWERED]) - a[BUSY],
+                service_p50=svc[0],
+                service_p95=svc[1],
             )
         )
     return points

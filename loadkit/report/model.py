@@ -13,6 +13,50 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: the dimensions a scope narrows and a breakdown splits by (the timeline's keys)
+SCOPE_KEYS = ("journey", "endpoint", "instance", "network")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A slice of a run: only its answers of one journey, endpoint (a request's label, e.g.
+    ``POST /v1/transfers``), target instance (``wallet-1``, or a URL) and/or network class
+    (``None``: any)::
+
+        Scope(journey="p2p_transfer", instance="wallet-1").label()
+        # 'journey p2p_transfer, instance wallet-1'
+    """
+
+    journey: str | None = None
+    endpoint: str | None = None
+    instance: str | None = None
+    network: str | None = None
+
+    @property
+    def is_everything(self) -> bool:
+        return not any(getattr(self, k) is not None for k in SCOPE_KEYS)
+
+    def matches(self, journey: str, endpoint: str, instance: str, network: str) -> bool:
+        """Whether a timeline line of these keys is in the slice."""
+        return (
+            (self.journey is None or journey == self.journey)
+            and (self.endpoint is None or endpoint == self.endpoint)
+            and (self.instance is None or instance == self.instance)
+            and (self.network is None or network == self.network)
+        )
+
+    def label(self) -> str:
+        """``journey p2p_transfer, network weak-4g`` (``""`` for the whole run)."""
+        words = {"network": "network class"}
+        return ", ".join(
+            f"{words.get(k, k)} {getattr(self, k)}"
+            for k in SCOPE_KEYS
+            if getattr(self, k) is not None
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k in SCOPE_KEYS if (v := getattr(self, k)) is not None}
+
 
 @dataclass(frozen=True)
 class Counts:
@@ -64,7 +108,9 @@ class LevelStats:
 @dataclass(frozen=True)
 class PhaseMetrics:
     """One profile phase. ``offered`` is the schedule's expected arrivals (``None`` without the
-    profile); ``achieved_rate`` answered actions per second of the phase."""
+    profile); ``achieved_rate`` answered actions per second of the phase, ``goodput_rate`` the
+    answered actions that were not busy (achieved − busy). ``server_causes``: the busy answers
+    the target itself counted, by its own cause (its ``/metrics``; empty when not scraped)."""
 
     name: str
     start_s: float
@@ -74,6 +120,8 @@ class PhaseMetrics:
     achieved_rate: float | None
     action: LevelStats
     request: LevelStats
+    goodput_rate: float | None = None
+    server_causes: dict[str, int] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -81,9 +129,21 @@ class PhaseMetrics:
 
 
 @dataclass(frozen=True)
+class FaultInstance:
+    """How one target instance fared during a fault (user actions it answered while the fault
+    was on); ``hit``: the fault's target names this instance (``client-wallet-1`` names
+    ``wallet-1``)."""
+
+    instance: str
+    hit: bool
+    action: LevelStats
+
+
+@dataclass(frozen=True)
 class FaultMetrics:
     """One fault: busy rate while it lasted, how long users saw busy, and recovery (seconds from
-    its end until the 10-second busy rate is within ``limit`` and stays there for 10 s)."""
+    its end until the 10-second busy rate is within ``limit`` and stays there for 10 s);
+    ``instances``: each target instance during it; ``server_causes`` as for a phase."""
 
     id: str
     name: str
@@ -99,6 +159,13 @@ class FaultMetrics:
     recovered: bool
     recovery_s: float | None
     note: str | None = None
+    instances: list[FaultInstance] = field(default_factory=list)
+    server_causes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def hit(self) -> list[str]:
+        """The instances the fault's target names."""
+        return [i.instance for i in self.instances if i.hit]
 
 
 @dataclass(frozen=True)
@@ -109,6 +176,52 @@ class EndpointMetrics:
     endpoint: str
     level: str
     stats: LevelStats
+
+
+@dataclass(frozen=True)
+class SlicePhase:
+    """One value of a breakdown in one phase (user actions)."""
+
+    phase: str
+    answered: int
+    busy: int
+    busy_rate: float | None
+    p95: float | None
+
+
+@dataclass(frozen=True)
+class SliceMetrics:
+    """One value of a breakdown (one instance, network class or journey): its numbers over
+    the whole run, and per phase."""
+
+    value: str
+    action: LevelStats
+    request: LevelStats
+    phases: list[SlicePhase] = field(default_factory=list)
+    #: action busy rate at each point of the run's ``series`` (instance and network only)
+    busy_series: list[float | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Busy rate, causes and latency split by one ``dimension``: ``instance`` (the target
+    instance answers came from), ``network`` (the users' network class) or ``journey``."""
+
+    dimension: str
+    rows: list[SliceMetrics]
+
+
+@dataclass(frozen=True)
+class ServerCauses:
+    """Busy answers the target counted itself, by its own cause (scraped from its metrics
+    during the run: ``server-causes.jsonl``): over the run and per instance. ``groups`` names
+    where each cause comes from, when the source said (the reference wallet's ``pool wait``,
+    ``database``…)."""
+
+    source: str
+    total: dict[str, int]
+    instances: dict[str, dict[str, int]]
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +265,11 @@ class Point:
     p50: float | None
     p95: float | None
     p99: float | None
+    #: answered actions that were not busy: achieved − busy
+    goodput: int = 0
+    #: service time (from the actual send) percentiles of the point's actions, ms
+    service_p50: float | None = None
+    service_p95: float | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +292,7 @@ class TotalMetrics:
     achieved_rate: float | None
     unsent_share: float
     valid: bool  # at most 1% unsent (docs/design.md)
+    goodput_rate: float | None = None  # answered actions that were not busy, per second
 
 
 @dataclass(frozen=True)
@@ -205,6 +324,23 @@ class RunMetrics:
     clock_t0: float | None = None
     #: security.json (loadkit.security/v1): the wallet's anomaly counters during the run
     security: dict[str, Any] | None = None
+    #: busy rate, causes and latency by instance, network class and journey
+    breakdowns: list[Breakdown] = field(default_factory=list)
+    #: the target's own busy causes (None: not scraped)
+    server_causes: ServerCauses | None = None
+    #: the slice these metrics are of (None: the whole run)
+    scope: dict[str, str] | None = None
+    #: run-clock second where a run that ended early stopped (rates are over what it ran)
+    stopped_s: float | None = None
+
+    @property
+    def ended_early(self) -> bool:
+        """The run did not end as planned (aborted, interrupted, failed, killed): what it
+        recorded is reported, and every report says so."""
+        return self.status in ("aborted", "interrupted", "failed", "running")
+
+    def breakdown(self, dimension: str) -> Breakdown | None:
+        return next((b for b in self.breakdowns if b.dimension == dimension), None)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the ``loadkit.report/v1`` body without its envelope)."""

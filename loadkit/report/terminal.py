@@ -1,6 +1,8 @@
-"""The terminal report (rich): the verdict, then phases, faults and busy causes, and a gated
-run's objectives table last (from ``gate.json``), readable from 80 columns up (narrow terminals
-drop the less important columns rather than wrap numbers)::
+"""The terminal report (rich): a banner when the run did not end as planned, the verdict, then
+phases, faults (with how each instance fared), the breakdowns by instance, network class and
+journey, client and server busy causes, and a gated run's objectives table last (from
+``gate.json``), readable from 80 columns up (narrow terminals drop the less important columns
+rather than wrap numbers). Moments of the run are run-clock ``m:ss``, as in every report::
 
     render_terminal(compute_metrics(run_dir), Console())
     render_gate(gate_view(json.loads(RunDir(run_dir).gate.read_text())), Console())
@@ -21,7 +23,14 @@ from loadkit.report.integrity import integrity_rows, integrity_state, integrity_
 from loadkit.report.model import RunMetrics
 from loadkit.report.security import TITLE as SECURITY_TITLE
 from loadkit.report.security import security_rows
-from loadkit.report.verdict import ms, pct, recovery_text
+from loadkit.report.verdict import ms, pct, recovery_text, window
+from loadkit.report.views import (
+    DIMENSION_TITLES,
+    fault_instances_text,
+    scope_title,
+    status_banner,
+    top_causes,
+)
 
 if TYPE_CHECKING:
     from loadkit.report.formats import ReportOptions
@@ -43,24 +52,41 @@ def _rate(value: float | None) -> str:
 def _phases(m: RunMetrics, wide: bool) -> Table:
     table = Table(title="phases (user actions after retries)", title_justify="left", expand=False)
     table.add_column("phase", no_wrap=True, overflow="ellipsis", max_width=22)
-    columns = ["offered", "achieved", "busy", "busy req", "p95", "p99", "unsent"]
+    columns = ["window", "offered", "achieved", "goodput", "busy", "p95", "p99", "p95 svc"]
+    columns.append("unsent")
     if not wide:
-        columns.remove("busy req")
-        columns.remove("p99")
+        for col in ("window", "goodput", "p99", "p95 svc"):
+            columns.remove(col)
     for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
     limit = m.limit.value if m.limit else None
-    rows = [(p.name, p.offered_rate, p.achieved_rate, p.action, p.request) for p in m.phases]
+    rows = [
+        (
+            p.name,
+            window(p.start_s, p.end_s),
+            p.offered_rate,
+            p.achieved_rate,
+            p.goodput_rate,
+            p.action,
+            p.request,
+        )
+        for p in m.phases
+    ]
     t = m.total
-    rows.append(("all", t.offered_rate, t.achieved_rate, t.action, t.request))
-    for i, (name, offered, achieved, action, request) in enumerate(rows):
+    whole = window(0, m.duration_s)
+    rows.append(
+        ("all", whole, t.offered_rate, t.achieved_rate, t.goodput_rate, t.action, t.request)
+    )
+    for i, (name, span, offered, achieved, goodput, action, _request) in enumerate(rows):
         cells: dict[str, str | Text] = {
+            "window": span,
             "offered": _rate(offered),
             "achieved": _rate(achieved),
+            "goodput": _rate(goodput),
             "busy": Text(pct(action.busy_rate, 2), _busy_style(action.busy_rate, limit)),
-            "busy req": pct(request.busy_rate, 2),
             "p95": ms(action.latency.p95),
             "p99": ms(action.latency.p99),
+            "p95 svc": ms(action.service.p95),
             "unsent": Text(f"{action.counts.unsent:,}", "red" if action.counts.unsent else ""),
         }
         if i == len(rows) - 1:
@@ -78,24 +104,79 @@ def _faults(m: RunMetrics, wide: bool) -> Table:
     for col in ("window", "busy", "busy for"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("recovery", overflow="fold")
+    instances = any(f.instances for f in m.faults)
+    if instances:
+        table.add_column("by instance", overflow="fold")
     for f in m.faults:
-        end = f"{f.end_s:,.0f}" if f.end_s is not None else "…"
         recovery = Text(recovery_text(f), "green" if f.recovered else "red")
         cells: list[str | Text] = [f.name]
         if wide:
             cells.append(f.type)
-        cells += [f"{f.start_s:,.0f}–{end} s", pct(f.action.busy_rate), f"{f.busy_s} s", recovery]
+        cells += [window(f.start_s, f.end_s), pct(f.action.busy_rate), f"{f.busy_s} s", recovery]
+        if instances:
+            cells.append(fault_instances_text(f).replace(" · ", "\n"))
         table.add_row(*cells)
     return table
 
 
+def _breakdown(m: RunMetrics, dimension: str, wide: bool) -> Table | None:
+    b = m.breakdown(dimension)
+    if b is None or not b.rows:
+        return None
+    title = DIMENSION_TITLES.get(dimension, dimension)
+    table = Table(title=f"by {title} (user actions)", title_justify="left")
+    table.add_column(title, no_wrap=True, overflow="ellipsis", max_width=28)
+    columns = ["answered", "busy", "p95", "p95 svc"]
+    if not wide:
+        columns.remove("p95 svc")
+    for col in columns:
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("top causes", overflow="fold")
+    limit = m.limit.value if m.limit else None
+    for r in b.rows:
+        cells: dict[str, str | Text] = {
+            "answered": f"{r.action.counts.answered:,}",
+            "busy": Text(pct(r.action.busy_rate, 2), _busy_style(r.action.busy_rate, limit)),
+            "p95": ms(r.action.latency.p95),
+            "p95 svc": ms(r.action.service.p95),
+        }
+        table.add_row(r.value, *(cells[c] for c in columns), top_causes(r.request.counts.causes))
+    return table
+
+
 def _causes(m: RunMetrics) -> Table:
-    table = Table(title="busy causes", title_justify="left")
+    table = Table(title="busy causes (the client's view)", title_justify="left")
     table.add_column("cause", no_wrap=True)
     for col in ("requests", "actions", "share"):
         table.add_column(col, justify="right", no_wrap=True)
     for c in m.causes[:7]:
         table.add_row(c.cause, f"{c.requests:,}", f"{c.actions:,}", pct(c.share))
+    return table
+
+
+def _server_causes(m: RunMetrics) -> Table | None:
+    server = m.server_causes
+    if server is None:
+        return None
+    table = Table(title=f"busy causes the target counted ({server.source})", title_justify="left")
+    table.add_column("cause", no_wrap=True)
+    if server.groups:
+        table.add_column("where", no_wrap=True)
+    table.add_column("answers", justify="right", no_wrap=True)
+    table.add_column("by phase and fault", overflow="fold")
+    for cause, n in list(server.total.items())[:7]:
+        where = [
+            f"{p.name} {p.server_causes[cause]:,}" for p in m.phases if p.server_causes.get(cause)
+        ]
+        where += [
+            f"fault {f.name} {f.server_causes[cause]:,}"
+            for f in m.faults
+            if f.server_causes.get(cause)
+        ]
+        cells = [cause] + ([server.groups.get(cause, "")] if server.groups else [])
+        table.add_row(*cells, f"{n:,}", ", ".join(where) or "-")
+    if not server.total:
+        table.add_row("none", *([""] if server.groups else []), "0", "-")
     return table
 
 
@@ -131,15 +212,29 @@ def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
     bad = m.status not in ("completed", "unknown") or not m.total.valid
     bad = bad or integrity_state(m.integrity) == "violated"
     style = "red" if bad else _busy_style(m.total.action.busy_rate, None)
-    parts: list[Panel | Table | Text] = [
-        Panel(Text(m.verdict), title=f"{m.profile} — {m.status}", border_style=style)
-    ]
+    parts: list[Panel | Table | Text] = []
+    banner = status_banner(m)
+    if banner is not None:
+        colour = "bold red" if banner.kind == "bad" else "bold yellow"
+        parts.append(
+            Panel(Text(banner.text), title=Text(banner.title, colour), border_style=colour)
+        )
+    scope = scope_title(m)
+    title = f"{m.profile} — {m.status}" + (f" — only {scope}" if scope else "")
+    parts.append(Panel(Text(m.verdict), title=title, border_style=style))
     if m.phases:
         parts.append(_phases(m, wide))
     if m.faults:
         parts.append(_faults(m, wide))
+    for dimension in ("instance", "network", "journey"):
+        table = _breakdown(m, dimension, wide)
+        if table is not None:
+            parts.append(table)
     if m.causes:
         parts.append(_causes(m))
+    server = _server_causes(m)
+    if server is not None:
+        parts.append(server)
     if m.integrity:
         parts.append(_integrity(m))
     if m.security:

@@ -1,7 +1,9 @@
-"""The one-sentence verdict at the top of every report, and the number formats reports share::
+"""The one-sentence verdict at the top of every report, and the number formats reports share
+(every report gives a moment of the run as the run clock's ``m:ss``, a length as seconds)::
 
-verdict(m)  # "double11: 7.3% of user actions busy (worst 10 s: 38.0% at 120 s); db-down:
+verdict(m)  # "double11: 7.3% of user actions busy (worst 10 s: 38.0% at 2:00); db-down:
             #  busy for 41 s, recovered in 18 s; 0 unsent"
+clock(82.0), window(82.0, 89.0)   # "1:22", "1:22–1:29"
 """
 
 from __future__ import annotations
@@ -10,6 +12,21 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from loadkit.report.model import FaultMetrics, RunMetrics
+
+
+def clock(value: float) -> str:
+    """Run-clock seconds as ``m:ss`` (``h:mm:ss`` past an hour): how every report gives a moment
+    of the run."""
+    s = round(value)
+    h, rest = divmod(abs(s), 3600)
+    m, sec = divmod(rest, 60)
+    sign = "-" if s < 0 else ""
+    return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
+
+
+def window(start: float, end: float | None) -> str:
+    """A window of the run clock: ``1:22–1:29`` (``1:22–…`` when it never ended)."""
+    return f"{clock(start)}–{clock(end) if end is not None else '…'}"
 
 
 def pct(rate: float | None, digits: int = 1) -> str:
@@ -74,7 +91,7 @@ def verdict(m: RunMetrics) -> str:
     parts: list[str] = []
     head = f"{m.profile}: {pct(m.total.action.busy_rate)} of user actions busy"
     if m.worst_10s is not None and m.worst_10s.busy_rate:
-        head += f" (worst 10 s: {pct(m.worst_10s.busy_rate)} at {m.worst_10s.start_s:.0f} s)"
+        head += f" (worst 10 s: {pct(m.worst_10s.busy_rate)} at {clock(m.worst_10s.start_s)})"
     if m.status not in ("completed", "unknown"):
         head = f"{head} — run {m.status}"
     parts.append(head)

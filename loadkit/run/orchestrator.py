@@ -366,6 +366,18 @@ class Runner:
             ).attach(self.events)
         IntegrityListener().attach(self.events)
         SecurityListener().attach(self.events)  # the reference wallet's anomaly counters
+        if self.target_urls is None or options.stack_dir is not None:
+            from loadkit.run.servercauses import ServerCausesListener
+
+            # the reference wallet says why it was busy: its causes beside the client's
+            ServerCausesListener().attach(self.events)
+        elif self.system is not None:
+            from loadkit.run.servercauses import ServerCausesListener, system_endpoints
+
+            # a system's services that name a metrics endpoint say why they were busy
+            endpoints = system_endpoints(self.system, self.verify_for)
+            if endpoints:
+                ServerCausesListener(endpoints).attach(self.events)
         self.events.tick.add_listener(_report_progress)
 
     def drain_s(self) -> float:

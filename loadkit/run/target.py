@@ -116,6 +116,7 @@ class TargetResolver:
                 **_about(target),
             }
             return Resolved(target, about, None, named)
+        instances: dict[str, str] = {}
         wallet: WalletTarget | None = None
         stack: ReferenceStack | None = None
         if self.urls is None or self.stack_dir is not None:
@@ -129,6 +130,8 @@ class TargetResolver:
             )
             # through each instance's client-side proxy, where client network faults go
             urls = self.urls or [w.client_url for w in stack.manifest.wallets]
+            if not self.urls:  # the timeline names each instance as the stack does
+                instances = {w.client_url: w.name for w in stack.manifest.wallets}
             about = {"kind": "reference", "stack_dir": str(stack.stack_dir)}
             toxiproxy = stack.toxiproxy
             if stack.ca is not None:
@@ -144,7 +147,10 @@ class TargetResolver:
         if tls is not None:  # the stack's own CA, and each wallet's name through its proxies
             target = replace(target, tls=tls, tls_by_url={**target.tls_by_url, **by_url})
         target = replace(target, kind="reference" if wallet is not None else "http", wallet=wallet)
+        target = replace(target, instances=instances)
         about.update(_about(target))
+        if instances:
+            about["instances"] = dict(instances)
         return Resolved(target, about, stack)
 
     def _service_target(

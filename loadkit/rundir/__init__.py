@@ -12,7 +12,8 @@ the chaos probes, the live view) reach the files through a :class:`RunDir`::
 Modules: ``record`` (``run.json``: :class:`RunRecord`, :class:`RunStatus`, atomic JSON),
 ``timeline`` (the incremental reader), ``writer`` (the Locust master's timeline and acks
 writer), ``histogram`` (the latency histogram format), ``events`` (the chaos journal,
-``events.jsonl``). Nothing here imports Locust, gevent, chaos, report or gate.
+``events.jsonl``), ``servercauses`` (the target's own busy causes, ``server-causes.jsonl``).
+Nothing here imports Locust, gevent, chaos, report or gate.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ LOCUST_STATS: Final = "locust_stats.csv"
 LOGS: Final = "logs"
 STACK: Final = "stack"  # the stack a run started for itself
 WORKERS: Final = "workers.json"  # the Locust master: which worker ran which share, which were lost
+SERVER_CAUSES: Final = "server-causes.jsonl"  # the target's own busy causes, scraped while it ran
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class RunDir:
         SUMMARY_MD,
         JUNIT_XML,
         WORKERS,
+        SERVER_CAUSES,
     )
 
     def __init__(self, path: str | Path) -> None:
@@ -215,6 +218,10 @@ class RunDir:
     def stack(self) -> Path:
         return self.path / STACK
 
+    @property
+    def server_causes(self) -> Path:
+        return self.path / SERVER_CAUSES
+
     def log(self, name: str) -> Path:
         """``logs/<name>.log``."""
         return self.logs / f"{name}.log"
@@ -286,6 +293,7 @@ __all__ = [
     "RUN_CONFIG",
     "SCENARIO",
     "SECURITY",
+    "SERVER_CAUSES",
     "SUMMARY_MD",
     "TIMELINE",
     "WORKERS",

@@ -143,11 +143,16 @@ class Bucket:
         return hdr.percentile_ms(counts, p)
 
 
-Key = tuple[int, str, str, str, str]  # t, phase, journey, endpoint, level
+#: t, phase, journey, endpoint, level, instance, network (the last two "" when not recorded)
+Key = tuple[int, str, str, str, str, str, str]
+#: the dimensions a view can be narrowed to, by their place in a :data:`Key`
+DIMENSIONS = {"journey": 2, "endpoint": 3, "instance": 5, "network": 6}
 
 
 class Timeline:
-    """All deltas of a timeline, summed per (t, phase, journey, endpoint, level)."""
+    """All deltas of a timeline, summed per (t, phase, journey, endpoint, level, instance,
+    network); ``instance`` and ``network`` are optional in the file (older timelines have
+    neither) and read as ``""``."""
 
     def __init__(self) -> None:
         self.buckets: dict[Key, Bucket] = {}
@@ -177,6 +182,8 @@ class Timeline:
                 str(delta.get("journey") or ""),
                 str(delta.get("endpoint") or ""),
                 str(delta.get("level") or "request"),
+                str(delta.get("instance") or ""),
+                str(delta.get("network") or ""),
             )
             bucket = self.buckets.get(key)
             if bucket is None:
@@ -209,23 +216,47 @@ class Timeline:
         t_from: float | None = None,
         t_to: float | None = None,
         phase: str | None = None,
+        journey: str | None = None,
+        endpoint: str | None = None,
+        instance: str | None = None,
+        network: str | None = None,
     ) -> Bucket:
-        """Sum of every bucket at ``level`` in [t_from, t_to) and/or in ``phase``."""
+        """Sum of every bucket at ``level`` in [t_from, t_to) and/or in ``phase``, of one
+        ``journey``, ``endpoint``, target ``instance`` and/or ``network`` class (``None``:
+        any)::
+
+            tl.select("action", phase="peak", instance="wallet-1").busy_rate
+        """
         out = Bucket()
-        for (t, ph, _j, _e, lv), bucket in self.buckets.items():
+        wanted = [
+            (i, v)
+            for i, v in ((2, journey), (3, endpoint), (5, instance), (6, network))
+            if v is not None
+        ]
+        for key, bucket in self.buckets.items():
+            t, ph, lv = key[0], key[1], key[4]
             if lv != level or (phase is not None and ph != phase):
                 continue
             if (t_from is not None and t < t_from) or (t_to is not None and t >= t_to):
                 continue
+            if any(key[i] != v for i, v in wanted):
+                continue
             out.merge(bucket)
         return out
+
+    def values(self, dimension: str) -> list[str]:
+        """Every value of ``dimension`` (``journey``, ``endpoint``, ``instance``, ``network``)
+        seen so far, sorted; ``""`` (not recorded) left out."""
+        index = DIMENSIONS[dimension]
+        return sorted({str(k[index]) for k in self.buckets} - {""})
 
     def totals(self, level: str = "action") -> Bucket:
         return self.select(level)
 
     def per_second(self, level: str = "action") -> dict[int, Bucket]:
         out: dict[int, Bucket] = {}
-        for (t, _p, _j, _e, lv), bucket in self.buckets.items():
+        for key, bucket in self.buckets.items():
+            t, lv = key[0], key[4]
             if lv == level:
                 out.setdefault(t, Bucket()).merge(bucket)
         return out

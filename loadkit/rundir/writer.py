@@ -71,7 +71,8 @@ class AckLog:
             self._file = None
 
 
-_Key = tuple[int, str, str, str, str]
+_Key = tuple[int, str, str, str, str, str, str]  # t, phase, journey, endpoint, level, instance,
+# network
 
 
 class _Merged:
@@ -105,7 +106,9 @@ class RunWriter:
         pending = self._pending
         for row in payload.get("cells", ()):
             t, phase, journey, endpoint, level, n, causes, lat, svc = row[:9]
-            key = (t, phase, journey, endpoint, level)
+            instance = row[10] if len(row) > 11 else ""
+            network = row[11] if len(row) > 11 else ""
+            key = (t, phase, journey, endpoint, level, instance or "", network or "")
             merged = pending.get(key)
             if merged is None:
                 merged = pending[key] = _Merged()
@@ -124,7 +127,7 @@ class RunWriter:
         pending, self._pending = self._pending, {}
         out = []
         for key in sorted(pending):
-            t, phase, journey, endpoint, level = key
+            t, phase, journey, endpoint, level, instance, network = key
             merged = pending[key]
             line: dict[str, Any] = {
                 "t": t,
@@ -132,9 +135,15 @@ class RunWriter:
                 "journey": journey,
                 "endpoint": endpoint,
                 "level": level,
-                "n": dict(zip(OUTCOME_NAMES, merged.n, strict=True)),
-                "busy": {c: k for c, k in zip(CAUSE_NAMES, merged.causes, strict=True) if k},
             }
+            if instance:  # optional keys: a timeline without them reads as before
+                line["instance"] = instance
+            if network:
+                line["network"] = network
+            line.update(
+                n=dict(zip(OUTCOME_NAMES, merged.n, strict=True)),
+                busy={c: k for c, k in zip(CAUSE_NAMES, merged.causes, strict=True) if k},
+            )
             if any(merged.details):
                 line["detail"] = {
                     d: k for d, k in zip(DETAIL_NAMES, merged.details, strict=True) if k

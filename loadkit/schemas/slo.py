@@ -47,6 +47,12 @@ OPTIONS: dict[str, Schema] = {
     "cause": enum(slo.CAUSES, "only busy answers of this cause"),
     "phase": text("only this phase of the profile"),
     "fault": text("only while this fault of the scenario is on"),
+    "journey": text("only this journey's answers"),
+    "endpoint": text(
+        "only this request's answers, by its label like 'POST /v1/transfers' (level: request)"
+    ),
+    "instance": text("only answers from this target instance, like wallet-1 or a target URL"),
+    "network": text("only answers to users of this network class of the profile"),
     "name": text("the objective's name in reports"),
 }
 

@@ -5,7 +5,9 @@ https, TLS settings, headers every request carries), where loadkit may go (``all
 check money integrity, and the steady-state probes. ``loadkit run PROFILE --system FILE`` (and
 ``capacity``, ``chaos run``) aim at it; journeys pick a service by name (the first by default).
 Faults on the system's own Toxiproxy, containers, PostgreSQL and commands have their sections
-here too (docs/your-system.md)::
+here too (docs/your-system.md). A service's optional ``metrics:`` names a Prometheus endpoint
+with its busy answers by cause, scraped during runs so reports show the server's causes beside
+the client's (a URL, or ``{url, metric, cause_label, instance_label}``)::
 
     system = load_system("systems/staging.yaml")     # every mistake as file:line:col
     system.service("shop").urls, system.allowlist.texts
@@ -35,7 +37,11 @@ SYSTEM_KEYS = Keys(
     required=("services",),
     optional=("name", "description", "allow", "integrity", "probes"),
 )
-SERVICE_KEYS = Keys(optional=("url", "urls", "tls", "headers"))
+SERVICE_KEYS = Keys(optional=("url", "urls", "tls", "headers", "metrics"))
+METRICS_KEYS = Keys(required=("url",), optional=("metric", "cause_label", "instance_label"))
+#: the counter the reference wallet exports its busy answers in, by ``cause``
+DEFAULT_BUSY_METRIC = "wallet_busy_responses_total"
+PROM_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 TLS_KEYS = Keys(optional=("ca", "cert", "key", "verify", "server_name"))
 PROBE_KEYS = Keys(required=("name", "url"), optional=("status", "timeout", "headers"))
 NAME = r"^[a-z][a-z0-9_-]{0,62}$"
@@ -58,14 +64,28 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """A Prometheus endpoint with the service's busy answers: the counter ``metric`` (its
+    samples summed by ``cause_label``), one instance per value of ``instance_label`` (``None``:
+    the whole endpoint is the service)."""
+
+    url: str
+    metric: str = DEFAULT_BUSY_METRIC
+    cause_label: str = "cause"
+    instance_label: str | None = None
+
+
+@dataclass(frozen=True)
 class Service:
     """One named service of the system: its base URLs, TLS settings and default headers
-    (templates: ``{env.NAME}`` only, resolved when a run starts)."""
+    (templates: ``{env.NAME}`` only, resolved when a run starts), and where its own busy
+    causes can be scraped (``metrics``)."""
 
     name: str
     urls: tuple[str, ...]
     tls: Tls = field(default_factory=Tls)
     headers: Mapping[str, Template] = field(default_factory=dict)
+    metrics: Metrics | None = None
 
     @property
     def https(self) -> bool:
@@ -136,6 +156,11 @@ class System:
                 allow.check_url(url, what=f"{self.source}: services.{service.name}")
         for probe in self.probes:
             allow.check_url(probe.url, what=f"{self.source}: probes.{probe.name}")
+        for service in self.services:
+            if service.metrics is not None:
+                allow.check_url(
+                    service.metrics.url, what=f"{self.source}: services.{service.name}.metrics"
+                )
         check = self.integrity
         if check is not None and check.http is not None:
             allow.check_url(check.http.url, what=f"{self.source}: integrity.http.url")
@@ -220,7 +245,26 @@ def _service(ctx: Context, name: str, node: Node, base: Path) -> Service:
     if tls != Tls() and urls and not any(u.startswith("https://") for u in urls):
         fields.error("tls", "tls settings on a service with no https:// URL")
     headers = fields.sub("headers", lambda n: _headers(ctx, n)) or {}
-    return Service(name, tuple(u for u in urls if u), tls, headers)
+    metrics = fields.sub("metrics", lambda n: _metrics(ctx, n))
+    return Service(name, tuple(u for u in urls if u), tls, headers, metrics)
+
+
+def _metrics(ctx: Context, node: Node) -> Metrics | None:
+    from loadkit.spec.loader import Map
+
+    if not isinstance(node, Map):
+        return Metrics(ctx.read(node, _probe_url, ""))
+    fields = Fields(ctx, node, METRICS_KEYS, "metrics block")
+
+    def name(value: object) -> str:
+        return parse_text(value, pattern=PROM_NAME, hint="a Prometheus metric or label name")
+
+    return Metrics(
+        url=fields.get("url", _probe_url, ""),
+        metric=fields.get("metric", name, DEFAULT_BUSY_METRIC),
+        cause_label=fields.get("cause_label", name, "cause"),
+        instance_label=fields.get("instance_label", name, None),
+    )
 
 
 def _base_url(value: object) -> str:

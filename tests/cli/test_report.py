@@ -76,3 +76,25 @@ def test_package_exports_load_lazily() -> None:
     code = "import sys, loadkit.rundir.timeline; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", "the live display must not pay for numpy"
+
+
+def test_report_and_compare_print_json_and_compare_one_slice(tmp_path: Path) -> None:
+    from tests.report.conftest import build_breakdown_run
+
+    a = build_breakdown_run(tmp_path / "a")
+    report = _cli("report", str(a), "--json", "--format", "html")
+    assert report.returncode == 0, report.stderr
+    doc = json.loads(report.stdout)
+    assert doc["schema"] == "loadkit.report/v1" and (a / "report.html").is_file()
+    whole = _cli("compare", str(a), str(a), "--json")
+    sliced = _cli("compare", str(a), str(a), "--json", "--instance", "wallet-1")
+    assert whole.returncode == sliced.returncode == 0, sliced.stderr
+    rows = {r["name"]: r for r in json.loads(whole.stdout)["rows"]}
+    only = json.loads(sliced.stdout)
+    assert only["scope"] == {"instance": "wallet-1"}
+    by_name = {r["name"]: r for r in only["rows"]}
+    assert rows["all actions busy"]["a"] == "3.35%" and by_name["all actions busy"]["a"] == "6.70%"
+    table = _cli("compare", str(a), str(a), "--journey", "pay", "--network", "weak-4g")
+    assert "only journey pay, network weak-4g" in table.stdout
+    missing = _cli("compare", str(a), str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "RUN_B" in missing.stderr

@@ -223,3 +223,14 @@ def test_validate_accepts_slo_files(tmp_path: Path) -> None:
 
 def test_latency_limits_parse_like_durations() -> None:
     assert parse_duration("800ms") == pytest.approx(0.8)
+
+
+def test_every_example_in_docs_slo_md_reads(tmp_path: Path) -> None:
+    import re
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "slo.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"example-{i}.yaml"
+        path.write_text(block)
+        assert load_slo(path).objectives, block

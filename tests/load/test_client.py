@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import gevent
 import pytest
@@ -73,7 +74,7 @@ def make_client(retries: Retries, events: list[dict[str, object]]) -> tuple[Http
 
 def action(timeout_s: float) -> Action:
     a = Action(timeout_s)
-    a.begin(time.perf_counter(), Piece(0, "p", 0, 0.0, 1.0), None)
+    a.begin(time.perf_counter(), Piece(0, "p", 0, 0.0, 1.0), SimpleNamespace(net=0, where=0))
     return a
 
 

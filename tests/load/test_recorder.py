@@ -70,3 +70,39 @@ def test_drain_hands_over_everything_once() -> None:
     assert recorder.drain() == {"cells": [], "acks": []}
     recorder.record(a, pay, OK, NO_CAUSE, 10, 10)  # the same piece records again after a drain
     assert [row[5] for row in recorder.drain()["cells"]] == [[1, 0, 0, 0]]
+
+
+def test_cells_say_which_instance_and_network_class_they_were_answered_from() -> None:
+    from loadkit.load.schedule import Piece
+
+    recorder = Recorder()
+    piece = Piece(3, "peak", 1, 3.0, 4.0)
+    sid = recorder.series("pay", "POST /pay", REQUEST)
+    one, two = recorder.instance("wallet-1"), recorder.instance("wallet-2")
+    weak = recorder.network("weak-4g")
+    assert recorder.instance("wallet-1") == one and one != two  # one route per name
+    assert recorder.instance("") == 0 and recorder.network(None) == 0
+    for where, outcome in ((one | weak, OK), (one | weak, BUSY), (two, OK)):
+        recorder.record(
+            piece, sid | where, outcome, THROTTLED if outcome == BUSY else NO_CAUSE, 9, 9
+        )
+    recorder.unsent(piece, recorder.series("pay", ANY_ENDPOINT, ACTION) | two | weak)
+    cells = recorder.drain()["cells"]
+    by_place = {(c[2], c[4], c[10], c[11]): c[5] for c in cells}
+    assert by_place == {
+        ("pay", "request", "wallet-1", "weak-4g"): [1, 0, 1, 0],
+        ("pay", "request", "wallet-2", ""): [1, 0, 0, 0],
+        ("pay", "action", "wallet-2", "weak-4g"): [0, 0, 0, 1],
+    }
+
+
+def test_a_run_names_at_most_255_instances() -> None:
+    import pytest
+
+    from loadkit.errors import ConfigError
+
+    recorder = Recorder()
+    for i in range(255):
+        recorder.instance(f"i{i}")
+    with pytest.raises(ConfigError, match="at most 255 target instances"):
+        recorder.instance("one-too-many")

@@ -174,3 +174,19 @@ def test_bad_tls_settings_are_refused(tls: dict[str, object], message: str) -> N
     target = {"urls": ["https://127.0.0.1:1"], **tls}
     with pytest.raises(ConfigError, match=message):
         RunConfig.from_dict({**DOC_EXAMPLE, "target": target})
+
+
+def test_instances_name_target_urls_and_the_network_urls_standing_for_them(tmp_path: Path) -> None:
+    target = Target(
+        urls=("http://127.0.0.1:41001", "http://127.0.0.1:41002"),
+        network={"weak-4g": ("http://127.0.0.1:41101", "http://127.0.0.1:41102")},
+        instances={"http://127.0.0.1:41001": "wallet-1", "http://127.0.0.1:41002": "wallet-2"},
+    )
+    assert target.instance_of("http://127.0.0.1:41002") == "wallet-2"
+    assert target.instance_of("http://127.0.0.1:41101") == "wallet-1"  # its class's proxy
+    assert Target(urls=("http://127.0.0.1:8080",)).instance_of("http://127.0.0.1:8080") == (
+        "http://127.0.0.1:8080"
+    )
+    config = RunConfig("r", str(tmp_path), str(tmp_path / "p.yaml"), target)
+    back = RunConfig.read(config.write())
+    assert back.target.instances == target.instances

@@ -52,6 +52,8 @@ class RunDirBuilder:
         unsent: int = 0,
         lat_ms: list[float] | None = None,
         svc_ms: list[float] | None = None,
+        instance: str | None = None,
+        network: str | None = None,
     ) -> None:
         busy = busy or {}
         line: dict[str, Any] = {
@@ -60,6 +62,12 @@ class RunDirBuilder:
             "journey": journey,
             "endpoint": endpoint or ("*" if level == "action" else "POST /v1/payments"),
             "level": level,
+        }
+        if instance:
+            line["instance"] = instance
+        if network:
+            line["network"] = network
+        line |= {
             "n": {"ok": ok, "rejected": rejected, "busy": sum(busy.values()), "unsent": unsent},
             "busy": busy,
         }
@@ -74,11 +82,19 @@ class RunDirBuilder:
         self.line(t, phase, level="request", **kw)
 
     def fault(
-        self, fid: str, name: str, start: float, end: float | None, *, error: str | None = None
+        self,
+        fid: str,
+        name: str,
+        start: float,
+        end: float | None,
+        *,
+        error: str | None = None,
+        target: str = "db",
+        type: str = "x.y",
     ) -> None:
         common = {"id": fid, "fault": name}
         self.events.append(
-            {"event": "inject.begin", "t": start, "type": "x.y", "target": "db", **common}
+            {"event": "inject.begin", "t": start, "type": type, "target": target, **common}
         )
         result = {"result": "error", "error": error} if error else {"result": "ok"}
         self.events.append({"event": "inject.end", "t": start + 0.01, **common, **result})

@@ -9,9 +9,9 @@ from loadkit.report.model import RunMetrics
 def test_summary_has_verdict_and_tables(fault_metrics: RunMetrics) -> None:
     md = render_markdown(fault_metrics)
     assert f"**{fault_metrics.verdict}**" in md
-    assert "| phase | length | offered | achieved | busy |" in md
-    assert "| during | 10 s | 100/s | 100/s | 100.00% |" in md
-    assert "| db-down | x.y | 30–40 s | 100.00% | 28 s |" in md
+    assert "| phase | window | offered | achieved | goodput | busy |" in md
+    assert "| during | 0:30–0:40 | 100/s | 100/s | 0/s | 100.00% |" in md
+    assert "| db-down | x.y | 0:30–0:40 | 100.00% | 28 s |" in md
     assert "recovered in 18 s" in md
     assert "#### Top busy causes" in md
     causes = md.split("#### Top busy causes")[1]

@@ -20,4 +20,5 @@ def test_fits_the_terminal(fault_metrics: RunMetrics, width: int) -> None:
     assert max(len(line) for line in text.splitlines()) <= width
     assert "recovered in 18 s" in text and "db-down" in text
     assert "100.00%" in text and "unavailable" in text
-    assert ("busy req" in text) == (width >= 100)
+    assert ("p95 svc" in text) == (width >= 100)
+    assert "0:30–0:40" in text, "a window on the run clock, as in every report"

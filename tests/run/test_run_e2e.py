@@ -127,6 +127,7 @@ def test_ctrl_c_leaves_a_readable_interrupted_run(stack: ReferenceStack, tmp_pat
             str(stack.stack_dir),
             "--workers",
             "2",
+            "--json",  # report.json on stdout, even for an interrupted run
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -141,7 +142,7 @@ def test_ctrl_c_leaves_a_readable_interrupted_run(stack: ReferenceStack, tmp_pat
             time.sleep(0.1)
         time.sleep(4)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=90)
+        out_text, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -154,6 +155,22 @@ def test_ctrl_c_leaves_a_readable_interrupted_run(stack: ReferenceStack, tmp_pat
     assert Timeline.read(run_dir / "timeline.jsonl").totals().count("ok") > 30
     assert _logging_into(run_dir) == [], "no Locust process is left"
     assert stack.status()["healthy"]
+    _assert_marked_reports(run_dir, "interrupted", "Run INTERRUPTED at 0:0")
+    printed = json.loads(out_text)
+    assert printed["status"] == "interrupted" and printed["run_id"] == run_dir.name
+
+
+def _assert_marked_reports(run_dir: Path, status: str, title: str) -> None:
+    """A run that ended early still has every report, each saying so first."""
+    html = (run_dir / "report.html").read_text()
+    assert 'role="alert"' in html and title in html, "report.html: a banner on top"
+    md = (run_dir / "summary.md").read_text()
+    assert f"**{title}" in md.split("####")[0], "summary.md: a warning before the tables"
+    junit = (run_dir / "junit.xml").read_text()
+    assert f'type="run-{status}"' in junit and title in junit
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == status and report["status_banner"]["title"].startswith(title)
+    assert report["total"]["action"]["counts"]["ok"] > 0, "what was recorded is reported"
 
 
 def test_declarative_profile_against_a_plain_service(
@@ -308,10 +325,19 @@ def test_chaos_abort_stops_the_run_with_exit_4(stack: ReferenceStack, tmp_path: 
     assert run.returncode == 4, run.stderr + run.stdout
     assert "aborted" in run.stderr and "too-busy" in run.stderr
     assert time.monotonic() - t0 < 40, "the load stopped at the abort, not at the profile's end"
-    record = json.loads((_only_run_dir(out) / "run.json").read_text())
+    run_dir = _only_run_dir(out)
+    record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "aborted"
     state = stack.admin.state()
     assert all(not s["maintenance"]["enabled"] for s in state), "maintenance rolled back"
+    _assert_marked_reports(run_dir, "aborted", "Run ABORTED at 0:")
+    assert "too-busy" in run.stdout, "the terminal report's banner says why"
+    # the wallets said why they were busy: maintenance, counted by each instance itself
+    report = json.loads((run_dir / "report.json").read_text())
+    server = report["server_causes"]
+    assert server["total"].get("maintenance", 0) > 10, server
+    assert set(server["instances"]) == {"wallet-1", "wallet-2"}
+    assert server["groups"]["maintenance"] == "maintenance"
 
 
 def test_a_worker_joins_with_loadkit_worker(plain_service: PlainService, tmp_path: Path) -> None:

@@ -118,3 +118,43 @@ def test_busy_details_are_written_only_where_counted(tmp_path: Path) -> None:
     assert "detail" not in rows["action"]
     totals = Timeline.read(tmp_path / "timeline.jsonl").totals("request")
     assert totals.busy == {"connection": 3} and totals.detail == {"tls": 2}
+
+
+def test_instance_and_network_are_optional_keys_and_old_timelines_read_as_before(
+    tmp_path: Path,
+) -> None:
+    recorder = Recorder()
+    piece = Piece(5, "peak", 0, 5.0, 6.0)
+    sid = recorder.series("pay", "POST /pay", REQUEST)
+    recorder.record(piece, sid | recorder.instance("wallet-1"), OK, NO_CAUSE, 900, 900)
+    recorder.record(
+        piece,
+        sid | recorder.instance("wallet-2") | recorder.network("weak-4g"),
+        BUSY,
+        TIMEOUT,
+        9,
+        9,
+    )
+    recorder.record(piece, sid, OK, NO_CAUSE, 900, 900)  # a target with no name
+    writer = RunWriter(tmp_path)
+    writer.add(recorder.drain())
+    writer.close()
+    rows = lines(tmp_path / "timeline.jsonl")[1:]
+    places = sorted((r.get("instance", "-"), r.get("network", "-")) for r in rows)
+    assert places == [("-", "-"), ("wallet-1", "-"), ("wallet-2", "weak-4g")]
+    tl = Timeline.read(tmp_path / "timeline.jsonl")
+    assert tl.values("instance") == ["wallet-1", "wallet-2"] and tl.values("network") == ["weak-4g"]
+    assert tl.select("request", instance="wallet-2").busy_rate == 1.0
+    assert tl.select("request", network="weak-4g", phase="peak").count("busy") == 1
+    assert tl.select("request", journey="pay", endpoint="POST /pay").answered == 3
+    assert tl.select("request", instance="wallet-9").answered == 0
+    # a timeline written before instances existed (no such keys) reads with "" for both
+    old = tmp_path / "old.jsonl"
+    old.write_text(
+        '{"schema": "loadkit.timeline/v1", "latency_unit": "us"}\n'
+        '{"t": 1, "phase": "p", "journey": "j", "endpoint": "*", "level": "action",'
+        ' "n": {"ok": 2, "rejected": 0, "busy": 1, "unsent": 0}, "busy": {"timeout": 1}}\n'
+    )
+    before = Timeline.read(old)
+    assert before.values("instance") == [] and before.totals("action").answered == 3
+    assert before.select("action", instance="wallet-1").answered == 0

@@ -193,3 +193,34 @@ def test_every_mistake_through_the_cli_exits_2(tmp_path: Path) -> None:
     assert len(errors) == 3, run.stderr
     assert f"{path}:3:10: services.shop.url" in run.stderr
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_service_names_where_its_busy_causes_can_be_scraped(tmp_path: Path) -> None:
+    from loadkit.run.servercauses import system_endpoints
+    from loadkit.stack.system import DEFAULT_BUSY_METRIC
+
+    path = tmp_path / "system.yaml"
+    path.write_text(
+        "services:\n"
+        "  shop:\n    url: http://127.0.0.1:8080\n    metrics: http://127.0.0.1:9100/metrics\n"
+        "  pay:\n    url: http://127.0.0.1:8081\n    metrics:\n"
+        "      url: http://127.0.0.1:9090/federate\n      metric: pay_rejected_total\n"
+        "      cause_label: reason\n      instance_label: pod\n"
+    )
+    system = load_system(path)
+    shop, pay = system.services
+    assert shop.metrics is not None and shop.metrics.metric == DEFAULT_BUSY_METRIC
+    assert pay.metrics is not None and pay.metrics.instance_label == "pod"
+    assert [(e.instance, e.metric, e.cause_label) for e in system_endpoints(system)] == [
+        ("shop", DEFAULT_BUSY_METRIC, "cause"),
+        ("pay", "pay_rejected_total", "reason"),
+    ]
+    path.write_text(
+        "services:\n  shop:\n    url: http://127.0.0.1:8080\n"
+        "    metrics: {url: 'ftp://x', metric: 'not a name', colour: red}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_system(path)
+    text = "\n".join(str(p) for p in caught.value.problems)
+    assert "services.shop.metrics.url" in text and "services.shop.metrics.metric" in text
+    assert "services.shop.metrics.colour" in text

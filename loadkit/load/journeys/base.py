@@ -6,8 +6,12 @@ and spread evenly over their class's URLs (``target.network[class]``, else ``tar
 which are one failover ring (``client.failover``).
 Each Locust process serves its own share of them (index ``i`` belongs to share ``i % count``)::
 
-    users = make_users(profile, config, targets, share=0, count=2)
+    users = make_users(profile, config, targets, share=0, count=2, recorder=recorder)
     users[0].index, users[0].target.url       # 0, 'http://127.0.0.1:41001'
+
+Given the recorder, each target gets the route of its instance (the run config's name for its
+URL) and each user the index of its network class, so the timeline says where answers came
+from.
 
 A journey is built once per process and runs one action per call of :meth:`Journey.run`, leaving
 the action's final outcome on the :class:`~loadkit.load.client.Action`.
@@ -44,21 +48,28 @@ class VirtualUser:
         "custom",
         "index",
         "login_body",
+        "net",
         "network",
         "services",
         "target",
         "token",
         "uid",
         "username",
+        "where",
     )
 
-    def __init__(self, index: int, uid: int, target: Target, network: str | None) -> None:
+    def __init__(
+        self, index: int, uid: int, target: Target, network: str | None, net: int = 0
+    ) -> None:
         self.index = index
         self.uid = uid
         self.target = target
         #: the system file's services by name (``--system``): what ``target: NAME`` journeys use
         self.services: dict[str, Target] = {}
         self.network = network
+        #: the recorder's index of the network class, and the home target's route with it
+        self.net = net
+        self.where = target.route | net
         self.account = 0
         self.username = ""
         self.token: str | None = None
@@ -156,23 +167,28 @@ def pool_size(profile: Profile, config: RunConfig) -> int:
 
 
 def make_user(
-    profile: Profile, config: RunConfig, targets: dict[str, Target], index: int
+    profile: Profile,
+    config: RunConfig,
+    targets: dict[str, Target],
+    index: int,
+    recorder: Recorder | None = None,
 ) -> VirtualUser:
     """Virtual user ``index``, bound to its target (``targets`` caches one per URL)."""
     network = network_class(profile, index)
-    user = VirtualUser(
-        index,
-        profile.users.first_id + index,
-        _bind(config.target, network, index, targets),
-        network,
-    )
+    net = recorder.network(network) if recorder is not None else 0
+    home = _bind(config.target, network, index, targets, recorder)
+    user = VirtualUser(index, profile.users.first_id + index, home, network, net)
     for name, service in config.services.items():
-        user.services[name] = _bind(service, network, index, targets)
+        user.services[name] = _bind(service, network, index, targets, recorder)
     return user
 
 
 def _bind(
-    service: TargetConfig, network: str | None, index: int, targets: dict[str, Target]
+    service: TargetConfig,
+    network: str | None,
+    index: int,
+    targets: dict[str, Target],
+    recorder: Recorder | None,
 ) -> Target:
     """The client target user ``index`` of ``network`` uses for ``service``: its class's URLs
     (else the service's), in turn; a service's URLs form one failover ring."""
@@ -180,10 +196,9 @@ def _bind(
     url = urls[index % len(urls)]
     target = targets.get(url)
     if target is None:  # the first user of these URLs: one failover ring of them all
-        tls = service.tls_for
         link(
             tuple(
-                targets.get(u) or targets.setdefault(u, make_target(u, tls(u)))
+                targets.get(u) or targets.setdefault(u, _target(service, u, recorder))
                 for u in dict.fromkeys(urls)
             )
         )
@@ -191,10 +206,23 @@ def _bind(
     return target
 
 
+def _target(service: TargetConfig, url: str, recorder: Recorder | None) -> Target:
+    """The client's target for ``url``, with its TLS and the timeline's route to its instance."""
+    target = make_target(url, service.tls_for(url))
+    if recorder is not None:
+        target.route = recorder.instance(service.instance_of(url))
+    return target
+
+
 def make_users(
-    profile: Profile, config: RunConfig, targets: dict[str, Target], share: int, count: int
+    profile: Profile,
+    config: RunConfig,
+    targets: dict[str, Target],
+    share: int,
+    count: int,
+    recorder: Recorder | None = None,
 ) -> list[VirtualUser]:
     """This share's virtual users (all of them when there are fewer users than shares)."""
     total = pool_size(profile, config)
     indexes = list(range(share, total, count)) or list(range(total))
-    return [make_user(profile, config, targets, index) for index in indexes]
+    return [make_user(profile, config, targets, index, recorder) for index in indexes]

@@ -96,13 +96,13 @@ class CustomRequests:
         start = end - (response_time or 0.0) / 1000.0
         if a.first_send < 0:
             a.first_send = start
-        sid = self.recorder.series(journey, f"{request_type} {name}", REQUEST)
+        key = self.recorder.series(journey, f"{request_type} {name}", REQUEST) | a.where
         assert a.piece is not None
         self.recorder.record(
-            a.piece, sid, outcome, cause, int((end - a.due) * 1e6), int((end - start) * 1e6)
+            a.piece, key, outcome, cause, int((end - a.due) * 1e6), int((end - start) * 1e6)
         )
         if detail != NO_DETAIL:
-            self.recorder.detail(a.piece, sid, detail)
+            self.recorder.detail(a.piece, key, detail)
         a.due = a.end = end
         a.status = status if isinstance(status, int) else 0
         if outcome == BUSY or (outcome == REJECTED and a.outcome == OK):
