@@ -23,6 +23,7 @@ import pytest
 from loadkit.stack.ports import free_port, port_open
 from loadkit.stack.postgres import Postgres
 from loadkit.stack.reference import ReferenceStack, StackOptions
+from tests.netns import netns_host, tls_ca, tls_host  # noqa: F401  (fixtures for every test)
 
 ROOT = Path(__file__).parents[1]
 _db_counter = itertools.count()
