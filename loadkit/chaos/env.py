@@ -63,7 +63,8 @@ class StackEnv(ChaosEnv):
         return f"the reference stack in {self.stack.stack_dir}"
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "stack_dir": str(self.stack.stack_dir), "allow": self.hosts.texts}
+        stack_dir = str(self.stack.stack_dir)
+        return {"kind": self.kind, "stack_dir": stack_dir, "allow": self.hosts.texts}
 
     def lock_path(self) -> Path:
         return self.stack.stack_dir / "chaos.lock"
@@ -253,9 +254,7 @@ def env_from_journal(
     if system is not None or (about.get("kind") == "system" and stack_dir is None):
         path = system or Path(str(about.get("path") or ""))
         if not path.is_file():
-            raise ConfigError(
-                f"the run's system file {path} is gone; give it with --system FILE"
-            )
+            raise ConfigError(f"the run's system file {path} is gone; give it with --system FILE")
         return SystemEnv(load_system(path), tag, patterns, hosts)
     where = stack_dir or Path(str(about.get("stack_dir") or ""))
     return StackEnv(ReferenceStack.attach(where), tag, patterns, hosts)

@@ -41,6 +41,7 @@ from loadkit.safety import Allowlist
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
+from loadkit.stack.system import System, load_system
 
 if TYPE_CHECKING:
     from loadkit.run.chaos import ChaosListener
@@ -91,6 +92,8 @@ class RunOptions:
     #: run only the journeys with one of these tags, and none of ``exclude_tags``
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
+    #: a system file: the load's target (unless --target) and what --chaos faults act on
+    system: Path | None = None
 
 
 @dataclass
@@ -129,7 +132,19 @@ class Runner:
             self.profile = self.profile.with_time_scale(options.time_scale)
         #: where this run may send load, probes and faults (loopback, plus what the user allowed)
         self.allowlist = Allowlist.parse(options.allow, source="--allow")
-        self.target_urls = parse_targets(options.target, self.allowlist) if options.target else None
+        # --system (issue 15's minimal wiring: the system's allowlist, its first service as the
+        # target unless --target, and what --chaos faults act on)
+        self.system: System | None = None
+        if options.system is not None:
+            self.system = load_system(options.system)
+            self.allowlist = self.system.allowlist + self.allowlist
+            self.system.check(self.allowlist)
+        if options.target is None and self.system is not None:
+            self.target_urls: list[str] | None = list(self.system.service().urls)
+        else:
+            self.target_urls = (
+                parse_targets(options.target, self.allowlist) if options.target else None
+            )
         self.master_host, self.master_port = self._master_address()
         self._check_options()
         self.rundir: RunDir | None = None
@@ -187,7 +202,12 @@ class Runner:
                     f"{options.profile}: journey '{journey.name}' uses unset environment "
                     f"variable(s) {', '.join(missing)}; set them before the run"
                 )
-        if options.chaos is not None and self.target_urls and options.stack_dir is None:
+        if (
+            options.chaos is not None
+            and self.target_urls
+            and options.stack_dir is None
+            and self.system is None
+        ):
             raise ConfigError(
                 "--chaos: faults go to the reference stack's components; drop --target "
                 "(loadkit starts the stack) or add --stack-dir"
@@ -433,6 +453,8 @@ class Runner:
             record.reason = exc.message
             raise
         finally:
+            if self.chaos is not None:  # `stopping` may have been cut short by a second Ctrl-C
+                self.chaos.roll_back(self)
             self._finish(rd)
         result = RunResult(rd.path, record.status, record, self.timeline, self.profile)
         result.integrity = self.integrity

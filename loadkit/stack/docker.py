@@ -285,9 +285,7 @@ class ContainerScope:
         return names
 
     def allows(self, container: Any) -> bool:
-        named = any(
-            fnmatch.fnmatchcase(n, p) for n in self.names(container) for p in self.patterns
-        )
+        named = any(fnmatch.fnmatchcase(n, p) for n in self.names(container) for p in self.patterns)
         if self.widen and self.patterns:
             return named
         labelled = bool(self.labels) and all(has_label(container, s) for s in self.labels)

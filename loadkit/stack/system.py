@@ -29,6 +29,7 @@ from loadkit.spec.errors import Invalid
 from loadkit.spec.loader import Document, Node, load_document
 from loadkit.spec.schema import Context, Fields, Keys, items_of
 from loadkit.spec.template import Template, parse_template
+from loadkit.spec.values import describe, parse_bool, parse_duration, parse_int, parse_text
 from loadkit.stack.system_chaos import (
     CommandSpec,
     DockerSection,
@@ -40,7 +41,6 @@ from loadkit.stack.system_chaos import (
     read_postgres,
     read_toxiproxy,
 )
-from loadkit.spec.values import describe, parse_bool, parse_duration, parse_int, parse_text
 
 SYSTEM_KEYS = Keys(
     required=("services",),

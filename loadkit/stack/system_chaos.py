@@ -206,9 +206,7 @@ def _engine(value: object) -> str:
             port = None
         if port:
             return text
-    raise Invalid(
-        f"expected unix:///var/run/docker.sock or tcp://HOST:PORT, got {describe(value)}"
-    )
+    raise Invalid(f"expected unix:///var/run/docker.sock or tcp://HOST:PORT, got {describe(value)}")
 
 
 def _label(value: object) -> str:
@@ -252,8 +250,8 @@ def _dsn(value: object) -> str:
 def read_commands(ctx: Context, node: Node, base: Path) -> tuple[CommandSpec, ...]:
     if not isinstance(node, Map):
         ctx.error(
-            node, f"expected commands by name ('cache-off: {{inject: …}}'), got "
-            f"{describe(node.plain())}"
+            node,
+            f"expected commands by name ('cache-off: {{inject: …}}'), got {describe(node.plain())}",
         )
         return ()
     if not node.items:

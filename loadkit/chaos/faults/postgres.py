@@ -18,9 +18,9 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from urllib.parse import urlsplit
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -43,6 +43,11 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 READY_TIMEOUT = 60.0
 
 
+#: every session a fault opens overrides what a fault may have set server-wide (read-only mode, a
+#: tiny statement timeout): a revert, or a lock taken meanwhile, must never be refused by them
+SESSION_SETTINGS = {"default_transaction_read_only": "off", "statement_timeout": "0"}
+
+
 def app_name(tag: str, fault: str = "") -> str:
     """The ``application_name`` of a fault's sessions: the run's tag and the fault's name, so a
     revert ends exactly its own sessions (PostgreSQL keeps 63 bytes of it)."""
@@ -53,7 +58,7 @@ def run_sql(dsn: str, sql: str, *args: object, timeout: float = 15.0) -> list[An
     """Run one statement on its own short connection; its rows."""
 
     async def go() -> list[Any]:
-        conn = await asyncpg.connect(dsn, timeout=timeout)
+        conn = await asyncpg.connect(dsn, timeout=timeout, server_settings=SESSION_SETTINGS)
         try:
             await conn.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
             return list(await conn.fetch(sql, *args, timeout=timeout))
@@ -307,7 +312,8 @@ class KillBackend(Fault):
 
 
 async def _connect(dsn: str, name: str) -> asyncpg.Connection:
-    return await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": name})
+    settings = {**SESSION_SETTINGS, "application_name": name}
+    return await asyncpg.connect(dsn, timeout=10, server_settings=settings)
 
 
 async def _free_slots(dsn: str) -> int:

@@ -33,8 +33,10 @@ from loadkit.chaos.faults.base import (
     Window,
     param_float,
 )
+from loadkit.chaos.faults.docker import _count, how_many
 from loadkit.chaos.faults.postgres import (
     _IDENT,
+    SESSION_SETTINGS,
     _connect,
     _Holder,
     _Sessions,
@@ -45,9 +47,9 @@ from loadkit.chaos.faults.postgres import (
 )
 from loadkit.errors import EnvironmentProblem
 from loadkit.spec.errors import Invalid
-from loadkit.spec.values import describe, parse_choice, parse_duration, parse_int, parse_text
+from loadkit.spec.values import parse_choice, parse_duration, parse_int, parse_text
 
-# -- row locks --------------------------------------------------------------------------------------
+# -- row locks ---------------------------------------------------------------------------------
 
 
 class RowLocks(_Sessions):
@@ -86,7 +88,8 @@ class RowLocks(_Sessions):
                 else:
                     sql = f"SELECT {key}::text FROM {table} ORDER BY {key} LIMIT $1 FOR UPDATE"
                     found = await conn.fetch(sql, int(str(rows)))
-                holder.result = {"locked": [r[0] for r in found], "backend_pid": conn.get_server_pid()}
+                locked = [r[0] for r in found]
+                holder.result = {"locked": locked, "backend_pid": conn.get_server_pid()}
                 holder.signal_ready()
                 await stop.wait()
                 await tx.rollback()
@@ -116,7 +119,7 @@ def _column(value: object) -> str:
     return parse_text(value, pattern=rf"^{_IDENT}$", hint="a column name like 'id'")
 
 
-# -- terminating backends ---------------------------------------------------------------------------
+# -- terminating backends ----------------------------------------------------------------------
 
 #: the backends a termination may pick: the application's, never loadkit's own nor its own session
 _BACKENDS = (
@@ -148,7 +151,7 @@ class TerminateBackends(Fault):
     @classmethod
     def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
         found = _matching(env.dsn, params)
-        n = len(found) if params["count"] == "all" else min(len(found), int(str(params["count"])))
+        n = how_many(params["count"], len(found))
         shown = [_describe_backend(r) for r in found[:10]]
         if len(found) > 10:
             shown.append(f"… and {len(found) - 10} more")
@@ -156,8 +159,7 @@ class TerminateBackends(Fault):
 
     def apply(self, state: State) -> State | None:
         found = _matching(self.env.dsn, self.params)
-        count = self.params["count"]
-        chosen = found if count == "all" else found[: int(str(count))]
+        chosen = found[: how_many(self.params["count"], len(found))]
         if not chosen:
             raise EnvironmentProblem(
                 "postgres: no backend of the application to terminate (application "
@@ -172,14 +174,6 @@ class TerminateBackends(Fault):
         return "nothing to put back: the application opens new sessions itself"
 
 
-def _count(value: object) -> object:
-    if value == "all":
-        return "all"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return parse_int(value, minimum=1, maximum=10_000)
-    raise Invalid(f"expected a number of backends or 'all', got {describe(value)}")
-
-
 def _glob(value: object) -> str:
     return parse_text(value)
 
@@ -190,7 +184,7 @@ def _terminate_check(params: Mapping[str, object]) -> list[tuple[str, str]]:
     return []
 
 
-# -- settings ---------------------------------------------------------------------------------------
+# -- settings ----------------------------------------------------------------------------------
 
 
 class Scope(StrEnum):
@@ -199,7 +193,7 @@ class Scope(StrEnum):
 
 
 async def _baseline(dsn: str, setting: str, scope: str) -> str | None:
-    conn = await asyncpg.connect(dsn, timeout=10)
+    conn = await asyncpg.connect(dsn, timeout=10, server_settings=SESSION_SETTINGS)
     try:
         if scope == Scope.SERVER:
             row = await conn.fetchrow(
@@ -222,7 +216,7 @@ async def _baseline(dsn: str, setting: str, scope: str) -> str | None:
 
 
 async def _put(dsn: str, setting: str, scope: str, value: str | None) -> None:
-    conn = await asyncpg.connect(dsn, timeout=10)
+    conn = await asyncpg.connect(dsn, timeout=10, server_settings=SESSION_SETTINGS)
     try:
         literal = None if value is None else "'" + value.replace("'", "''") + "'"
         if scope == Scope.SERVER:
@@ -340,7 +334,7 @@ TYPES = (
         params=(
             Param("application", _glob, None, "application_name glob, like 'shop-*'", "-"),
             Param("user", _glob, None, "the application's database role", "-"),
-            Param("count", _count, "all", "how many: N or 'all'", "all"),
+            Param("count", _count, "all", "how many: N, 'all' or a share like 50%", "all"),
         ),
         check=_terminate_check,
     ),

@@ -73,9 +73,7 @@ def _proxy_targets(env: ChaosEnv, target: str) -> list[str]:
     if found is None:
         return [f"proxy {target} (not on the server now)"]
     server, proxy = found
-    return [
-        f"proxy {target} ({proxy.listen} -> {proxy.upstream}) on {server.host}:{server.port}"
-    ]
+    return [f"proxy {target} ({proxy.listen} -> {proxy.upstream}) on {server.host}:{server.port}"]
 
 
 def _api(env: ChaosEnv, proxy: str) -> str:
