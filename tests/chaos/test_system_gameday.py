@@ -14,6 +14,7 @@ unlabelled bystander container that must never be touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -81,9 +82,14 @@ class Foreign:
 
 
 def _sql(dsn: str, sql: str) -> list[Any]:
+    """The rows of one query; several statements (no rows) when ``sql`` has ';'."""
+
     async def go() -> list[Any]:
         conn = await asyncpg.connect(dsn, timeout=10)
         try:
+            if ";" in sql:
+                await conn.execute(sql)
+                return []
             return list(await conn.fetch(sql))
         finally:
             await conn.close()
@@ -116,15 +122,16 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
     client = dk.connect()
     made: list[Any] = []
     network = None
-    with test_host() as host:
+    with test_host() as host, contextlib.ExitStack() as stack:
         pg = Postgres(tmp / "pg", port=5432)
         try:
             addr = host.address
             # the team's PostgreSQL, on the test host only (not loopback, not `loadkit stack`)
             pg.init()
             hba = pg.data_dir / "pg_hba.conf"
-            hba.write_text(hba.read_text() + f"host all all {host.gateway}/32 scram-sha-256\n")
-            log = (tmp / "postgres.log").open("w")
+            net = ipaddress.ip_network(f"{addr}/30", strict=False)
+            hba.write_text(hba.read_text() + f"host all all {net} scram-sha-256\n")
+            log = stack.enter_context((tmp / "postgres.log").open("w"))
             proc = host.run(
                 [
                     "runuser", "-u", str(pg.os_user), "--", str(pg.bin_dir / "postgres"),
@@ -168,6 +175,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
                 ],
                 cwd=ROOT,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stderr=stack.enter_context((tmp / "service.log").open("w")),
             )  # fmt: skip
             wait_port(host, 8080, service)
             # containers no stack owns: one labelled for the shop (bridge network), one not
@@ -197,7 +205,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
                 textwrap.dedent(
                     f"""
                     name: shop-{key}
-                    allow: ["{ipaddress.ip_network(f"{addr}/30", strict=False)}"]
+                    allow: ["{net}"]
                     services:
                       shop: {{url: "http://{addr}:8000"}}
                     probes:
@@ -333,7 +341,7 @@ def _wait_injected(run_dir: Path, n: int, proc: subprocess.Popen[str], timeout: 
 def _kill_run(proc: subprocess.Popen[str], run_dir: Path) -> None:
     """SIGKILL the controller, and the Locust processes it started (their own sessions)."""
     proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    proc.communicate(timeout=10)  # closes its pipes
     for p in psutil.process_iter(["cmdline"]):
         if str(run_dir) in " ".join(p.info["cmdline"] or []):
             p.kill()
