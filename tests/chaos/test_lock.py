@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from loadkit.chaos.lock import ControllerBusy, ControllerLock
-from loadkit.rundir.events import Journal
-from tests.support import ROOT
+from loadkit.rundir.events import Journal, outstanding, read_events
+from loadkit.stack.reference import ReferenceStack
+from tests.support import ROOT, loadkit, spawn_loadkit
 
 HOLD = """
 import sys, time
@@ -79,3 +80,50 @@ def test_an_earlier_run_with_faults_left_in_place_keeps_controllers_away(tmp_pat
     journal.close()
     with ControllerLock(path, tmp_path / "run-b") as lock:  # put back: free for the next one
         assert lock.held
+
+
+def test_two_controllers_on_one_stack(stack: ReferenceStack, tmp_path: Path) -> None:
+    """The maintenance bug of two controllers: the second is refused (exit 4, naming the
+    first), so it never records the first one's window as its "before"; nothing stays on."""
+    first = tmp_path / "first.yaml"
+    first.write_text(
+        "name: first\nsteady_state: {before: false, after: false}\nfaults:\n"
+        "  - {name: window, type: wallet.maintenance, at: 500ms, duration: 4s}\n"
+    )
+    second = tmp_path / "second.yaml"
+    second.write_text(
+        "name: second\nsteady_state: {before: false, after: false}\nfaults:\n"
+        "  - {name: window-too, type: wallet.maintenance, at: 500ms, duration: 2s}\n"
+    )
+    where = ("--stack-dir", str(stack.stack_dir), "--no-dashboard")
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    proc = spawn_loadkit(
+        "chaos", "run", str(first), *where, "--out", str(out_a),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(
+            e.get("event") == "inject.end"
+            for d in (out_a.iterdir() if out_a.exists() else [])
+            for e in read_events(d / "events.jsonl")
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        (run_a,) = list(out_a.iterdir())
+        refused = loadkit("chaos", "run", str(second), *where, "--out", str(out_b))
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        text = " ".join(refused.stderr.split())
+        assert "another chaos controller holds" in text and f"pid {proc.pid} " in text
+        assert str(run_a) in text
+        assert {s["maintenance"]["enabled"] for s in stack.admin.state()} == {True}
+        (run_b,) = list(out_b.iterdir())
+        assert not (run_b / "events.jsonl").exists()  # nothing injected, nothing journaled
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out + err
+    assert {s["maintenance"]["enabled"] for s in stack.admin.state()} == {False}
+    assert outstanding(read_events(run_a / "events.jsonl")) == []
