@@ -79,14 +79,13 @@ class RowLocks(_Sessions):
             try:
                 tx = conn.transaction()
                 await tx.start()
+                # the alias keeps ORDER BY on the column, not on its text (10 after 1, not 2)
+                select = f"SELECT t.{key}::text AS k FROM {table} AS t"
                 if isinstance(rows, list):
-                    sql = (
-                        f"SELECT {key}::text FROM {table} WHERE {key}::text = ANY($1::text[]) "
-                        "FOR UPDATE"
-                    )
-                    found = await conn.fetch(sql, [str(r) for r in rows])
+                    sql = f"{select} WHERE t.{key}::text = ANY($1::text[]) ORDER BY t.{key}"
+                    found = await conn.fetch(f"{sql} FOR UPDATE", [str(r) for r in rows])
                 else:
-                    sql = f"SELECT {key}::text FROM {table} ORDER BY {key} LIMIT $1 FOR UPDATE"
+                    sql = f"{select} ORDER BY t.{key} LIMIT $1 FOR UPDATE"
                     found = await conn.fetch(sql, int(str(rows)))
                 locked = [r[0] for r in found]
                 holder.result = {"locked": locked, "backend_pid": conn.get_server_pid()}

@@ -127,7 +127,17 @@ def test_terminate_only_the_applications_backends(env: SystemEnv) -> None:
 
 
 def _setting(dsn: str, name: str) -> Any:
-    return run_sql(dsn, f"SHOW {name}")[0][0]
+    """The setting as a new session of the application sees it (run_sql's sessions override
+    read-only mode and statement timeouts on purpose)."""
+
+    async def go() -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval(f"SHOW {name}")
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
 
 
 def _auto_conf(dsn: str) -> list[str]:
