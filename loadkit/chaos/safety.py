@@ -69,6 +69,8 @@ class Allowlist:
         self.patterns = patterns
         self.embedded_pg = embedded_pg
         self.env = env
+        #: a system file's ``toxiproxy.proxies`` (for messages)
+        self.own_proxies: tuple[str, ...] = ()
         #: a stack's patterns may reach beyond its manifest; a system's only narrow its set
         widen = env is None or env.kind == "stack"
         self.allowed = {
@@ -116,7 +118,9 @@ class Allowlist:
             found[name] = Component(name, "proxy", address, mine)
         for command in system.commands:
             found[command.name] = Component(command.name, "command", " ".join(command.inject))
-        return cls(found, env.patterns, False, env)
+        allowlist = cls(found, env.patterns, False, env)
+        allowlist.own_proxies = own
+        return allowlist
 
     def problems(self, plan: Plan) -> list[str]:
         """One message per fault whose target is refused."""
@@ -159,7 +163,7 @@ class Allowlist:
                 return "the stack has no PostgreSQL on loopback that loadkit may touch"
             if wanted == "wallet" and system:
                 return "wallet and process faults need the reference stack (a system has none)"
-            where = "the system's" if system else "the stack's components on loopback"
+            where = "the system's components" if system else "the stack's components on loopback"
             if wanted == "command" and not system:
                 return "command faults need a system file (--system) that defines them"
             return (
@@ -170,7 +174,7 @@ class Allowlist:
             if system and not component.in_manifest:
                 return (
                     f"'{name}' is not one of the system's proxies (toxiproxy.proxies: "
-                    f"{', '.join(self.env.proxy_patterns()) if self.env else ''})"  # type: ignore[attr-defined]
+                    f"{', '.join(self.own_proxies)})"
                 )
             listing = ", ".join(self.patterns) if self.patterns else "the stack's own components"
             return f"'{name}' is not in the allowlist (safety.allow: {listing})"
