@@ -78,7 +78,8 @@ class Foreign:
 
     @property
     def env(self) -> dict[str, str]:
-        return {PG_PASSWORD_ENV: self.password}
+        # the system's lock file goes with the test's files, not into the machine's lock dir
+        return {PG_PASSWORD_ENV: self.password, "LOADKIT_LOCK_DIR": str(self.system.parent)}
 
 
 def _sql(dsn: str, sql: str) -> list[Any]:
