@@ -1,5 +1,5 @@
 """The fault catalog: every fault type, keyed by its name (``network.latency``), from one backend
-module each (process, postgres, toxiproxy, wallet; a Docker backend registers the same way).
+module each (process, postgres and sql, toxiproxy, wallet, docker, command).
 
 Scenario files, ``loadkit chaos list`` and Python callers all go through it::
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from loadkit.chaos.faults import docker, postgres, process, toxiproxy, wallet
+from loadkit.chaos.faults import command, docker, postgres, process, sql, toxiproxy, wallet
 from loadkit.chaos.faults.base import REQUIRED, ChaosEnv, Described, Fault, FaultType
 from loadkit.errors import ConfigError
 from loadkit.spec.errors import Invalid
@@ -31,7 +31,7 @@ def register(types: Iterable[FaultType]) -> None:
         FAULTS[kind.name] = kind
 
 
-for _backend in (process, postgres, toxiproxy, wallet, docker):
+for _backend in (process, postgres, sql, toxiproxy, wallet, docker, command):
     register(_backend.TYPES)
 
 

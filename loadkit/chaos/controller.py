@@ -7,10 +7,13 @@ steady state after, the final rollback from the journal), and in standalone runs
 traffic. Faults of one slot on one target run one after the other (a later one waits for the
 earlier one's revert). Everything the controller does is journaled in ``events.jsonl``.
 
-Used by ``loadkit run --chaos`` (which also stops the load when an abort fires) and by
-``loadkit chaos run``::
+It acts on an environment (:mod:`loadkit.chaos.env`): the reference stack, or a system file's
+own components. Before anything is injected it resolves every fault's targets (the blast
+radius, journaled in the header) and takes the system's lock (:mod:`loadkit.chaos.lock`: one
+controller per system; a second one is refused, exit 4). Used by ``loadkit run --chaos`` (which
+also stops the load when an abort fires) and by ``loadkit chaos run``::
 
-    controller = Controller(scenario, stack, run_dir, profile, load=True, on_abort=stop_load)
+    controller = Controller(scenario, stack_or_system, run_dir, profile, load=True)
     controller.start(t0)              # returns at once
     ...                               # the load runs
     result = controller.stop()        # halts what is left, rolls back, returns a ChaosResult
@@ -30,23 +33,30 @@ import psutil
 
 from loadkit import safety
 from loadkit.chaos.catalog import FAULTS
-from loadkit.chaos.faults.base import ChaosEnv, Fault
+from loadkit.chaos.env import make_env
+from loadkit.chaos.faults.base import ChaosEnv, Fault, TargetKind
+from loadkit.chaos.lock import ControllerLock
 from loadkit.chaos.probes import BusySource, Prober, ProbeResult, TimelineSource, WindowStats
 from loadkit.chaos.probes import check_probe as _check_probe
 from loadkit.chaos.results import ChaosResult, ChaosStatus, FaultRun
 from loadkit.chaos.rollback import revert_outstanding
-from loadkit.chaos.safety import AbortWatch, Allowlist
+from loadkit.chaos.safety import AbortWatch, Allowlist, blast_radius
 from loadkit.chaos.scenario import (
     Plan,
     PlannedFault,
+    ProbeKind,
     Scenario,
     make_plan,
     same_target,
 )
-from loadkit.errors import LoadkitError
+from loadkit.errors import ConfigError, LoadkitError
 from loadkit.profile.model import Profile
 from loadkit.rundir.events import FILENAME, Journal
 from loadkit.stack.reference import ReferenceStack
+from loadkit.stack.system import System
+
+#: what a controller acts on: the reference stack, a system file, or an environment made already
+Target = ReferenceStack | System | ChaosEnv
 
 log = logging.getLogger(__name__)
 TICK = 0.25
@@ -67,17 +77,18 @@ class FaultEvent:
 
 
 class Controller:
-    """Runs one scenario's plan against a stack, on the run clock that starts at ``t0``.
+    """Runs one scenario's plan against a stack or a system, on the run clock from ``t0``.
 
     The constructor validates everything (phase-relative times against ``profile``, overlaps,
-    the allowlist) and raises before anything is touched: ``SpecError`` (exit 2) or
-    ``TargetRefused`` (exit 4). ``load``: a load runs alongside and writes ``timeline.jsonl`` in
-    ``run_dir`` (the busy rate comes from it); otherwise the controller sends probe traffic."""
+    the allowlist) and resolves the blast radius, and raises before anything is touched:
+    ``SpecError`` (exit 2) or ``TargetRefused`` (exit 4). ``load``: a load runs alongside and
+    writes ``timeline.jsonl`` in ``run_dir`` (the busy rate comes from it); otherwise the
+    controller sends probe traffic."""
 
     def __init__(
         self,
         scenario: Scenario,
-        stack: ReferenceStack,
+        stack: Target,
         run_dir: Path,
         profile: Profile | None = None,
         *,
@@ -89,12 +100,17 @@ class Controller:
         self.scenario = scenario
         #: told, from a fault's thread, when it went in and when it came out
         self.on_fault = on_fault
-        self.plan: Plan = Controller.check(scenario, stack, profile, hosts=hosts)
-        self.stack = stack
+        self.env: ChaosEnv = make_env(
+            stack, tag=run_dir.name[-24:], patterns=scenario.allow, hosts=hosts
+        )
+        self.plan: Plan = Controller.check(scenario, self.env, profile, hosts=hosts)
+        #: each fault's targets as resolved before anything is injected (fault id → targets)
+        self.targets: dict[str, list[str]] = blast_radius(self.plan, self.env)
+        self.stack: ReferenceStack | None = getattr(self.env, "stack", None)
         self.run_dir = run_dir
         self.load = load
         self.on_abort = on_abort
-        self.env = ChaosEnv(stack, tag=run_dir.name[-24:])
+        self.lock = ControllerLock(self.env.lock_path(), run_dir)
         self.runs = [FaultRun(p) for p in self.plan.faults]
         self.status = ChaosStatus.PENDING
         self.reason: str | None = None
@@ -120,20 +136,26 @@ class Controller:
     @staticmethod
     def check(
         scenario: Scenario,
-        stack: ReferenceStack,
+        stack: Target,
         profile: Profile | None = None,
         *,
         hosts: safety.Allowlist | None = None,
     ) -> Plan:
         """The plan on the run clock, after the safety checks (fault targets against the
-        stack's components, probe URLs against ``hosts``: loopback when None); raises before
-        anything is done."""
+        environment's components, probe URLs against ``hosts`` and a system's own allowlist:
+        loopback when None); raises before anything is done."""
         plan = make_plan(scenario, profile)
-        Allowlist.for_stack(stack, scenario.allow).enforce(plan)
-        allow = hosts or safety.Allowlist()
+        env = make_env(stack, tag="check", patterns=scenario.allow, hosts=hosts)
+        Allowlist.for_env(env).enforce(plan)
+        allow = getattr(env, "hosts", None) or hosts or safety.Allowlist()
         for i, probe in enumerate(scenario.steady_state.probes):
             if probe.url:
                 allow.check_url(probe.url, what=f"steady_state.probes[{i}].url")
+            if env.kind == "system" and probe.kind in (ProbeKind.READYZ, ProbeKind.INVARIANTS):
+                raise ConfigError(
+                    f"steady_state.probes[{i}] ({probe.name}): a {probe.kind.value} probe checks "
+                    "the reference wallet; on a system, use http probes (or busy-rate, p95)"
+                )
         return plan
 
     # -- public API ---------------------------------------------------------------------------
@@ -156,32 +178,43 @@ class Controller:
     def finished(self) -> bool:
         return self._finished.is_set()
 
-    def start(self, t0: float | None = None) -> None:
-        """Open the journal and start the threads; returns at once. ``t0``: the run clock's
-        origin (Unix time, from ``clock.json``); now when None."""
-        self.t0 = time.time() if t0 is None else t0
+    def acquire(self) -> None:
+        """Take the system's lock (:class:`~loadkit.chaos.lock.ControllerBusy`, exit 4, when
+        another controller holds it or an earlier run left faults in place). :meth:`start` does
+        it too; call it first to be refused before anything else starts (the load)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+
+    def start(self, t0: float | None = None) -> None:
+        """Take the lock, open the journal and start the threads; returns at once. ``t0``: the
+        run clock's origin (Unix time, from ``clock.json``); now when None."""
+        self.acquire()
+        self.t0 = time.time() if t0 is None else t0
         me = psutil.Process()
-        self.journal = Journal.create(
-            self.run_dir / FILENAME,
-            t0=self.t0,
-            header={
-                "run_id": self.run_dir.name,
-                "scenario": self.scenario.name,
-                "scenario_path": self.scenario.source,
-                "stack_dir": str(self.stack.stack_dir),
-                "tag": self.env.tag,
-                "controller_pid": me.pid,
-                "controller_started": me.create_time(),
-                "plan": [_plan_entry(p) for p in self.plan.faults],
-                "end_s": self.plan.end_s,
-            },
-        )
+        header = {
+            "run_id": self.run_dir.name,
+            "scenario": self.scenario.name,
+            "scenario_path": self.scenario.source,
+            "env": self.env.describe(),
+            "patterns": list(self.scenario.allow),
+            "tag": self.env.tag,
+            "controller_pid": me.pid,
+            "controller_started": me.create_time(),
+            "lock": str(self.lock.path),
+            "plan": [_plan_entry(p, self.targets.get(p.id, [])) for p in self.plan.faults],
+            "end_s": self.plan.end_s,
+        }
+        if self.stack is not None:
+            header["stack_dir"] = str(self.stack.stack_dir)
+        self.journal = Journal.create(self.run_dir / FILENAME, t0=self.t0, header=header)
         self.journal.write("scenario.start", faults=len(self.plan.faults), load=self.load)
         if self.load:
             self.source = TimelineSource(self.run_dir)
         else:
-            self._prober = Prober(self.stack, self.scenario.steady_state.traffic, self.now)
+            system: System | None = getattr(self.env, "system", None)
+            urls = tuple(p.url for p in system.probes) if system is not None else ()
+            traffic = self.scenario.steady_state.traffic
+            self._prober = Prober(self.stack, traffic, self.now, urls)
             self._prober.start()
             self.source = self._prober
         self.status = ChaosStatus.RUNNING
@@ -205,13 +238,28 @@ class Controller:
             self.journal.write("halt", reason=reason)
 
     def stop(self, reason: str = "the run ended", timeout: float = 300.0) -> ChaosResult:
-        """Halt what is left (if anything), wait for the rollback, return the result."""
+        """Halt what is left (if anything), wait for the rollback, return the result. Ctrl-C
+        meanwhile does not cut the rollback short (a second Ctrl-C used to leave faults in
+        place with the journal ending at ``revert.begin``)."""
         if self.status is ChaosStatus.PENDING:
             self._finished.set()
-        else:
-            self.halt(reason)
-            self.wait(timeout)
-        return self.result()
+            self.lock.release()
+            return self.result()
+        deadline = time.monotonic() + timeout
+        asked = False
+        while True:
+            try:
+                if not asked:
+                    asked = True
+                    self.halt(reason)
+                self.wait(max(0.0, deadline - time.monotonic()))
+                return self.result()
+            except KeyboardInterrupt:
+                log.warning(
+                    "rolling back the faults: Ctrl-C does not stop that (if this process is "
+                    "killed, run: loadkit chaos rollback %s)",
+                    self.run_dir,
+                )
 
     def result(self) -> ChaosResult:
         if self._result is not None:
@@ -273,6 +321,11 @@ class Controller:
         kind = FAULTS[p.spec.type]
         fault: Fault = kind.fault(self.env, p.spec.target, p.spec.params, p.spec.name)
         common = {"id": p.id, "fault": p.spec.name}
+        refused = self._recheck(p)
+        if refused:  # the system changed since the plan was checked: touch nothing
+            run.error = "; ".join(refused)
+            journal.write("inject.refused", **common, intended_t=p.start_s, reason=run.error)
+            return
         try:
             state = fault.prepare()
         except (LoadkitError, OSError) as exc:
@@ -315,6 +368,16 @@ class Controller:
         journal.write("revert.end", **common, result="ok", detail=detail, took=_since(started))
         run.reverted_t = self.now()
         self._tell(FaultEvent("reverted", p.spec.name, p.spec.type, p.spec.target, run.reverted_t))
+
+    def _recheck(self, p: PlannedFault) -> list[str]:
+        """The fault's target against the allowlist again, at injection time (containers are
+        checked by the fault itself when it chooses them)."""
+        if FAULTS[p.spec.type].target is TargetKind.CONTAINER:
+            return []
+        try:
+            return Allowlist.for_env(self.env).fault_problems(p.spec)
+        except LoadkitError as exc:
+            return [exc.message]
 
     def _tell(self, event: FaultEvent) -> None:
         if self.on_fault is None:
@@ -422,6 +485,7 @@ class Controller:
             unreverted=self._result.unreverted,
         )
         journal.close()
+        self.lock.release()
         self._finished.set()
 
     def _summarize(self, unreverted: list[str]) -> ChaosResult:
@@ -438,9 +502,10 @@ class Controller:
         )
 
 
-def _plan_entry(p: PlannedFault) -> dict[str, object]:
+def _plan_entry(p: PlannedFault, targets: list[str]) -> dict[str, object]:
     spec = p.spec
     return {
+        "targets": targets,
         "id": p.id,
         "fault": spec.name,
         "type": spec.type,

@@ -144,7 +144,8 @@ class Dashboard:
             lines.append(
                 Text(
                     f"next: {nxt.spec.name} ({nxt.spec.type} on {nxt.spec.target}) at "
-                    f"{nxt.start_s:g}s, in {max(0.0, nxt.start_s - now):.1f}s"
+                    f"{nxt.start_s:g}s, in {max(0.0, nxt.start_s - now):.1f}s — touching: "
+                    + "; ".join(c.targets.get(nxt.id, []) or [nxt.spec.target])
                 )
             )
         if c.scenario.abort:
@@ -161,15 +162,20 @@ class Dashboard:
 
     def _faults_table(self, now: float) -> Table:
         table = Table(title="active faults", title_justify="left", expand=False)
-        for col in ("fault", "type", "target", "since", "ends in"):
-            table.add_column(col)
+        for col in ("fault", "type", "target", "touching", "since", "ends in"):
+            table.add_column(col, overflow="fold")
         for run in self.c.runs:
             if run.injected_t is None or run.reverted_t is not None or run.done.is_set():
                 continue
             p = run.planned
             ends = f"{max(0.0, p.end_s - now):.1f}s" if p.end_s is not None else "(one action)"
             table.add_row(
-                p.spec.name, p.spec.type, p.spec.target, f"{now - run.injected_t:.1f}s", ends
+                p.spec.name,
+                p.spec.type,
+                p.spec.target,
+                "\n".join(self.c.targets.get(p.id, [])),
+                f"{now - run.injected_t:.1f}s",
+                ends,
             )
         return table
 
@@ -191,10 +197,14 @@ def _status_style(status: ChaosStatus) -> str:
     }.get(status, "bold red")
 
 
-def plan_table(plan: Plan, title: str) -> Table:
-    """The plan on the run clock (``--dry-run``)."""
+def plan_table(plan: Plan, title: str, targets: dict[str, list[str]] | None = None) -> Table:
+    """The plan on the run clock (``--dry-run``), with each fault's resolved targets (the blast
+    radius) when ``targets`` is given."""
     table = Table(title=title, title_justify="left")
-    for col in ("at", "until", "fault", "type", "target", "parameters"):
+    columns = ["at", "until", "fault", "type", "target", "parameters"]
+    if targets is not None:
+        columns.append("resolves to (blast radius)")
+    for col in columns:
         table.add_column(col, overflow="fold")
     for p in plan.faults:
         spec = p.spec
@@ -208,5 +218,8 @@ def plan_table(plan: Plan, title: str) -> Table:
             elif spec.duration_s is not None:
                 until += f" ({format_duration(spec.duration_s)})"
         params = FAULTS[spec.type].describe_params(spec.params)
-        table.add_row(at, until, spec.name, spec.type, spec.target, params)
+        row = [at, until, spec.name, spec.type, spec.target, params]
+        if targets is not None:
+            row.append("\n".join(targets.get(p.id, [])))
+        table.add_row(*row)
     return table

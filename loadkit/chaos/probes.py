@@ -23,6 +23,7 @@ import httpx
 
 from loadkit.chaos.faults.base import ALL_WALLETS, ChaosEnv
 from loadkit.chaos.scenario import ProbeKind, ProbeSpec, Request, Traffic
+from loadkit.errors import ConfigError
 from loadkit.profile.outcome import (
     MAINTENANCE_HEADER,
     Failure,
@@ -94,17 +95,37 @@ class Sample:
 
 class Prober:
     """Light traffic through every wallet instance's client-side proxy (so client network faults
-    apply): one thread per instance, ``rate`` requests/s in all."""
+    apply): one thread per instance, ``rate`` requests/s in all. Without a stack (a system
+    file), ``GET`` on each of ``urls`` (the system's probes) instead."""
 
-    def __init__(self, stack: ReferenceStack, traffic: Traffic, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        stack: ReferenceStack | None,
+        traffic: Traffic,
+        clock: Callable[[], float],
+        urls: tuple[str, ...] = (),
+    ) -> None:
         self.stack = stack
         self.traffic = traffic
         self.clock = clock
+        self.urls = urls
         self.samples: collections.deque[Sample] = collections.deque(maxlen=20_000)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        if self.stack is None:
+            interval = max(1, len(self.urls)) / self.traffic.rate
+            for i, url in enumerate(self.urls):
+                thread = threading.Thread(
+                    target=self._run_plain,
+                    args=(url, interval, i * interval / len(self.urls)),
+                    name=f"chaos-probe-{i}",
+                    daemon=True,
+                )
+                self._threads.append(thread)
+                thread.start()
+            return
         wallets = self.stack.manifest.wallets
         users = int(self.stack.manifest.seed.get("users", 1) or 1)
         interval = len(wallets) / self.traffic.rate
@@ -149,7 +170,21 @@ class Prober:
                     token = None
                 self._record(t, sent, answer)
 
+    def _run_plain(self, url: str, interval: float, offset: float) -> None:
+        next_at = time.monotonic() + offset
+        with httpx.Client(timeout=2.0) as http:
+            while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+                next_at = max(next_at + interval, time.monotonic())
+                sent, t = time.monotonic(), self.clock()
+                try:
+                    r = http.get(url)
+                    answer: tuple[int | None, str | None] = (r.status_code, _detail(r))
+                except httpx.HTTPError as exc:
+                    answer = (None, _failure(exc).value)
+                self._record(t, sent, answer)
+
     def _post_login(self, http: httpx.Client, user: str) -> str | tuple[int | None, str | None]:
+        assert self.stack is not None
         body = {"username": user, "password": self.stack.password}
         try:
             r = http.post("/v1/login", json=body)
@@ -257,7 +292,10 @@ def _check(probe: ProbeSpec, env: ChaosEnv, source: BusySource, now_t: float) ->
                 bad.append(f"{name}: {_failure(exc).value}")
         return not bad, "; ".join(bad) or f"{len(names)} ready"
     if probe.kind is ProbeKind.INVARIANTS:
-        report = env.stack.admin.invariants()
+        stack: ReferenceStack | None = getattr(env, "stack", None)
+        if stack is None:
+            raise ConfigError("an invariants probe needs the reference wallet's ledger")
+        report = stack.admin.invariants()
         broken = [k for k, v in report.items() if k not in ("ok",) and isinstance(v, int) and v]
         return bool(report.get("ok")), "ledger consistent" if report.get("ok") else str(broken)
     if probe.kind is ProbeKind.HTTP:

@@ -12,6 +12,7 @@ killed. Both use only what the journal recorded, through each fault type's idemp
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,11 @@ from pathlib import Path
 import psutil
 
 from loadkit.chaos.catalog import FAULTS
+from loadkit.chaos.env import env_from_journal
 from loadkit.chaos.faults.base import ChaosEnv
+from loadkit.chaos.lock import ControllerLock
 from loadkit.errors import ConfigError
 from loadkit.rundir.events import FILENAME, Journal, header, outstanding, read_events
-from loadkit.stack.reference import ReferenceStack
 
 
 @dataclass
@@ -39,7 +41,7 @@ class RollbackResult:
 
 #: rollback order by backend: links and the database first, then processes (a restarted wallet
 #: waits until it is ready, which needs its database), then the wallets' admin state
-ORDER = {"network": 0, "postgres": 1, "process": 2, "docker": 2, "wallet": 3}
+ORDER = {"network": 0, "postgres": 1, "process": 2, "container": 2, "wallet": 3, "command": 4}
 
 
 def revert_outstanding(journal: Journal, env: ChaosEnv, *, by: str) -> RollbackResult:
@@ -83,12 +85,19 @@ def controller_alive(info: dict[str, object]) -> int | None:
 
 
 def rollback_run(
-    run_dir: Path, *, stack_dir: Path | None = None, force: bool = False
+    run_dir: Path,
+    *,
+    stack_dir: Path | None = None,
+    system: Path | None = None,
+    force: bool = False,
 ) -> RollbackResult:
-    """Revert what the journal in ``run_dir`` shows as still injected.
+    """Revert what the journal in ``run_dir`` shows as still injected, on the environment the
+    journal names (the reference stack, or the system file; ``stack_dir``/``system`` instead).
 
     Refuses (``ConfigError``) while the controller that wrote it still runs, unless ``force``:
-    two processes reverting the same faults would fight over them."""
+    two processes reverting the same faults would fight over them. Holds the system's lock
+    while it reverts (:class:`~loadkit.chaos.lock.ControllerBusy`, exit 4, when another
+    controller holds it)."""
     path = run_dir / FILENAME
     events = read_events(path)
     if not events:
@@ -102,10 +111,11 @@ def rollback_run(
         )
     if not outstanding(events):
         return RollbackResult()
-    where = stack_dir or Path(str(info.get("stack_dir") or ""))
-    stack = ReferenceStack.attach(where)
+    env = env_from_journal(info, stack_dir=stack_dir, system=system)
+    lock = ControllerLock(env.lock_path(), run_dir, what="chaos rollback")
+    if not force:
+        lock.acquire(check_previous=False)
     journal = Journal.create(path, t0=float(info.get("t0") or time.time()), header={})
-    env = ChaosEnv(stack, str(info.get("tag") or "adhoc"))
     try:
         journal.write("rollback.begin", pid=os.getpid())
         result = revert_outstanding(journal, env, by="rollback")
@@ -117,4 +127,18 @@ def rollback_run(
     finally:
         env.close()
         journal.close()
+        lock.release()
     return result
+
+
+def rollback_hint(run_dir: Path) -> str | None:
+    """When the journal in ``run_dir`` shows faults still injected: what they are and the exact
+    command that puts them back (printed whenever a run exits like that); else None."""
+    left = outstanding(read_events(run_dir / FILENAME))
+    if not left:
+        return None
+    faults = ", ".join(f"{i.fault} ({i.type} on {i.target})" for i in left)
+    return (
+        f"faults still in place: {faults} — put them back with: "
+        f"loadkit chaos rollback {shlex.quote(str(run_dir))}"
+    )

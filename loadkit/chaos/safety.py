@@ -1,31 +1,36 @@
 """Safety: faults only go to allowlisted targets, checked for the whole plan before anything is
-injected.
+injected, and again by each fault when it is injected.
 
-The candidates are the stack's own components on loopback: its wallet instances, its embedded
-PostgreSQL (or an external one on loopback, for the SQL-level faults only) and the proxies of its
-Toxiproxy server whose listen and upstream addresses are loopback. By default the allowlist is
-what the stack's manifest names; a scenario's ``safety.allow`` patterns (``wallet-*``) replace it
-with the candidates they match (narrowing it, or adding e.g. a run's network-class proxies)::
+The candidates are the environment's own components. On the reference stack: its wallet
+instances, its embedded PostgreSQL (or an external one on loopback, for the SQL-level faults
+only), the proxies of its Toxiproxy server whose listen and upstream addresses are loopback, and
+the containers labelled with its directory. On a system file: the proxies it lists on its
+Toxiproxy server(s), its PostgreSQL (SQL only), the containers its label selector picks and its
+commands. By default the allowlist is exactly that set; a scenario's ``safety.allow`` patterns
+(``wallet-*``) narrow it (on a stack they may also add the user's own containers by name, or a
+run's network-class proxies)::
 
-    allowlist = Allowlist.for_stack(stack, scenario.allow)
-    allowlist.enforce(plan)   # TargetRefused (exit 4) naming every refused fault
+    allowlist = Allowlist.for_env(env)
+    allowlist.enforce(plan)            # TargetRefused (exit 4) naming every refused fault
+    blast_radius(plan, env)            # {'f01': ['container shop-api-1 (3f2a…, running)'], …}
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from loadkit.chaos.catalog import FAULTS
-from loadkit.chaos.faults.base import ALL_WALLETS, POSTGRES, TargetKind
+from loadkit.chaos.faults.base import ALL_WALLETS, POSTGRES, ChaosEnv, TargetKind
 from loadkit.chaos.probes import check_probe
-from loadkit.chaos.scenario import AbortCondition, AbortWhen, Plan, ProbeKind
-from loadkit.errors import EnvironmentProblem, SafetyAbort
+from loadkit.chaos.scenario import AbortCondition, AbortWhen, FaultSpec, Plan, ProbeKind
+from loadkit.errors import EnvironmentProblem, LoadkitError, SafetyAbort
 from loadkit.safety import is_loopback
 from loadkit.spec.values import did_you_mean
 from loadkit.stack.reference import ReferenceStack
+from loadkit.stack.toxiproxy import ToxiproxyClient
 
 if TYPE_CHECKING:
     from loadkit.chaos.controller import Controller
@@ -45,76 +50,98 @@ class Component:
     """Something a fault may act on."""
 
     name: str
-    kind: str  # wallet | postgres | proxy
+    kind: str  # wallet | postgres | proxy | command
     address: str
     in_manifest: bool = True
 
 
 class Allowlist:
-    """The components faults may act on."""
+    """The components faults may act on, in one environment."""
 
     def __init__(
-        self, candidates: dict[str, Component], patterns: tuple[str, ...], embedded_pg: bool
+        self,
+        candidates: dict[str, Component],
+        patterns: tuple[str, ...],
+        embedded_pg: bool,
+        env: ChaosEnv | None = None,
     ) -> None:
         self.candidates = candidates
         self.patterns = patterns
         self.embedded_pg = embedded_pg
-        self.stack_dir: str | None = None  # container faults' bare names are its containers
-        if patterns:
-            self.allowed = {
-                n for n in candidates if any(fnmatch.fnmatchcase(n, p) for p in patterns)
-            }
-        else:
-            self.allowed = {n for n, c in candidates.items() if c.in_manifest}
+        self.env = env
+        #: a system file's ``toxiproxy.proxies`` (for messages)
+        self.own_proxies: tuple[str, ...] = ()
+        #: a stack's patterns may reach beyond its manifest; a system's only narrow its set
+        widen = env is None or env.kind == "stack"
+        self.allowed = {
+            n
+            for n, c in candidates.items()
+            if (c.in_manifest or (widen and patterns))
+            and (not patterns or any(fnmatch.fnmatchcase(n, p) for p in patterns))
+        }
 
     @classmethod
     def for_stack(cls, stack: ReferenceStack, patterns: tuple[str, ...] = ()) -> Allowlist:
-        m = stack.manifest
+        from loadkit.chaos.env import StackEnv
+
+        return cls.for_env(StackEnv(stack, patterns=patterns))
+
+    @classmethod
+    def for_env(cls, env: ChaosEnv) -> Allowlist:
+        from loadkit.chaos.env import StackEnv, SystemEnv
+
         found: dict[str, Component] = {}
-        for w in m.wallets:
-            found[w.name] = Component(w.name, "wallet", f"127.0.0.1:{w.port}")
-        if m.postgres is not None:
-            found[POSTGRES] = Component(POSTGRES, "postgres", f"127.0.0.1:{m.postgres.port}")
-        elif m.external_dsn and is_loopback(urlsplit(m.external_dsn).hostname or ""):
-            found[POSTGRES] = Component(POSTGRES, "postgres", urlsplit(m.external_dsn).netloc)
-        listed = {p.name for p in m.proxies}
-        try:
-            proxies = stack.toxiproxy.proxies()
-        except EnvironmentProblem:
-            proxies = {}
-        for name, proxy in proxies.items():
-            listen, upstream = str(proxy.listen), str(proxy.upstream)
-            hosts = [urlsplit(f"//{a}").hostname or "" for a in (listen, upstream)]
-            if all(is_loopback(h) for h in hosts):
-                found[name] = Component(name, "proxy", f"{listen} -> {upstream}", name in listed)
-        allowlist = cls(found, patterns, m.postgres is not None)
-        allowlist.stack_dir = m.stack_dir
+        if isinstance(env, StackEnv):
+            m = env.stack.manifest
+            for w in m.wallets:
+                found[w.name] = Component(w.name, "wallet", f"127.0.0.1:{w.port}")
+            if m.postgres is not None:
+                found[POSTGRES] = Component(POSTGRES, "postgres", f"127.0.0.1:{m.postgres.port}")
+            elif m.external_dsn and is_loopback(urlsplit(m.external_dsn).hostname or ""):
+                found[POSTGRES] = Component(POSTGRES, "postgres", urlsplit(m.external_dsn).netloc)
+            listed = {p.name for p in m.proxies}
+            for name, (_, proxy) in _proxies(env).items():
+                listen, upstream = str(proxy.listen), str(proxy.upstream)
+                hosts = [urlsplit(f"//{a}").hostname or "" for a in (listen, upstream)]
+                if all(is_loopback(h) for h in hosts):
+                    address = f"{listen} -> {upstream}"
+                    found[name] = Component(name, "proxy", address, name in listed)
+            return cls(found, env.patterns, m.postgres is not None, env)
+        assert isinstance(env, SystemEnv)
+        system = env.system
+        if system.postgres is not None:
+            found[POSTGRES] = Component(POSTGRES, "postgres", system.postgres.where)
+        own = env.proxy_patterns()
+        for name, (server, proxy) in _proxies(env).items():
+            mine = any(fnmatch.fnmatchcase(name, p) for p in own)
+            address = f"{proxy.listen} -> {proxy.upstream} on {server.host}:{server.port}"
+            found[name] = Component(name, "proxy", address, mine)
+        for command in system.commands:
+            found[command.name] = Component(command.name, "command", " ".join(command.inject))
+        allowlist = cls(found, env.patterns, False, env)
+        allowlist.own_proxies = own
         return allowlist
 
     def problems(self, plan: Plan) -> list[str]:
         """One message per fault whose target is refused."""
-        refused: list[str] = []
-        for planned in plan.faults:
-            spec = planned.spec
-            kind = FAULTS[spec.type]
-            label = f"fault '{spec.name}' ({spec.type})"
-            if kind.target is TargetKind.CONTAINER:  # asks the engine (none: exit 3)
-                from loadkit.chaos.faults.docker import refusals
+        return [why for planned in plan.faults for why in self.fault_problems(planned.spec)]
 
-                found = refusals(spec.target, self.stack_dir, self.patterns)
-                refused.extend(f"{label}: {why}" for why in found)
-                continue
-            if (
-                kind.target in (TargetKind.WALLET, TargetKind.WALLETS)
-                and spec.target == ALL_WALLETS
-            ):
-                names = [c.name for c in self.candidates.values() if c.kind == "wallet"]
-            else:
-                names = [spec.target]
-            for name in names:
-                why = self._why_not(name, kind.target, spec.type)
-                if why:
-                    refused.append(f"{label}: {why}")
+    def fault_problems(self, spec: FaultSpec) -> list[str]:
+        """Why one fault's target is refused (empty: it is allowed)."""
+        kind = FAULTS[spec.type]
+        label = f"fault '{spec.name}' ({spec.type})"
+        if kind.target is TargetKind.CONTAINER:  # asks the engine (none: exit 3)
+            from loadkit.chaos.faults.docker import refusals
+
+            return [f"{label}: {why}" for why in refusals(self.env, spec.target)]
+        names = [spec.target]
+        if kind.target in (TargetKind.WALLET, TargetKind.WALLETS) and spec.target == ALL_WALLETS:
+            names = [c.name for c in self.candidates.values() if c.kind == "wallet"] or names
+        refused = []
+        for name in names:
+            why = self._why_not(name, kind.target, spec.type)
+            if why:
+                refused.append(f"{label}: {why}")
         return refused
 
     def _why_not(self, name: str, target: TargetKind, type_name: str) -> str | None:
@@ -123,23 +150,39 @@ class Allowlist:
             TargetKind.WALLETS: "wallet",
             TargetKind.POSTGRES: "postgres",
             TargetKind.PROXY: "proxy",
+            TargetKind.COMMAND: "command",
         }[target]
         component = self.candidates.get(name)
+        system = self.env is not None and self.env.kind == "system"
         if component is None or component.kind != wanted:
             same = sorted(n for n, c in self.candidates.items() if c.kind == wanted)
             hint = did_you_mean(name, same)
             if wanted == "postgres":
+                if system:
+                    return "the system file has no postgres: section"
                 return "the stack has no PostgreSQL on loopback that loadkit may touch"
+            if wanted == "wallet" and system:
+                return "wallet and process faults need the reference stack (a system has none)"
+            where = "the system's components" if system else "the stack's components on loopback"
+            if wanted == "command" and not system:
+                return "command faults need a system file (--system) that defines them"
             return (
-                f"no {wanted} named '{name}' among the stack's components on loopback{hint} "
+                f"no {wanted} named '{name}' among {where}{hint} "
                 f"(known: {', '.join(same) or 'none'})"
             )
         if name not in self.allowed:
+            if system and not component.in_manifest:
+                return (
+                    f"'{name}' is not one of the system's proxies (toxiproxy.proxies: "
+                    f"{', '.join(self.own_proxies)})"
+                )
             listing = ", ".join(self.patterns) if self.patterns else "the stack's own components"
             return f"'{name}' is not in the allowlist (safety.allow: {listing})"
         if type_name in PROCESS_LEVEL_DB and not self.embedded_pg:
+            what = "the system's" if system else "the stack's"
             return (
-                "the stack's PostgreSQL is external: loadkit never stops a server it did not start"
+                f"{what} PostgreSQL is external: loadkit never stops a server it did not start "
+                "(SQL-level faults only)"
             )
         return None
 
@@ -152,6 +195,28 @@ class Allowlist:
                 + "\n".join(refused)
                 + f"\nallowed targets: {', '.join(sorted(self.allowed)) or 'none'}"
             )
+
+
+def _proxies(env: ChaosEnv) -> dict[str, tuple[ToxiproxyClient, Any]]:
+    try:
+        return env.proxies()
+    except (EnvironmentProblem, LoadkitError):
+        return {}
+
+
+def blast_radius(plan: Plan, env: ChaosEnv) -> dict[str, list[str]]:
+    """Each planned fault's targets as they resolve now (fault id → descriptions): which
+    containers, which proxies on which server, which database backends, which command. Shown by
+    ``--dry-run``, the dashboard and the journal before anything is injected."""
+    found: dict[str, list[str]] = {}
+    for planned in plan.faults:
+        spec = planned.spec
+        kind = FAULTS[spec.type]
+        try:
+            found[planned.id] = kind.fault.targets(env, spec.target, spec.params)
+        except LoadkitError as exc:
+            found[planned.id] = [f"(cannot resolve now: {exc.message})"]
+    return found
 
 
 class AbortWatch:

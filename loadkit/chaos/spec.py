@@ -180,6 +180,13 @@ def _target(value: object, kind: FaultType) -> str:
         from loadkit.chaos.faults.docker import check_selector
 
         return check_selector(text)
+    if kind.target is TargetKind.COMMAND:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", text):
+            raise Invalid(
+                f"expected the name of a command of the system file (commands:), like "
+                f"'cache-off', got {describe(value)}"
+            )
+        return text
     if not text or ":" in text or "/" in text or is_ip(text):
         raise Invalid(
             f"expected the name of one of the stack's components (like 'wallet-1', 'postgres' "

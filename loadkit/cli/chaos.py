@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,24 +62,30 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
         profile=Path(args.profile) if args.profile else None,
         command=list(sys.argv),
         allow=tuple(args.allow or ()),
+        system=Path(args.system) if args.system else None,
     )
+    where = f"system {options.system}" if options.system else f"the stack in {options.stack_dir}"
     if args.dry_run:
         try:
             ready: Prepared | None = prepare(options)
         except StackNotRunning:
             ready = None
+        targets: dict[str, list[str]] | None = None
         if ready is None:  # still show the plan; the targets are checked when a stack runs
             scenario = load_scenario(options.scenario)
             profile = load_profile(options.profile) if options.profile else None
             plan = make_plan(scenario, profile)
             note = f"no stack running in {options.stack_dir}: targets not checked"
         else:
-            scenario, plan = ready.scenario, ready.plan
-            note = f"every target is allowlisted on the stack in {options.stack_dir}"
+            scenario, plan, targets = ready.scenario, ready.plan, ready.targets
+            note = f"every target is allowlisted on {where}; nothing else is touched"
         if args.json:
-            print(json.dumps(_plan_dict(scenario, plan, note), indent=2))
+            data = _plan_dict(scenario, plan, note)
+            if targets is not None:
+                data["targets"] = targets
+            print(json.dumps(data, indent=2))
             return ExitCode.OK
-        console.print(plan_table(plan, f"plan of '{scenario.name}' on the run clock"))
+        console.print(plan_table(plan, f"plan of '{scenario.name}' on the run clock", targets))
         for cond in scenario.abort:
             console.print(f"abort when {cond.describe()} ({cond.name})", highlight=False)
         console.print(f"run ends at {plan.end_s:g}s; {note}", highlight=False)
@@ -105,6 +112,7 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
                 board[0].__exit__(None, None, None)
     except BaseException:
         close_live(view, console, linger=False)
+        print_rollback_hint(ready.run_dir)
         raise
     if feed is not None:
         feed.finish(result)
@@ -130,7 +138,7 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
     if result.unreverted:
         raise EnvironmentProblem(
             "could not revert: " + "; ".join(result.unreverted),
-            detail=f"retry with: loadkit chaos rollback {result.run_dir}",
+            detail=f"retry with: loadkit chaos rollback {shlex.quote(str(result.run_dir))}",
         )
     if result.status is ChaosStatus.ABORTED:
         raise SafetyAbort(f"aborted, everything rolled back: {result.reason}")
@@ -142,6 +150,15 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
                 err_console.print(Text.assemble(("failed: ", "bold red"), line), soft_wrap=True)
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+def print_rollback_hint(run_dir: Path | None) -> None:
+    """Whenever a run exits with faults still in place: the exact command that reverts them."""
+    from loadkit.chaos.rollback import rollback_hint
+
+    hint = rollback_hint(run_dir) if run_dir is not None else None
+    if hint:
+        err_console.print(Text.assemble(("warning: ", "bold yellow"), hint), soft_wrap=True)
 
 
 def cmd_chaos_list(args: argparse.Namespace) -> int:
@@ -171,6 +188,7 @@ def cmd_chaos_rollback(args: argparse.Namespace) -> int:
     result = rollback_run(
         Path(args.run_dir),
         stack_dir=Path(args.stack_dir) if args.stack_dir else None,
+        system=Path(args.system) if args.system else None,
         force=args.force,
     )
     if args.json:
@@ -229,6 +247,12 @@ def add_actions(sub: Any) -> None:
         "scenario", metavar="SCENARIO", help="a scenario file, e.g. chaos/db-crash.yaml"
     )
     add_stack_dir_arg(run, "the running stack (default: $LOADKIT_STACK_DIR or .loadkit/stack)")
+    run.add_argument(
+        "--system",
+        metavar="FILE",
+        help="faults on this system file's own components (toxiproxy, docker, postgres, "
+        "commands) instead of the reference stack (docs/game-day.md)",
+    )
     add_allow_arg(run)
     add_out_arg(run, "where run directories go (default reports/)", default="reports")
     run.add_argument("--profile", help="a profile, to place phase-relative times (no load is sent)")
@@ -259,6 +283,9 @@ def add_actions(sub: Any) -> None:
         "run_dir", metavar="RUN_DIR", help="the run directory whose journal (events.jsonl) to read"
     )
     add_stack_dir_arg(rollback, "the stack (default: the one the journal names)")
+    rollback.add_argument(
+        "--system", metavar="FILE", help="the system file (default: the one the journal names)"
+    )
     rollback.add_argument(
         "--force", action="store_true", help="even if the run's controller still runs"
     )

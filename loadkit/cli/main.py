@@ -252,8 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         allow=tuple(args.allow or ()),
         tags=tuple(args.tags or ()),
         exclude_tags=tuple(args.exclude_tags or ()),
-        system=Path(args.system) if args.system else None,
-        ca=Path(args.ca) if args.ca else None,
+        system=Path(args.system) if getattr(args, "system", None) else None,
+        ca=Path(args.ca) if getattr(args, "ca", None) else None,
     )
     return _run_and_summarise(options, args, as_json=args.json)
 
@@ -296,8 +296,16 @@ def _run_and_summarise(
                     print(reports.written["json"].read_text(encoding="utf-8"), end="")
                 raise
         code = _summarise(result, reports.gate, as_json=as_json)
+        if options.chaos is not None:
+            from loadkit.cli.chaos import print_rollback_hint
+
+            print_rollback_hint(result.run_dir)
     except BaseException:
         close_live(view, console, linger=False)
+        if runner.rundir is not None:  # faults still in place: say how to put them back
+            from loadkit.cli.chaos import print_rollback_hint
+
+            print_rollback_hint(runner.rundir.path)
         raise
     # an open live page keeps its report links working for a while
     close_live(view, console, linger=True)
@@ -579,6 +587,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=float, help="override the profile's time_scale")
     add_stack_dir_arg(run, "use the reference stack running in this directory")
     run.add_argument("--chaos", metavar="SCENARIO", help="run a chaos scenario on the same clock")
+    run.add_argument(
+        "--system",
+        metavar="FILE",
+        help="a system file: its services take the load (unless --target), and --chaos faults "
+        "act on its own toxiproxy, docker, postgres and commands (docs/game-day.md)",
+    )
     run.add_argument(
         "--remote-workers",
         type=int,

@@ -1,10 +1,12 @@
 """``loadkit run --chaos``: the chaos controller as a run listener, on the run's own clock.
 
 It is made (and the scenario validated, against the profile's phases) before anything starts;
-at ``starting`` it checks the plan against the stack's allowlist, at ``started`` it starts the
-faults on the run clock, and at ``stopping`` it reverts whatever is still in. Faults going in
-and out are re-published as the run's ``fault_injected`` / ``fault_reverted`` events; an abort
-condition aborts the run (exit 4, load stopped)::
+at ``starting`` it checks the plan against the allowlist of what the faults act on (the run's
+system file, ``runner.system``, or else the reference stack) and takes that system's lock, at
+``started`` it starts the faults on the run clock, and at ``stopping`` it reverts whatever is
+still in, whatever the operator presses meanwhile. Faults going in and out are re-published as
+the run's ``fault_injected`` / ``fault_reverted`` events; an abort condition aborts the run
+(exit 4, load stopped)::
 
     ChaosListener(Path("chaos/db-crash.yaml")).attach(runner.events)
 """
@@ -29,6 +31,7 @@ class ChaosListener(RunListener):
         self.scenario: Scenario = load_scenario(path)  # validated before anything starts
         self.controller: Controller | None = None
         self._run: Runner | None = None
+        self._rolled_back = False
 
     @property
     def fault_names(self) -> list[str]:
@@ -37,16 +40,19 @@ class ChaosListener(RunListener):
         return names + [f"f{i + 1:02d}" for i in range(len(names))]
 
     def on_starting(self, run: Runner) -> None:
-        if run.stack is None:
+        system = getattr(run, "system", None)
+        target = system if system is not None else run.stack
+        if target is None:
             raise ConfigError(
-                "--chaos: faults go to the reference stack's components; drop --target "
-                "(loadkit starts the stack) or add --stack-dir"
+                "--chaos: faults go to the reference stack's components or to a system file's "
+                "(--system FILE: its toxiproxy, docker, postgres and commands); drop --target "
+                "(loadkit starts the stack), add --stack-dir, or add --system"
             )
         self._run = run
-        # plan and allowlist are checked here, before any load or fault
+        # plan, allowlist and blast radius are checked here, before any load or fault
         self.controller = Controller(
             self.scenario,
-            run.stack,
+            target,
             run.run_dir,
             run.profile,
             load=True,
@@ -54,10 +60,12 @@ class ChaosListener(RunListener):
             on_fault=self._relay,
             hosts=run.allowlist,
         )
+        self.controller.acquire()  # one controller per system: refused (exit 4) before load
         run.record.scenario = {
             "path": str(self.path.absolute()),
             "name": self.scenario.name,
             "faults": len(self.controller.plan.faults),
+            "targets": self.controller.targets,
         }
 
     def on_started(self, run: Runner, t0: float) -> None:
@@ -65,9 +73,22 @@ class ChaosListener(RunListener):
             self.controller.start(t0)
 
     def on_stopping(self, run: Runner, reason: str | None) -> None:
-        if self.controller is None:
+        self.roll_back(run)
+
+    def roll_back(self, run: Runner) -> None:
+        """Halt the faults and wait for their rollback, however many times Ctrl-C is pressed
+        meanwhile; idempotent (the run calls it again on its way out, in case ``stopping`` was
+        cut short)."""
+        controller = self.controller
+        if controller is None or self._rolled_back:
             return
-        result = self.controller.stop()
+        while True:
+            try:
+                result = controller.stop()
+                break
+            except KeyboardInterrupt:
+                continue  # the rollback goes on: faults must not be left in place
+        self._rolled_back = True
         if run.record.scenario is not None:
             run.record.scenario.update(
                 status=str(result.status),

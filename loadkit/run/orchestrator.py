@@ -96,7 +96,8 @@ class RunOptions:
     slo_abort: bool = False  # stop the load once an objective of `slo` can no longer be met
     #: hosts, addresses, networks or *.suffixes beyond loopback that load and faults may reach
     allow: tuple[str, ...] = ()
-    #: a system file (``systems/*.yaml``): the services load goes to, its allowlist, its checks
+    #: a system file (``systems/*.yaml``): the services load goes to, its allowlist, its checks,
+    #: and what --chaos faults act on (its toxiproxy, docker, postgres, commands)
     system: Path | None = None
     #: a CA bundle for --target's https URLs (instead of the system's trust store)
     ca: Path | None = None
@@ -262,12 +263,12 @@ class Runner:
                     f"{options.profile}: journey '{journey.name}' uses unset environment "
                     f"variable(s) {', '.join(missing)}; set them before the run"
                 )
-        if options.chaos is not None and self.services and options.stack_dir is None:
-            raise ConfigError(
-                "--chaos with --system: faults on a system file's own components come with its "
-                "toxiproxy:/docker:/postgres:/commands: sections (docs/game-day.md)"
-            )
-        if options.chaos is not None and self.target_urls and options.stack_dir is None:
+        if (
+            options.chaos is not None
+            and self.target_urls
+            and options.stack_dir is None
+            and self.system is None
+        ):
             raise ConfigError(
                 "--chaos: faults go to the reference stack's components; drop --target "
                 "(loadkit starts the stack) or add --stack-dir"
@@ -366,7 +367,7 @@ class Runner:
             ).attach(self.events)
         IntegrityListener().attach(self.events)
         SecurityListener().attach(self.events)  # the reference wallet's anomaly counters
-        if self.target_urls is None or options.stack_dir is not None:
+        if self.system is None and (self.target_urls is None or options.stack_dir is not None):
             from loadkit.run.servercauses import ServerCausesListener
 
             # the reference wallet says why it was busy: its causes beside the client's
@@ -547,6 +548,8 @@ class Runner:
             raise
         finally:
             try:
+                if self.chaos is not None:  # `stopping` may be cut short by a second Ctrl-C
+                    self.chaos.roll_back(self)
                 self._finish(rd)
             finally:
                 watchdog.release()  # everything is stopped: nothing left for it to do

@@ -3,7 +3,9 @@
 Each line is one JSON object, written with one ``write`` and fsynced before the action it
 announces goes on, so a controller killed at any moment leaves a journal that says what is still
 injected and everything a revert needs (pids, proxy and toxic names, the previous policy…).
-The first line is a header (schema ``loadkit.events/v1``); readers skip a torn last line.
+The first line is a header (schema ``loadkit.events/v1``); readers skip a torn line, and a
+writer that finds the file ending in one (its last writer was killed mid-line) starts its first
+record with a newline, so the torn line never swallows the record after it.
 
 Events (``event`` key), all with ``t`` (run-clock seconds) and ``wall`` (Unix time):
 
@@ -45,7 +47,10 @@ class Journal:
         self.path = path
         self.t0 = t0
         self._lock = threading.Lock()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        #: the file ends in a torn line (its writer was killed mid-line): the next record starts
+        #: with a newline of its own, so the torn line never swallows it
+        self._torn = _ends_torn(self._fd)
         self._seq = 0
         self.events: list[dict[str, Any]] = []
 
@@ -78,8 +83,11 @@ class Journal:
             return record
 
     def _append(self, record: Mapping[str, Any]) -> None:
-        line = (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode()
-        os.write(self._fd, line)  # one write per line: a reader never sees two lines interleaved
+        text = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+        line = (("\n" if self._torn else "") + text).encode()
+        # one write per line: a reader never sees two lines interleaved
+        written = os.write(self._fd, line)
+        self._torn = written < len(line)  # a short write leaves a torn line: start afresh
         os.fsync(self._fd)
 
     def close(self) -> None:
@@ -87,6 +95,12 @@ class Journal:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _ends_torn(fd: int) -> bool:
+    """Whether the file behind ``fd`` is non-empty and does not end with a newline."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from loadkit.chaos.catalog import FAULTS
 from loadkit.chaos.faults.base import ALL_WALLETS, POSTGRES, FaultType, TargetKind, Window
 from loadkit.chaos.faults.postgres import CrashMode
+from loadkit.chaos.faults.sql import Scope
 from loadkit.chaos.faults.toxiproxy import Stream
 from loadkit.chaos.faults.wallet import LIMIT_PARAMS
 from loadkit.chaos.hypothesis import (
@@ -107,10 +108,27 @@ PARAMS: dict[str, Schema] = {
         "examples": ["SIGKILL", "SIGTERM"],
     },
     "cpus": {"type": "number", "minimum": 0.01, "maximum": 64},
+    "key": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+    "rows": {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": 10_000},
+            {
+                "type": "array",
+                "items": {"anyOf": [{"type": "integer"}, {"type": "string", "minLength": 1}]},
+                "minItems": 1,
+            },
+        ]
+    },
+    "application": {"type": "string", "minLength": 1},
+    "user": {"type": "string", "minLength": 1},
+    "scope": enum([s.value for s in Scope], ""),
 }
 #: rules of one fault type beyond its keys
 EXTRA: dict[str, Schema] = {
     "wallet.limits": {"anyOf": [{"required": [p]} for p in LIMIT_PARAMS]},
+    "postgres.terminate-backends": {
+        "anyOf": [{"required": ["application"]}, {"required": ["user"]}]
+    },
 }
 
 
@@ -196,7 +214,7 @@ def _clock(description: str) -> Schema:
 
 def _target(kind: FaultType) -> Schema:
     if kind.target is TargetKind.POSTGRES:
-        return enum([POSTGRES], "the stack's PostgreSQL")
+        return enum([POSTGRES], "the stack's (or the system file's) PostgreSQL")
     if kind.target is TargetKind.WALLETS:
         return enum([ALL_WALLETS], "every wallet instance")
     if kind.target is TargetKind.CONTAINER:
@@ -205,6 +223,12 @@ def _target(kind: FaultType) -> Schema:
             "pattern": r"^(?:name:.+|label:[A-Za-z0-9._/-]+(?:=.*)?|[^:]+)$",
             "description": "containers: name:PATTERN, label:KEY=VALUE, or a component like "
             "wallet-1",
+        }
+    if kind.target is TargetKind.COMMAND:
+        return {
+            "type": "string",
+            "pattern": r"^[a-z][a-z0-9_-]{0,62}$",
+            "description": "a command of the system file (commands:), like cache-off",
         }
     if kind.target is TargetKind.PROXY:
         return {

@@ -19,8 +19,10 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -60,28 +62,39 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", text)[:160]
 
 
-def connect(timeout: float = 30.0) -> Any:
+def connect(timeout: float = 30.0, engine: str | None = None) -> Any:
     """A ``docker.DockerClient`` whose engine answered a ping; :class:`DockerUnavailable` (one
-    line, exit 3) otherwise."""
+    line, exit 3) otherwise. ``engine``: this engine (``unix://…``, ``tcp://…``) instead of the
+    one the environment names (``DOCKER_HOST``)."""
     try:
         # by name: a checkout's docker/ directory (Dockerfile, compose.yaml) is no package
         docker: Any = importlib.import_module("docker")
         from docker.errors import DockerException
     except ImportError as exc:  # a dependency of loadkit: only a broken install lacks it
         raise DockerUnavailable("the Docker SDK is missing: pip install docker") from exc
-    fix = "start dockerd or set DOCKER_HOST"
+    fix = "start dockerd or set DOCKER_HOST" if engine is None else "start dockerd there"
+    where = engine or engine_url()
     try:
-        client = docker.from_env(timeout=timeout)
+        if engine is None:
+            client = docker.from_env(timeout=timeout)
+        else:
+            client = docker.DockerClient(base_url=engine, timeout=int(timeout))
         client.ping()
     except (DockerException, OSError) as exc:
         raise DockerUnavailable(
-            f"Docker engine not reachable at {engine_url()}: {_reason(exc)}; {fix}"
+            f"Docker engine not reachable at {where}: {_reason(exc)}; {fix}"
         ) from None
     except Exception as exc:  # requests' errors when the socket answers something odd
         raise DockerUnavailable(
-            f"Docker engine not reachable at {engine_url()}: {_reason(exc)}; {fix}"
+            f"Docker engine not reachable at {where}: {_reason(exc)}; {fix}"
         ) from None
     return client
+
+
+def remote_engine_host(url: str) -> str | None:
+    """The host of an engine reached over the network (``tcp://``/``ssh://``), else None."""
+    parts = urlsplit(url)
+    return parts.hostname if parts.scheme in ("tcp", "ssh", "http", "https") else None
 
 
 def engine_facts(client: Any) -> dict[str, Any]:
@@ -187,7 +200,8 @@ def parse_selector(target: str) -> tuple[str, str]:
 
 
 def select(client: Any, target: str, stack_dir: str | Path | None = None) -> list[Any]:
-    """Every container (running or not) that ``target`` names, sorted by name."""
+    """Every container (running or not) that ``target`` names, sorted by name; a bare word is a
+    component of the docker-backed stack in ``stack_dir`` (without one: a container's name)."""
     kind, value = parse_selector(target)
     if kind == "label":
         found = client.containers.list(all=True, filters={"label": value})
@@ -198,8 +212,8 @@ def select(client: Any, target: str, stack_dir: str | Path | None = None) -> lis
             if fnmatch.fnmatchcase(c.name, value) or c.name == value
         ]
     else:
-        if stack_dir is None:
-            return []
+        if stack_dir is None:  # a system's container, by its exact name
+            return [c for c in client.containers.list(all=True) if c.name == value]
         labels = [f"{LABEL_STACK}={Path(stack_dir).absolute()}", f"{LABEL_COMPONENT}={value}"]
         found = client.containers.list(all=True, filters={"label": labels})
     return sorted(found, key=lambda c: str(c.name))
@@ -232,3 +246,58 @@ def describe(container: Any) -> dict[str, Any]:
             )
         },
     }
+
+
+# -- the blast radius -----------------------------------------------------------------------------
+
+
+def has_label(container: Any, selector: str) -> bool:
+    """``KEY=VALUE``: the container carries that label with that value; ``KEY``: it has it."""
+    labels = container.labels or {}
+    key, sep, value = selector.partition("=")
+    return key in labels and (not sep or str(labels[key]) == value)
+
+
+@dataclass(frozen=True)
+class ContainerScope:
+    """The containers faults may touch. A container is in scope when it carries every one of
+    ``labels`` (a stack's own label, or a system file's selector) and, when ``patterns``
+    (a scenario's ``safety.allow``) are given, its name matches one of them too. ``widen``: the
+    patterns replace the labels (a reference stack run that also names the user's own
+    containers). ``engine``: where they run (None: the environment's engine)::
+
+        scope = ContainerScope(labels=("com.docker.compose.project=shop",))
+        inside, outside = scope.split(select(client, "name:*"))   # never touch ``outside``
+    """
+
+    labels: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    engine: str | None = None
+    stack_dir: str | None = None  # bare targets name this docker-backed stack's components
+    widen: bool = False
+
+    def names(self, container: Any) -> list[str]:
+        """What ``patterns`` match: the name, and a stack container's component name."""
+        names = [str(container.name)]
+        labels = container.labels or {}
+        if self.stack_dir and labels.get(LABEL_STACK) == str(Path(self.stack_dir).absolute()):
+            names.append(str(labels.get(LABEL_COMPONENT, "")))
+        return names
+
+    def allows(self, container: Any) -> bool:
+        named = any(fnmatch.fnmatchcase(n, p) for n in self.names(container) for p in self.patterns)
+        if self.widen and self.patterns:
+            return named
+        labelled = bool(self.labels) and all(has_label(container, s) for s in self.labels)
+        return labelled and (named or not self.patterns)
+
+    def split(self, containers: list[Any]) -> tuple[list[Any], list[Any]]:
+        """(in scope, out of scope)."""
+        inside = [c for c in containers if self.allows(c)]
+        return inside, [c for c in containers if not self.allows(c)]
+
+    def describe(self) -> str:
+        if self.widen and self.patterns:
+            return f"containers named {', '.join(self.patterns)} (safety.allow)"
+        text = f"containers labelled {', '.join(self.labels) or '(nothing)'}"
+        return text + (f" named {', '.join(self.patterns)}" if self.patterns else "")

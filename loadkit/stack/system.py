@@ -5,7 +5,8 @@ https, TLS settings, headers every request carries), where loadkit may go (``all
 check money integrity, and the steady-state probes. ``loadkit run PROFILE --system FILE`` (and
 ``capacity``, ``chaos run``) aim at it; journeys pick a service by name (the first by default).
 Faults on the system's own Toxiproxy, containers, PostgreSQL and commands have their sections
-here too (docs/your-system.md). A service's optional ``metrics:`` names a Prometheus endpoint
+here too (docs/your-system.md); its chaos sections in :mod:`loadkit.stack.system_chaos`
+(docs/game-day.md). A service's optional ``metrics:`` names a Prometheus endpoint
 with its busy answers by cause, scraped during runs so reports show the server's causes beside
 the client's (a URL, or ``{url, metric, cause_label, instance_label}``)::
 
@@ -32,10 +33,31 @@ from loadkit.spec.loader import Document, Node, load_document
 from loadkit.spec.schema import Context, Fields, Keys, items_of
 from loadkit.spec.template import Template, parse_template
 from loadkit.spec.values import describe, parse_bool, parse_duration, parse_int, parse_text
+from loadkit.stack.system_chaos import (
+    CommandSpec,
+    DockerSection,
+    PostgresSection,
+    ToxiproxySection,
+    check_sections,
+    read_commands,
+    read_docker,
+    read_postgres,
+    read_toxiproxy,
+)
 
 SYSTEM_KEYS = Keys(
     required=("services",),
-    optional=("name", "description", "allow", "integrity", "probes"),
+    optional=(
+        "name",
+        "description",
+        "allow",
+        "integrity",
+        "probes",
+        "toxiproxy",
+        "docker",
+        "postgres",
+        "commands",
+    ),
 )
 SERVICE_KEYS = Keys(optional=("url", "urls", "tls", "headers", "metrics"))
 METRICS_KEYS = Keys(required=("url",), optional=("metric", "cause_label", "instance_label"))
@@ -128,6 +150,11 @@ class System:
     integrity: IntegrityCheck | None = None
     probes: tuple[Probe, ...] = ()
     source: str = ""
+    #: what faults may act on (loadkit.stack.system_chaos; docs/game-day.md)
+    toxiproxy: ToxiproxySection | None = None
+    docker: DockerSection | None = None
+    postgres: PostgresSection | None = None
+    commands: tuple[CommandSpec, ...] = ()
 
     @property
     def allowlist(self) -> Allowlist:
@@ -166,6 +193,10 @@ class System:
             allow.check_url(check.http.url, what=f"{self.source}: integrity.http.url")
         if check is not None and check.sql is not None and check.sql.dsn:
             allow.check_dsn(check.sql.dsn, what=f"{self.source}: integrity.sql.dsn")
+        check_sections(allow, self.source, self.toxiproxy, self.docker, self.postgres)
+
+    def command(self, name: str) -> CommandSpec | None:
+        return next((c for c in self.commands if c.name == name), None)
 
 
 def load_system(path: str | Path) -> System:
@@ -183,6 +214,10 @@ def read_system(doc: Document) -> System:
     services = fields.sub("services", lambda n: _services(ctx, n, base)) or ()
     integrity = fields.sub("integrity", lambda n: read_integrity(ctx, n))
     probes = fields.sub("probes", lambda n: _probes(ctx, n)) or ()
+    toxiproxy = fields.sub("toxiproxy", lambda n: read_toxiproxy(ctx, n))
+    docker = fields.sub("docker", lambda n: read_docker(ctx, n))
+    postgres = fields.sub("postgres", lambda n: read_postgres(ctx, n))
+    commands = fields.sub("commands", lambda n: read_commands(ctx, n, base)) or ()
     ctx.raise_if_any()
     return System(
         name=name or Path(doc.file).stem,
@@ -192,6 +227,10 @@ def read_system(doc: Document) -> System:
         integrity=integrity,
         probes=probes,
         source=doc.file,
+        toxiproxy=toxiproxy,
+        docker=docker,
+        postgres=postgres,
+        commands=commands,
     )
 
 
@@ -390,4 +429,18 @@ def summary(system: System, file: str | Path) -> str:
         f"{len(system.allow)} allow entr{'y' if len(system.allow) == 1 else 'ies'}, "
         f"{len(system.probes)} probe{'s' if len(system.probes) != 1 else ''}"
         + (", integrity check" if system.integrity else "")
+        + (f"; faults on: {', '.join(parts)}" if (parts := _fault_parts(system)) else "")
     )
+
+
+def _fault_parts(system: System) -> list[str]:
+    parts = []
+    if system.toxiproxy is not None:
+        parts.append(f"toxiproxy ({len(system.toxiproxy.proxies)} proxy pattern(s))")
+    if system.docker is not None:
+        parts.append(f"containers labelled {', '.join(system.docker.labels)}")
+    if system.postgres is not None:
+        parts.append(f"postgres {system.postgres.where}")
+    if system.commands:
+        parts.append(f"commands {', '.join(c.name for c in system.commands)}")
+    return parts

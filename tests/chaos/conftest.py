@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from loadkit.chaos.env import StackEnv
 from loadkit.chaos.faults.base import ChaosEnv
 from loadkit.chaos.faults.postgres import run_sql
 from loadkit.stack.manifest import StackManifest
@@ -24,7 +25,7 @@ from loadkit.stack.reference import ReferenceStack
 def env(stack: ReferenceStack) -> Iterator[ChaosEnv]:
     """Faults on the session's stack, read afresh from its manifest (other processes restart
     instances and record their new pids there)."""
-    with ChaosEnv(ReferenceStack.attach(stack.stack_dir), tag=f"t{uuid.uuid4().hex[:8]}") as env:
+    with StackEnv(ReferenceStack.attach(stack.stack_dir), tag=f"t{uuid.uuid4().hex[:8]}") as env:
         yield env
 
 

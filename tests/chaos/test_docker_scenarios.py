@@ -204,13 +204,18 @@ def test_rollback_after_sigkill_restores_containers(
 
 
 def test_bare_names_are_the_stacks_containers(docker_stack: ReferenceStack) -> None:
+    from loadkit.chaos.env import StackEnv
     from loadkit.chaos.faults.docker import refusals
 
-    where = str(docker_stack.stack_dir)
-    assert refusals("wallet-1", where, ()) == []
+    stack = ReferenceStack.attach(docker_stack.stack_dir)
+    assert refusals(StackEnv(stack), "wallet-1") == []
+    assert refusals(StackEnv(stack), "name:*") == []  # its own containers only: in scope
     # safety.allow patterns match the container's name or, for the stack's own, its component
-    assert refusals("wallet-1", where, ("wallet-*",)) == []
-    assert refusals("postgres", where, ("wallet-*",)) == [
-        f"container {containers(docker_stack)['postgres'].name} is not in the allowlist "
-        "(safety.allow: wallet-*)"
-    ]
+    narrowed = StackEnv(stack, patterns=("wallet-*",))
+    assert refusals(narrowed, "wallet-1") == []
+    (why,) = refusals(narrowed, "postgres")
+    assert why.startswith(
+        f"'postgres' matches only containers outside the blast radius "
+        f"({containers(docker_stack)['postgres'].name}); faults may touch containers named "
+        "wallet-*"
+    )

@@ -344,6 +344,7 @@ def test_the_shipped_scenarios_are_all_there() -> None:
         "gameday",
         "smoke-fault",
         "one-instance-down",
+        "staging-gameday",
     }
     assert {p.stem for p in SHIPPED} == expected
 

@@ -60,7 +60,9 @@ def test_list_prints_every_fault_with_its_parameters() -> None:
         assert name in done.stdout
     assert "latency (1s)" in done.stdout and "toxicity (100%)" in done.stdout
     rows = json.loads(chaos("list", "--json").stdout)
-    assert {r["type"] for r in rows} == set(FAULTS) and len(rows) == 25  # 20 + 5 container faults
+    assert {r["type"] for r in rows} == set(FAULTS) and len(
+        rows
+    ) == 30  # 20, 5 container, 4 SQL, 1 command
     latency = next(r for r in rows if r["type"] == "network.latency")
     assert [p["name"] for p in latency["params"]] == ["latency", "jitter", "stream", "toxicity"]
 

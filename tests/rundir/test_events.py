@@ -33,6 +33,25 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     assert read_events(tmp_path / "missing.jsonl") == []
 
 
+def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path: Path) -> None:
+    """A controller killed mid-line, then ``loadkit chaos rollback`` appending: the newline goes
+    first, so the rollback's records (and the injection before the tear) are all read."""
+    path = tmp_path / "events.jsonl"
+    journal = Journal.create(path, t0=1.0, header={"run_id": "r"})
+    journal.write("inject.begin", id="f01", fault="a", type="t", target="x", state={})
+    journal.close()
+    with path.open("a") as fh:
+        fh.write('{"seq": 2, "event": "revert.be')  # the killed controller's last, torn line
+    again = Journal.create(path, t0=1.0, header={})
+    again.write("rollback.begin", pid=1)
+    again.write("revert.end", id="f01", result="ok")
+    again.close()
+    kinds = [e.get("event") for e in read_events(path)]
+    assert kinds == [None, "inject.begin", "rollback.begin", "revert.end"]
+    assert outstanding(read_events(path)) == []
+    assert path.read_text().endswith("}\n")
+
+
 def test_outstanding_faults_newest_first_with_their_state() -> None:
     events = [
         {

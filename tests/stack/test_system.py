@@ -69,6 +69,73 @@ def test_a_system_checks_its_urls_against_the_allowlist(tmp_path: Path) -> None:
 
 HEAD = "services:\n  shop: {url: 'https://127.0.0.1:8443'}\n"
 
+CHAOS = """\
+name: shop
+allow: [198.18.0.0/30]
+services:
+  shop: {url: 'http://198.18.0.2:8000'}
+toxiproxy:
+  url: http://198.18.0.2:8474
+  proxies: [shop-db, "shop-cache-*"]
+docker:
+  labels: [com.docker.compose.project=shop, tier]
+postgres:
+  dsn: postgresql://chaos@198.18.0.2:5432/shop
+  password_env: SHOP_PG_PASSWORD
+commands:
+  cache-off:
+    inject: ./flags.sh set cache off
+    revert: [./flags.sh, set, cache, "on"]
+    check: [./flags.sh, is, cache, "on"]
+    timeout: 5s
+"""
+
+
+def test_what_faults_may_touch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "shop.yaml"
+    path.write_text(CHAOS)
+    system = load_system(path)
+    assert system.toxiproxy is not None and system.toxiproxy.urls == ("http://198.18.0.2:8474",)
+    assert system.toxiproxy.proxies == ("shop-db", "shop-cache-*")
+    assert system.docker is not None and system.docker.engine == "unix:///var/run/docker.sock"
+    assert system.docker.labels == ("com.docker.compose.project=shop", "tier")
+    assert system.docker.remote_host is None
+    (command,) = system.commands
+    assert command.inject == ("./flags.sh", "set", "cache", "off")
+    assert command.check == ("./flags.sh", "is", "cache", "on")
+    assert command.timeout_s == 5.0 and command.cwd == str(tmp_path)
+    assert system.postgres is not None and system.postgres.where == "198.18.0.2:5432/shop"
+    monkeypatch.delenv("SHOP_PG_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="SHOP_PG_PASSWORD is not set"):
+        system.postgres.resolved_dsn()
+    monkeypatch.setenv("SHOP_PG_PASSWORD", "p@ss/word")
+    assert system.postgres.resolved_dsn() == "postgresql://chaos:p%40ss%2Fword@198.18.0.2:5432/shop"
+    system.check(system.allowlist)  # every address is in 198.18.0.0/30
+    assert "faults on: toxiproxy" in validate_file(path) and "commands cache-off" in (
+        validate_file(path)
+    )
+
+
+def test_the_sections_addresses_must_be_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "services:\n  shop: {url: 'http://127.0.0.1:8000'}\n"
+        "toxiproxy: {url: 'http://198.18.0.6:8474', proxies: [a]}\n"
+        "docker: {engine: 'tcp://198.18.0.10:2375', labels: [app=shop]}\n"
+        "postgres: {dsn: 'postgresql://chaos@198.18.0.14/shop'}\n"
+    )
+    system = load_system(path)
+    with pytest.raises(ConfigError, match=r"toxiproxy: 198\.18\.0\.6 is not on loopback"):
+        system.check(system.allowlist)
+    allow = Allowlist.parse(["198.18.0.4/30"])
+    with pytest.raises(ConfigError, match=r"docker\.engine: 198\.18\.0\.10 is not on loopback"):
+        system.check(allow)
+    allow = allow + Allowlist.parse(["198.18.0.8/30"])
+    with pytest.raises(ConfigError, match=r"postgres\.dsn: 198\.18\.0\.14 is not on loopback"):
+        system.check(allow)
+    system.check(allow + Allowlist.parse(["198.18.0.12/30"]))
+
+
 MISTAKES = {
     "no services": ("name: x\n", ["1:1: services: missing required key 'services'"]),
     "misspelt top-level key": (
@@ -161,6 +228,78 @@ MISTAKES = {
         + "probes:\n  - {name: up, url: 'http://127.0.0.1/a'}\n"
         + "  - {name: up, url: 'http://127.0.0.1/b'}\n",
         ["5:12: probes[1].name: probe name 'up' is used twice"],
+    ),
+    "toxiproxy without a URL": (
+        HEAD + "toxiproxy: {proxies: [a]}\n",
+        ["3:12: toxiproxy: name the Toxiproxy API"],
+    ),
+    "toxiproxy without proxies": (
+        HEAD + "toxiproxy: {url: 'http://127.0.0.1:8474'}\n",
+        ["3:12: toxiproxy.proxies: missing required key 'proxies'"],
+    ),
+    "a toxiproxy API over https": (
+        HEAD + "toxiproxy: {url: 'https://127.0.0.1:8474', proxies: [a]}\n",
+        ["3:18: toxiproxy.url: expected the Toxiproxy API as http://HOST:PORT"],
+    ),
+    "url and urls for toxiproxy": (
+        HEAD + "toxiproxy: {url: 'http://a:1', urls: ['http://b:1'], proxies: [a]}\n",
+        ["3:38: toxiproxy.urls: give 'url' (one server) or 'urls' (several), not both"],
+    ),
+    "a bad proxy pattern": (
+        HEAD + "toxiproxy: {url: 'http://127.0.0.1:8474', proxies: ['a b']}\n",
+        ["3:53: toxiproxy.proxies[0]: expected a proxy name or a pattern"],
+    ),
+    "docker without labels": (
+        HEAD + "docker: {engine: 'unix:///var/run/docker.sock'}\n",
+        ["3:9: docker.labels: missing required key 'labels'"],
+    ),
+    "an empty label selector": (
+        HEAD + "docker: {labels: []}\n",
+        ["3:18: docker.labels: expected at least one label, got an empty list"],
+    ),
+    "a bad engine": (
+        HEAD + "docker: {engine: 'http://docker:2375', labels: [a=b]}\n",
+        ["3:18: docker.engine: expected unix:///var/run/docker.sock or tcp://HOST:PORT"],
+    ),
+    "a bad label": (
+        HEAD + "docker: {labels: ['a b=c']}\n",
+        ["3:19: docker.labels[0]: expected a label like com.docker.compose.project=shop"],
+    ),
+    "a password in the DSN": (
+        HEAD + "postgres: {dsn: 'postgresql://chaos:secret@127.0.0.1/shop'}\n",
+        ["3:17: postgres.dsn: a DSN in a system file has no password"],
+    ),
+    "a DSN without a database": (
+        HEAD + "postgres: {dsn: 'postgresql://chaos@127.0.0.1'}\n",
+        ["3:17: postgres.dsn: expected a URL DSN like"],
+    ),
+    "a bad password variable": (
+        HEAD + "postgres: {dsn: 'postgresql://c@127.0.0.1/s', password_env: 'MY-PW'}\n",
+        ["3:61: postgres.password_env: expected an environment variable's name"],
+    ),
+    "a command without a revert": (
+        HEAD + "commands:\n  flag: {inject: [touch, x]}\n",
+        ["4:9: commands.flag.revert: missing required key 'revert'"],
+    ),
+    "a command that is not a command": (
+        HEAD + "commands:\n  flag: {inject: {a: b}, revert: [rm, x]}\n",
+        ["4:18: commands.flag.inject: expected a command as a list of words"],
+    ),
+    "an empty command": (
+        HEAD + "commands:\n  flag: {inject: '', revert: [rm, x]}\n",
+        ["4:18: commands.flag.inject: expected a command, got an empty one"],
+    ),
+    "a bad command name": (
+        HEAD + "commands:\n  Flag Off: {inject: [touch, x], revert: [rm, x]}\n",
+        ["4:3: commands[\"Flag Off\"]: command name 'Flag Off'"],
+    ),
+    "a bad command timeout": (
+        HEAD + "commands:\n  flag: {inject: [touch, x], revert: [rm, x], timeout: soon}\n",
+        ["4:56: commands.flag.timeout: expected a duration"],
+    ),
+    "commands not a mapping": (
+        HEAD + "commands: [touch]\n",
+        ["3:11: commands: expected commands by name"],
     ),
     "an integrity block with neither sql nor http": (
         HEAD + "integrity: {}\n",

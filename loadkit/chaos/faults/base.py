@@ -8,7 +8,7 @@ is touched: :meth:`Fault.prepare` (no side effect: pids, toxic names, the previo
 from the journaled state only, and it is idempotent (reverting twice, or reverting a fault that
 never took effect, is fine). A fault is also a context manager that always reverts::
 
-    with ChaosEnv(ReferenceStack.attach(Path(".loadkit/stack"))) as env:
+    with StackEnv(ReferenceStack.attach(Path(".loadkit/stack"))) as env:   # loadkit.chaos.env
         with make_fault(env, "network.latency", "wallet-1-postgres", latency="200ms"):
             ...  # every query of wallet-1 is 200 ms slower; the toxic is gone after the block
 """
@@ -20,16 +20,19 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx
 
 from loadkit.errors import ConfigError, EnvironmentProblem
 from loadkit.spec.values import format_duration
 from loadkit.stack.admin import WalletAdmin
+from loadkit.stack.docker import ContainerScope
 from loadkit.stack.postgres import Postgres
-from loadkit.stack.reference import ReferenceStack, WalletHandle
+from loadkit.stack.reference import WalletHandle
+from loadkit.stack.system_chaos import CommandSpec
 from loadkit.stack.toxiproxy import ToxiproxyClient
 
 #: the target that names every wallet instance of the stack at once
@@ -49,6 +52,7 @@ class TargetKind(StrEnum):
     PROXY = "proxy"  # one Toxiproxy proxy, e.g. 'wallet-1-postgres' or 'client-wallet-1'
     #: containers: 'name:PATTERN', 'label:KEY=VALUE' or a docker-backed stack's 'wallet-1'
     CONTAINER = "container"
+    COMMAND = "command"  # a command pair of the system file ('cache-off')
 
 
 class Window(StrEnum):
@@ -138,65 +142,107 @@ class FaultType:
 
 
 class ChaosEnv:
-    """The stack a fault acts on, and the tag that names what a run creates (toxics, database
-    sessions, triggers), so that a later rollback can find exactly those again."""
+    """What faults act on: the reference stack (:class:`~loadkit.chaos.env.StackEnv`) or the
+    components of a system file (:class:`~loadkit.chaos.env.SystemEnv`). A fault only ever asks
+    its environment (a proxy's Toxiproxy server, the database DSN, the containers in scope, a
+    wallet instance, a command); what an environment does not have is a clear error, never a
+    guess. ``tag`` names what a run creates (toxics, database sessions, triggers) so that a
+    later rollback finds exactly those again; ``patterns`` are the scenario's ``safety.allow``."""
 
-    def __init__(self, stack: ReferenceStack, tag: str = "adhoc") -> None:
-        self.stack = stack
+    #: "stack" or "system" (journaled: ``loadkit chaos rollback`` builds the same one again)
+    kind: ClassVar[str] = "env"
+
+    def __init__(self, tag: str = "adhoc", patterns: tuple[str, ...] = ()) -> None:
         self.tag = re.sub(r"[^A-Za-z0-9_]", "_", tag)[:40]
+        self.patterns = patterns
+        #: what the system looked like before this run touched it (see :meth:`baseline`)
+        self.baselines: dict[str, Any] = {}
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
 
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """What the journal keeps to build this environment again (rollback)."""
+        raise NotImplementedError
+
+    def lock_path(self) -> Path:
+        """The file whose lock one chaos controller at a time holds (loadkit.chaos.lock)."""
+        raise NotImplementedError
+
+    def baseline(self, key: str, read: Callable[[], Any]) -> Any:
+        """The value of ``key`` before this run changed anything: read once (the first fault
+        that touches it), then the same for every later fault, whatever state an earlier
+        fault's failed revert left behind. Restores put back this, not the last "before"."""
+        with self._lock:
+            if key not in self.baselines:
+                self.baselines[key] = read()
+            return self.baselines[key]
+
+    # -- the components -----------------------------------------------------------------------
+
     def wallet_names(self, target: str) -> list[str]:
-        names = [w.name for w in self.stack.manifest.wallets]
-        if target == ALL_WALLETS:
-            return names
-        if target not in names:
-            raise ConfigError(f"no wallet instance named {target!r} (known: {', '.join(names)})")
-        return [target]
+        raise ConfigError(
+            f"{self.name}: no wallet instances here: wallet and process faults need the "
+            "reference stack"
+        )
 
     def wallet(self, name: str) -> WalletHandle:
-        return self.stack.wallet(name)
+        raise ConfigError(f"{self.name}: no wallet instance {name!r} (reference stack only)")
 
     def admin(self, name: str) -> WalletAdmin:
-        """The admin API of one instance, reached directly (network faults never block it)."""
-        info = self.wallet(name).info
+        raise ConfigError(f"{self.name}: no wallet admin API (reference stack only)")
+
+    def postgres(self) -> Postgres:
+        raise EnvironmentProblem(
+            f"{self.name}: process-level database faults need the embedded PostgreSQL of the "
+            "reference stack: loadkit never stops a server it did not start"
+        )
+
+    @property
+    def dsn(self) -> str:
+        """The database, directly (not through Toxiproxy)."""
+        raise ConfigError(f"{self.name}: no PostgreSQL to act on")
+
+    def toxiproxy_for(self, proxy: str) -> ToxiproxyClient:
+        """The Toxiproxy server holding ``proxy``."""
+        raise ConfigError(f"{self.name}: no Toxiproxy server")
+
+    def proxies(self) -> dict[str, tuple[ToxiproxyClient, Any]]:
+        """Every proxy of the environment's server(s): name → (its server, the proxy)."""
+        return {}
+
+    def containers(self) -> ContainerScope:
+        """The containers faults may touch (and on which engine)."""
+        raise ConfigError(f"{self.name}: no containers to act on")
+
+    def command(self, name: str) -> CommandSpec:
+        raise ConfigError(f"{self.name}: no command {name!r} (commands come from a system file)")
+
+    # -- connections ------------------------------------------------------------------------
+
+    def http(self) -> httpx.Client:
         with self._lock:
             if self._http is None:  # one client for every call: building one costs ~60 ms
-                self._http = httpx.Client(verify=info.verify)  # the stack CA's, over HTTPS
-        url = info.url
-        return WalletAdmin([url], self.stack.manifest.admin_token, client=self._http)
+                self._http = httpx.Client()
+            return self._http
 
     def close(self) -> None:
-        """Close the admin API's connections (the environment stays usable: they reopen)."""
+        """Close pooled connections (the environment stays usable: they reopen)."""
         with self._lock:
             if self._http is not None:
                 self._http.close()
                 self._http = None
 
-    def __enter__(self) -> ChaosEnv:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def postgres(self) -> Postgres:
-        pg = self.stack.postgres
-        if pg is None:
-            raise EnvironmentProblem(
-                "the stack uses an external PostgreSQL: process-level database faults need the "
-                "embedded one"
-            )
-        return pg
-
-    @property
-    def toxiproxy(self) -> ToxiproxyClient:
-        return self.stack.toxiproxy
-
-    @property
-    def dsn(self) -> str:
-        """The wallet database, directly (not through Toxiproxy)."""
-        return self.stack.dsn
 
 
 class Fault:
@@ -213,6 +259,12 @@ class Fault:
         self.params = dict(params)
         self.name = name
         self.state: State = {}
+
+    @classmethod
+    def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
+        """What this fault would touch now, resolved (the blast radius a plan shows before
+        anything is injected): container names, proxies and their servers, backends…"""
+        return [target]
 
     # -- the two halves of an injection -----------------------------------------------------
 

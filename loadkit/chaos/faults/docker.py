@@ -6,10 +6,13 @@ A target selects containers: ``name:PATTERN`` (a glob on container names, e.g.
 compose stack can be pointed at), or a bare component of a docker-backed reference stack
 (``wallet-1``, ``postgres``). ``count`` limits the blast radius: ``1`` (the default), ``N``,
 ``all`` or a share such as ``30%`` of the running matches, drawn at random (seeded by the run, so
-a run is repeatable). Only host-network containers are ever touched, and with ``safety.allow``
-only those whose names match it. The journal records every container chosen (id, name, CPU
-limits), and the restore — also ``loadkit chaos rollback`` after a killed controller — starts,
-unpauses or resets exactly those::
+a run is repeatable). Only containers in the environment's scope are ever candidates: the reference
+stack's own (labelled with its directory; ``safety.allow`` names others), or those a system
+file's label selector picks (``safety.allow`` narrows them); ``name:*`` with ``count: all`` never
+reaches beyond that set. Any network mode works (host, bridge, none): every action goes through
+the engine's API. The journal records every container chosen (id, name, CPU limits, engine), and
+the restore — also ``loadkit chaos rollback`` after a killed controller — starts, unpauses or
+resets exactly those::
 
     with make_fault(env, "container.pause", "label:com.docker.compose.service=api", count="50%"):
         ...  # half of the api containers are frozen (cgroup freezer); unpaused after the block
@@ -17,14 +20,12 @@ unpauses or resets exactly those::
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import random
 import re
 import signal as _signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from loadkit.chaos.faults.base import (
@@ -41,6 +42,7 @@ from loadkit.errors import ConfigError, EnvironmentProblem
 from loadkit.spec.errors import Invalid
 from loadkit.spec.values import describe, parse_duration, parse_int
 from loadkit.stack import docker as dk
+from loadkit.stack.docker import ContainerScope
 
 #: how long a container brought back may take to run (and to become healthy or ready)
 READY_TIMEOUT = 60.0
@@ -111,84 +113,94 @@ def how_many(count: object, matched: int) -> int:
 # -- safety ---------------------------------------------------------------------------------------
 
 
-def refusals(target: str, stack_dir: str | None, patterns: tuple[str, ...]) -> list[str]:
-    """Why ``target`` may not be acted on (empty: it may). Asks the engine, so no engine means
-    :class:`~loadkit.stack.docker.DockerUnavailable` (exit 3) before anything is injected."""
-    client = dk.connect()
+def _engine(env: ChaosEnv) -> tuple[ContainerScope, Any]:
+    """The environment's container scope and a client of its engine (a remote engine only when
+    allowed: :class:`ConfigError` before anything is asked of it)."""
+    scope = env.containers()
+    check = getattr(env, "check_engine", None)
+    if check is not None:
+        check()
+    return scope, dk.connect(engine=scope.engine)
+
+
+def resolve(env: ChaosEnv, target: str) -> tuple[list[Any], list[Any]]:
+    """(containers of ``target`` in the environment's scope, those matched outside it)."""
+    scope, client = _engine(env)
     try:
-        matched = dk.select(client, target, stack_dir)
-        if not matched:
-            kind, _ = dk.parse_selector(target)
-            hint = (
-                " (a bare name is a container of a docker-backed stack: `loadkit stack up "
-                "--backend docker`; or use name:PATTERN / label:KEY=VALUE)"
-                if kind == "component"
-                else ""
-            )
-            return [f"no container matches '{target}'{hint}"]
-        refused = []
-        for c in matched:
-            if not dk.is_host_network(c):
-                refused.append(
-                    f"container {c.name} is not on the host network (loadkit only acts on "
-                    "host-network containers)"
-                )
-            elif patterns and not any(
-                fnmatch.fnmatchcase(n, p) for n in _names(c, stack_dir) for p in patterns
-            ):
-                refused.append(
-                    f"container {c.name} is not in the allowlist (safety.allow: "
-                    f"{', '.join(patterns)})"
-                )
-        return refused
+        return scope.split(dk.select(client, target, scope.stack_dir))
     finally:
         client.close()
 
 
-def _names(container: Any, stack_dir: str | None) -> list[str]:
-    """What ``safety.allow`` patterns match: the container's name, and for a container of the
-    run's own docker-backed stack also its component name (``wallet-1``)."""
-    labels = container.labels or {}
-    names = [str(container.name)]
-    if stack_dir and labels.get(dk.LABEL_STACK) == str(Path(stack_dir).absolute()):
-        names.append(str(labels.get(dk.LABEL_COMPONENT, "")))
-    return names
+def refusals(env: ChaosEnv | None, target: str) -> list[str]:
+    """Why ``target`` may not be acted on (empty: it may). Asks the engine, so no engine means
+    :class:`~loadkit.stack.docker.DockerUnavailable` (exit 3) before anything is injected.
+    Containers matched outside the scope are never touched; a target that matches only such
+    containers is refused, naming them."""
+    if env is None:
+        return ["no environment to act on"]
+    try:
+        scope = env.containers()
+    except ConfigError as exc:
+        return [exc.message]
+    inside, outside = resolve(env, target)
+    if inside:
+        return []
+    if outside:
+        names = ", ".join(str(c.name) for c in outside[:5]) + (" …" if len(outside) > 5 else "")
+        return [
+            f"'{target}' matches only containers outside the blast radius ({names}); faults "
+            f"may touch {scope.describe()}"
+        ]
+    kind, _ = dk.parse_selector(target)
+    hint = (
+        " (a bare name is a container of a docker-backed stack: `loadkit stack up "
+        "--backend docker`; or use name:PATTERN / label:KEY=VALUE)"
+        if kind == "component" and scope.stack_dir
+        else ""
+    )
+    return [f"no container matches '{target}'{hint}"]
 
 
 # -- the faults -----------------------------------------------------------------------------------
 
 
-def _stack_dir(env: ChaosEnv) -> str:
-    return str(env.stack.stack_dir)
-
-
 class ContainerFault(Fault):
-    """Chooses its containers in :meth:`prepare` (journaled before anything is touched)."""
+    """Chooses its containers in :meth:`prepare` (journaled before anything is touched), among
+    those in the environment's scope only: the selection is checked again at injection."""
+
+    @classmethod
+    def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
+        inside, outside = resolve(env, target)
+        running = [c for c in inside if c.status == "running"]
+        n = how_many(params.get("count", 1), len(running))
+        shown = [f"container {c.name} ({str(c.id)[:12]}, {c.status})" for c in inside]
+        if n < len(running):
+            shown.append(f"{n} of these {len(running)} running, drawn when injected")
+        if outside:
+            shown.append(f"left alone: {len(outside)} matching container(s) outside the scope")
+        return shown
 
     def prepare(self) -> State:
-        client = dk.connect()
-        try:
-            matched = [
-                c
-                for c in dk.select(client, self.target, _stack_dir(self.env))
-                if c.status == "running" and dk.is_host_network(c)
-            ]
-            if not matched:
-                raise EnvironmentProblem(
-                    f"{self.kind.name}: no running container matches '{self.target}'"
-                )
-            n = how_many(self.params.get("count", 1), len(matched))
-            chosen = random.Random(f"{self.env.tag}/{self.name}").sample(matched, n)
-            return {
-                "target": self.target,
-                "stack_dir": _stack_dir(self.env),
-                "containers": [dk.describe(c) for c in sorted(chosen, key=lambda c: str(c.name))],
-            }
-        finally:
-            client.close()
+        inside, _ = resolve(self.env, self.target)
+        matched = [c for c in inside if c.status == "running"]
+        if not matched:
+            raise EnvironmentProblem(
+                f"{self.kind.name}: no running container in scope matches '{self.target}' "
+                f"({self.env.containers().describe()})"
+            )
+        n = how_many(self.params.get("count", 1), len(matched))
+        chosen = random.Random(f"{self.env.tag}/{self.name}").sample(matched, n)
+        scope = self.env.containers()
+        return {
+            "target": self.target,
+            "engine": scope.engine,
+            "stack_dir": scope.stack_dir,
+            "containers": [dk.describe(c) for c in sorted(chosen, key=lambda c: str(c.name))],
+        }
 
     def apply(self, state: State) -> State | None:
-        client = dk.connect()
+        client = dk.connect(engine=state.get("engine"))
         try:
             done = []
             for entry in state["containers"]:
@@ -210,7 +222,7 @@ class ContainerFault(Fault):
 def bring_back(env: ChaosEnv, state: State) -> str:
     """Unpause or start every container of ``state`` that is not running; wait until each runs
     (healthy, when it has a health check; ready, when it is a wallet of the stack)."""
-    client = dk.connect()
+    client = dk.connect(engine=state.get("engine"))
     done: list[str] = []
     try:
         for entry, container in _journaled(client, state, done):
@@ -258,7 +270,9 @@ def _follow_stack(env: ChaosEnv, client: Any, state: State) -> None:
     the manifest, and wait until restarted wallets and PostgreSQL serve again."""
     from loadkit.stack.backends.docker import DockerBackend
 
-    stack = env.stack
+    stack = getattr(env, "stack", None)
+    if stack is None:
+        return
     mine = [
         e
         for e in state["containers"]
@@ -331,7 +345,7 @@ class Cpu(ContainerFault):
 
     @classmethod
     def restore(cls, env: ChaosEnv, state: State) -> str:
-        client = dk.connect()
+        client = dk.connect(engine=state.get("engine"))
         done: list[str] = []
         try:
             for entry, container in _journaled(client, state, done):

@@ -17,9 +17,10 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -42,15 +43,22 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 READY_TIMEOUT = 60.0
 
 
-def app_name(tag: str) -> str:
-    return f"loadkit-chaos-{tag}"
+#: every session a fault opens overrides what a fault may have set server-wide (read-only mode, a
+#: tiny statement timeout): a revert, or a lock taken meanwhile, must never be refused by them
+SESSION_SETTINGS = {"default_transaction_read_only": "off", "statement_timeout": "0"}
+
+
+def app_name(tag: str, fault: str = "") -> str:
+    """The ``application_name`` of a fault's sessions: the run's tag and the fault's name, so a
+    revert ends exactly its own sessions (PostgreSQL keeps 63 bytes of it)."""
+    return f"loadkit-chaos-{tag}" + (f"-{fault}" if fault else "")[: 63 - 14 - len(tag)]
 
 
 def run_sql(dsn: str, sql: str, *args: object, timeout: float = 15.0) -> list[Any]:
     """Run one statement on its own short connection; its rows."""
 
     async def go() -> list[Any]:
-        conn = await asyncpg.connect(dsn, timeout=timeout)
+        conn = await asyncpg.connect(dsn, timeout=timeout, server_settings=SESSION_SETTINGS)
         try:
             await conn.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
             return list(await conn.fetch(sql, *args, timeout=timeout))
@@ -61,6 +69,12 @@ def run_sql(dsn: str, sql: str, *args: object, timeout: float = 15.0) -> list[An
         return asyncio.run(go())
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise EnvironmentProblem(f"postgres: {type(exc).__name__}: {exc}") from exc
+
+
+def where(dsn: str) -> str:
+    """``host:port/database`` of a DSN (no user, no password): for plans and messages."""
+    parts = urlsplit(dsn)
+    return f"database {parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def terminate_sessions(dsn: str, name: str) -> int:
@@ -119,6 +133,10 @@ class _Holder:
 class _Sessions(Fault):
     """A fault that holds database sessions for its length."""
 
+    @classmethod
+    def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
+        return [f"sessions of its own on {where(env.dsn)}"]
+
     holder: _Holder | None = None
 
     def revert(self, state: State) -> str:
@@ -136,7 +154,7 @@ class Connections(_Sessions):
     """Open sessions until ``connections`` are held or PostgreSQL refuses more."""
 
     def prepare(self) -> State:
-        return {"target": self.target, "application_name": app_name(self.env.tag)}
+        return {"target": self.target, "application_name": app_name(self.env.tag, self.name)}
 
     def apply(self, state: State) -> State | None:
         want = self.params["connections"]
@@ -173,7 +191,7 @@ class Locks(_Sessions):
     touching them waits (and the wallet answers 503 ``db_timeout`` after its query timeout)."""
 
     def prepare(self) -> State:
-        return {"target": self.target, "application_name": app_name(self.env.tag)}
+        return {"target": self.target, "application_name": app_name(self.env.tag, self.name)}
 
     def apply(self, state: State) -> State | None:
         accounts = self.params["accounts"]
@@ -211,6 +229,10 @@ class Locks(_Sessions):
 
 class SlowQueries(Fault):
     """A statement trigger on ``table`` that sleeps ``delay`` before every write to it."""
+
+    @classmethod
+    def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
+        return [f"every write to table {params['table']} on {where(env.dsn)}"]
 
     def prepare(self) -> State:
         base = f"loadkit_chaos_{self.env.tag}_{self.name}"[:55]
@@ -290,7 +312,8 @@ class KillBackend(Fault):
 
 
 async def _connect(dsn: str, name: str) -> asyncpg.Connection:
-    return await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": name})
+    settings = {**SESSION_SETTINGS, "application_name": name}
+    return await asyncpg.connect(dsn, timeout=10, server_settings=settings)
 
 
 async def _free_slots(dsn: str) -> int:

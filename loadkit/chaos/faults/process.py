@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -67,7 +68,17 @@ def _bring_back(env: Env, names: list[str]) -> str:
     return ", ".join(done) or "already running"
 
 
-class Crash(Fault):
+class _WalletProcess(Fault):
+    @classmethod
+    def targets(cls, env: Env, target: str, params: Mapping[str, object]) -> list[str]:
+        found = []
+        for name in env.wallet_names(target):
+            info = env.wallet(name).info.process
+            found.append(f"wallet instance {name} (pid {info.pid if info else 'not running'})")
+        return found
+
+
+class Crash(_WalletProcess):
     """SIGKILL: the instance vanishes mid-request (the OOM killer's way)."""
 
     def prepare(self) -> State:
@@ -82,7 +93,7 @@ class Crash(Fault):
         return _bring_back(env, [p["wallet"] for p in state["processes"]])
 
 
-class Hang(Fault):
+class Hang(_WalletProcess):
     """SIGSTOP: the instance stops answering with its sockets open; SIGCONT brings it back."""
 
     def prepare(self) -> State:
@@ -114,7 +125,7 @@ class Hang(Fault):
         return f"resumed {', '.join(resumed)}" if resumed else back
 
 
-class Stop(Fault):
+class Stop(_WalletProcess):
     """Graceful stop (SIGTERM: in-flight requests finish), started again at the end."""
 
     def prepare(self) -> State:
@@ -130,7 +141,7 @@ class Stop(Fault):
         return _bring_back(env, [p["wallet"] for p in state["processes"]])
 
 
-class RollingRestart(Fault):
+class RollingRestart(_WalletProcess):
     """Each instance in turn: graceful stop, start, wait until ready, pause ``interval``. At
     most one instance is down at any moment, as in a careful deployment."""
 

@@ -1,5 +1,6 @@
-"""Network faults through the stack's Toxiproxy, on any of its proxies (wallet ↔ database,
-client ↔ wallet), upstream or downstream, on a share of connections (``toxicity``).
+"""Network faults through Toxiproxy: the reference stack's server (wallet ↔ database, client ↔
+wallet), or a system file's own server(s) and the proxies it lists; upstream or downstream, on a
+share of connections (``toxicity``).
 
 Each toxic is named after the run and the fault (``chaos_<tag>_<fault>``) so that a rollback
 after a killed controller removes exactly what this run added; ``network.down`` disables the
@@ -67,6 +68,19 @@ STREAM = Param(
 TOXICITY = Param("toxicity", parse_percent, 1.0, "share of connections affected", "100%", "%")
 
 
+def _proxy_targets(env: ChaosEnv, target: str) -> list[str]:
+    found = env.proxies().get(target)
+    if found is None:
+        return [f"proxy {target} (not on the server now)"]
+    server, proxy = found
+    return [f"proxy {target} ({proxy.listen} -> {proxy.upstream}) on {server.host}:{server.port}"]
+
+
+def _api(env: ChaosEnv, proxy: str) -> str:
+    server = env.toxiproxy_for(proxy)
+    return f"http://{server.host}:{server.port}"
+
+
 class Toxic(Fault):
     """One Toxiproxy toxic on the target proxy for the length of the fault."""
 
@@ -74,13 +88,18 @@ class Toxic(Fault):
     #: parameter name in the scenario → Toxiproxy attribute
     attributes: Mapping[str, str] = {}
 
+    @classmethod
+    def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
+        return _proxy_targets(env, target)
+
     def prepare(self) -> State:
         name = f"chaos_{self.env.tag}_{self.name}"
-        return {"target": self.target, "proxy": self.target, "toxic": name}
+        api = _api(self.env, self.target)
+        return {"target": self.target, "proxy": self.target, "toxic": name, "api": api}
 
     def apply(self, state: State) -> State | None:
         attrs = {attr: self.params[p] for p, attr in self.attributes.items()}
-        self.env.toxiproxy.add_toxic(
+        self.env.toxiproxy_for(state["proxy"]).add_toxic(
             state["proxy"],
             self.toxic_type,
             stream=str(self.params["stream"]),
@@ -92,23 +111,27 @@ class Toxic(Fault):
 
     @classmethod
     def restore(cls, env: ChaosEnv, state: State) -> str:
-        removed = env.toxiproxy.remove_toxic(state["proxy"], state["toxic"])
+        removed = env.toxiproxy_for(state["proxy"]).remove_toxic(state["proxy"], state["toxic"])
         return f"toxic {state['toxic']} removed" if removed else "toxic already gone"
 
 
 class Down(Fault):
     """The proxy is disabled: existing connections drop, new ones are refused."""
 
+    @classmethod
+    def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
+        return _proxy_targets(env, target)
+
     def prepare(self) -> State:
-        return {"target": self.target, "proxy": self.target}
+        return {"target": self.target, "proxy": self.target, "api": _api(self.env, self.target)}
 
     def apply(self, state: State) -> State | None:
-        self.env.toxiproxy.set_enabled(state["proxy"], False)
+        self.env.toxiproxy_for(state["proxy"]).set_enabled(state["proxy"], False)
         return None
 
     @classmethod
     def restore(cls, env: ChaosEnv, state: State) -> str:
-        env.toxiproxy.set_enabled(state["proxy"], True)
+        env.toxiproxy_for(state["proxy"]).set_enabled(state["proxy"], True)
         return f"proxy {state['proxy']} enabled"
 
 

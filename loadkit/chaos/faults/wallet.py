@@ -44,10 +44,19 @@ LIMIT_PARAMS = ("max_inflight", "rate_limit", "rate_burst", "per_user_rate", "pe
 class _AdminFault(Fault):
     """Records every targeted instance's admin state before changing it."""
 
+    @classmethod
+    def targets(cls, env: ChaosEnv, target: str, params: Mapping[str, object]) -> list[str]:
+        return [f"wallet instance {n} (admin API)" for n in env.wallet_names(target)]
+
     def prepare(self) -> State:
         before = {}
         for name in self.env.wallet_names(self.target):
-            before[name] = self.env.admin(name).state()[0]
+            admin = self.env.admin(name)
+            # the instance's state before this run touched it (not after an earlier fault whose
+            # revert failed): keyed by its pid, since a restarted instance starts from defaults
+            current = admin.state()[0]
+            key = f"wallet-admin:{name}:{current.get('pid')}"
+            before[name] = self.env.baseline(key, lambda: current)  # noqa: B023 (read at once)
         return {"target": self.target, "before": before}
 
     def apply(self, state: State) -> State | None:

@@ -1,6 +1,7 @@
 """Container faults against real containers that are not loadkit's: a little "compose stack" of
-three labelled host-network containers (and one without host networking, which loadkit must
-refuse), driven through the Docker engine."""
+three labelled host-network containers and one with no network at all (any network mode works:
+every action goes through the engine), driven through the Docker engine, in the scope a system
+file's label selector gives; containers outside that scope are never touched."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from loadkit.chaos.catalog import make_fault
+from loadkit.chaos.env import StackEnv, SystemEnv
 from loadkit.chaos.faults import docker as faults
 from loadkit.chaos.faults.base import ChaosEnv
 from loadkit.chaos.scenario import load_scenario
@@ -26,6 +28,8 @@ from loadkit.stack import docker_image as img
 from loadkit.stack.manifest import StackManifest
 from loadkit.stack.ports import free_port
 from loadkit.stack.reference import ReferenceStack
+from loadkit.stack.system import Service, System
+from loadkit.stack.system_chaos import DockerSection
 
 ROOT = Path(__file__).parents[3]
 NO_ENGINE = "unix:///nonexistent/loadkit-test/docker.sock"
@@ -75,11 +79,20 @@ def app(client: Any) -> Iterator[str]:
             c.remove(force=True)
 
 
+def system_env(app: str, patterns: tuple[str, ...] = ()) -> SystemEnv:
+    """The containers labelled ``app=<app>``, as a system file's docker: section names them."""
+    system = System(
+        name=app,
+        services=(Service("svc", ("http://127.0.0.1:1",)),),
+        docker=DockerSection(labels=(f"app={app}",)),
+        source="test.yaml",
+    )
+    return SystemEnv(system, tag=f"t{uuid.uuid4().hex[:6]}", patterns=patterns)
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[ChaosEnv]:
-    """Faults need a stack to name; these act on containers only (a stack of no components)."""
-    stack = ReferenceStack(StackManifest(stack_dir=str(tmp_path), created_at=0.0))
-    with ChaosEnv(stack, tag=f"t{uuid.uuid4().hex[:6]}") as e:
+def env(app: str) -> Iterator[ChaosEnv]:
+    with system_env(app) as e:
         yield e
 
 
@@ -89,8 +102,7 @@ def states(client: Any, key: str, role: str = "api") -> dict[str, str]:
 
 
 def test_kill_two_of_three_then_start_them_again(client: Any, app: str, env: ChaosEnv) -> None:
-    # the isolated container matches the label too, but only host-network ones are ever chosen
-    fault = make_fault(env, "container.kill", f"label:app={app}", count=2)
+    fault = make_fault(env, "container.kill", "label:role=api", count=2)
     with fault:
         assert sorted(states(client, app).values()) == ["exited", "exited", "running"]
         chosen = [c["name"] for c in fault.state["containers"]]
@@ -135,19 +147,39 @@ def test_cpu_throttling_and_its_reset(client: Any, app: str, env: ChaosEnv) -> N
 
 
 def test_safety_refuses_what_it_may_not_touch(app: str, tmp_path: Path) -> None:
-    isolated = faults.refusals(f"label:app={app}", None, ())
-    assert isolated == [
-        f"container {app}-isolated is not on the host network (loadkit only acts on "
-        "host-network containers)"
-    ]
-    assert faults.refusals(f"name:{app}-api-*", None, ()) == []
-    outside = faults.refusals(f"name:{app}-api-*", None, ("shop-*",))
-    assert len(outside) == 3 and all("not in the allowlist" in r for r in outside)
-    assert faults.refusals(f"name:{app}-nothing-*", None, ()) == [
+    env = system_env(app)
+    assert faults.refusals(env, f"label:app={app}") == []  # the isolated one too: no network
+    inside, outside = faults.resolve(env, "name:*")
+    assert sorted(c.name for c in inside) == sorted(
+        [*(f"{app}-api-{i}" for i in range(3)), f"{app}-isolated"]
+    )
+    assert all(c.labels.get("app") != app for c in outside)
+    narrowed = system_env(app, ("shop-*",))  # safety.allow narrows a system's set
+    (why,) = faults.refusals(narrowed, f"name:{app}-api-*")
+    assert "matches only containers outside the blast radius" in why
+    assert f"{app}-api-0" in why and "named shop-*" in why
+    assert faults.refusals(env, f"name:{app}-nothing-*") == [
         f"no container matches 'name:{app}-nothing-*'"
     ]
-    bare = faults.refusals("wallet-1", str(tmp_path), ())
+    # the reference stack's scope is its own labelled containers: the user's are outside it
+    stack = StackEnv(ReferenceStack(StackManifest(stack_dir=str(tmp_path), created_at=0.0)))
+    (why,) = faults.refusals(stack, f"name:{app}-api-*")
+    assert "outside the blast radius" in why and "io.loadkit.stack=" in why
+    widened = StackEnv(stack.stack, patterns=(f"{app}-api-*",))  # unless safety.allow names them
+    assert faults.refusals(widened, f"name:{app}-api-*") == []
+    bare = faults.refusals(stack, "wallet-1")
     assert len(bare) == 1 and "--backend docker" in bare[0]
+
+
+def test_count_all_on_every_container_touches_only_the_scope(client: Any, app: str) -> None:
+    before = {c.name: c.status for c in client.containers.list(all=True)}
+    with system_env(app) as env, make_fault(env, "container.pause", "name:*", count="all"):
+        now = {c.name: c.status for c in client.containers.list(all=True)}
+        mine = {n for n in now if n.startswith(f"{app}-")}
+        assert {now[n] for n in mine} == {"paused"}
+        # nothing else on the engine was paused by it (other tests' containers come and go)
+        assert all(now[n] != "paused" or before.get(n) == "paused" for n in now if n not in mine)
+    assert set(states(client, app).values()) == {"running"}
 
 
 def test_blast_radius_and_parameters() -> None:
@@ -160,7 +192,7 @@ def test_blast_radius_and_parameters() -> None:
             faults._count(bad)
     with pytest.raises(ConfigError, match="signal"):
         make_fault(
-            ChaosEnv(ReferenceStack(StackManifest(stack_dir="/tmp/x", created_at=0.0))),
+            StackEnv(ReferenceStack(StackManifest(stack_dir="/tmp/x", created_at=0.0))),
             "container.kill",
             "name:x",
             signal="SIGNOPE",
