@@ -575,7 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--system",
         metavar="FILE",
-        help="a system file (systems/*.yaml): your services, TLS, headers, allowlist, checks",
+        help="a system file (systems/*.yaml): your services, TLS, headers, allowlist, checks; "
+        "--chaos faults act on its own toxiproxy, docker, postgres and commands (docs/game-day.md)",
     )
     run.add_argument("--ca", metavar="FILE", help="a CA bundle for --target's https:// URLs")
     add_allow_arg(run)
@@ -587,12 +588,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=float, help="override the profile's time_scale")
     add_stack_dir_arg(run, "use the reference stack running in this directory")
     run.add_argument("--chaos", metavar="SCENARIO", help="run a chaos scenario on the same clock")
-    run.add_argument(
-        "--system",
-        metavar="FILE",
-        help="a system file: its services take the load (unless --target), and --chaos faults "
-        "act on its own toxiproxy, docker, postgres and commands (docs/game-day.md)",
-    )
     run.add_argument(
         "--remote-workers",
         type=int,
