@@ -67,6 +67,13 @@ def is_loopback(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
 
 
+def is_every_interface(host: str) -> bool:
+    """True for the unspecified address (IPv4's all-zeros or ``::``): a server bound there
+    listens on every interface, which is never a default and always needs its own allow."""
+    literal = _literal(host)
+    return literal is not None and literal.is_unspecified
+
+
 @dataclass(frozen=True)
 class Entry:
     """One allowlist entry: a host name, ``*.suffix``, an address or a network; ``source``
@@ -170,6 +177,17 @@ class Allowlist:
         return ", ".join([LOOPBACK, *self.texts])
 
     # -- checks -------------------------------------------------------------------------------
+
+    def allows_every_interface(self, host: str) -> bool:
+        """``host`` (the unspecified address) was allowed by itself, exactly: ``--allow ::``
+        or its IPv4 twin. No wider entry counts, not even the all-addresses network."""
+        literal = _literal(host)
+        return literal is not None and any(
+            e.network is not None
+            and e.network.prefixlen == e.network.max_prefixlen
+            and e.network.network_address == literal
+            for e in self.entries
+        )
 
     def address_allowed(self, address: str) -> bool:
         ip = ipaddress.ip_address(address)

@@ -17,9 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from loadkit.errors import ConfigError
-from loadkit.safety import Allowlist, is_loopback
-
-EVERYWHERE = ("0.0.0.0", "::")
+from loadkit.safety import Allowlist, is_every_interface, is_loopback
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Listen:
 
     def url(self, port: int | None = None, path: str = "/") -> str:
         """The URL people open (``port``: the one really bound, when 0 asked for a free one)."""
-        host = "127.0.0.1" if self.host in EVERYWHERE else self.host
+        host = "127.0.0.1" if is_every_interface(self.host) else self.host
         if ":" in host:
             host = f"[{host}]"
         query = f"?token={self.token}" if self.token else ""
@@ -52,8 +50,9 @@ class Listen:
 
 def parse_listen(text: str, allowlist: Allowlist, *, what: str) -> Listen:
     """``PORT`` (loopback), ``ADDR:PORT`` or ``[V6ADDR]:PORT``. ``PORT`` 0 takes a free port.
-    A non-loopback address must be allowed (``--allow``) and gets a token; ``0.0.0.0`` / ``::``
-    (every interface) must be allowed by name: ``--allow 0.0.0.0``."""
+    A non-loopback address must be allowed (``--allow``) and gets a token; the unspecified
+    address (every interface) must be allowed by itself, exactly (see
+    :meth:`Allowlist.allows_every_interface`)."""
     raw = text.strip()
     host, port_text = "127.0.0.1", raw
     if raw.startswith("["):
@@ -71,14 +70,8 @@ def parse_listen(text: str, allowlist: Allowlist, *, what: str) -> Listen:
     if not host:
         raise ConfigError(f"{what}: expected [ADDR:]PORT, got {text!r}")
     port = int(port_text)
-    if host in EVERYWHERE:
-        everywhere = any(
-            e.network is not None
-            and e.network.prefixlen == e.network.max_prefixlen
-            and str(e.network.network_address) == host
-            for e in allowlist.entries
-        )
-        if not everywhere:
+    if is_every_interface(host):
+        if not allowlist.allows_every_interface(host):
             raise ConfigError(
                 f"{what}: {host} listens on every interface; name one address, or add "
                 f"--allow {host} to mean it (a token will then be needed)"

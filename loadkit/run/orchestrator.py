@@ -41,7 +41,7 @@ from loadkit.run.progress import Progress, progress_of
 from loadkit.run.target import Service, TargetResolver, parse_targets, services_of
 from loadkit.rundir import RunDir, RunRecord, RunStatus
 from loadkit.rundir.timeline import Timeline
-from loadkit.safety import Allowlist
+from loadkit.safety import Allowlist, is_every_interface
 from loadkit.stack.ports import free_port
 from loadkit.stack.process import ManagedProcess
 from loadkit.stack.reference import ReferenceStack, StackOptions, stack_dir_from
@@ -319,13 +319,8 @@ class Runner:
         host = host.strip("[]")
         if not host:
             raise ConfigError(f"--master-bind: expected ADDR[:PORT], got {text!r}")
-        if host in ("0.0.0.0", "::"):
-            if not any(
-                e.network is not None
-                and e.network.prefixlen == e.network.max_prefixlen
-                and str(e.network.network_address) == host
-                for e in self.allowlist.entries
-            ):
+        if is_every_interface(host):
+            if not self.allowlist.allows_every_interface(host):
                 raise ConfigError(
                     f"--master-bind: {host} listens on every interface; name the address "
                     f"workers reach, or add --allow {host} to mean it"
@@ -432,7 +427,7 @@ class Runner:
             ),
         )
         # local workers reach the master where it listens (loopback when it listens everywhere)
-        reach = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+        reach = "127.0.0.1" if is_every_interface(bind) else bind
         for i in range(1, self.options.workers + 1):
             spawn(
                 f"locust-worker-{i}",
