@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from loadkit.rundir import INTEGRITY
-from loadkit.rundir.acks import read_records
+from loadkit.rundir.acks import VIEWS, is_v2, read_columns, read_records
 
 SCHEMA = "loadkit.integrity/v1"
 FILENAME = INTEGRITY
@@ -202,25 +202,58 @@ def read_acks(*paths: Path) -> list[Ack]:
     cut short by a killed process is skipped."""
     acks: list[Ack] = []
     for path in paths:
-        for d in read_records(path):
-            if not isinstance(d.get("key"), str):
-                continue
-            try:
-                view = View(str(d.get("view")))
-            except ValueError:
-                view = View.UNKNOWN
-            account, amount = d.get("account"), d.get("amount")
-            acks.append(
-                Ack(
-                    d["key"],
-                    view,
-                    account if isinstance(account, int) else None,
-                    amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
-                    _account(d.get("from")),
-                    _account(d.get("to")),
-                )
-            )
+        if is_v2(path):
+            acks.extend(_columns_acks(path))
+            continue
+        acks.extend(read_acks_of(read_records(path)))
     return acks
+
+
+def _columns_acks(path: Path) -> list[Ack]:
+    """A binary log's records as :class:`Ack` (straight from its columns: no dict per record)."""
+    cols = read_columns(path)
+    views = [View(v) for v in VIEWS]
+    flags = cols.flags.tolist()
+
+    def present(values: Any, bit: int) -> list[int | None]:
+        return [v if f & bit else None for v, f in zip(values.tolist(), flags, strict=True)]
+
+    out = list(
+        map(
+            Ack,
+            cols.keys,
+            [views[v] for v in cols.view.tolist()],
+            present(cols.account, 1),
+            present(cols.amount, 8),
+            present(cols.payer, 2),
+            present(cols.payee, 4),
+        )
+    )
+    return out + read_acks_of(cols.extra)
+
+
+def read_acks_of(records: Iterable[dict[str, Any]]) -> list[Ack]:
+    """:class:`Ack` of records given as dicts (an extension record, a JSON line)."""
+    out = []
+    for d in records:
+        if not isinstance(d.get("key"), str):
+            continue
+        try:
+            view = View(str(d.get("view")))
+        except ValueError:
+            view = View.UNKNOWN
+        account, amount = d.get("account"), d.get("amount")
+        out.append(
+            Ack(
+                d["key"],
+                view,
+                account if isinstance(account, int) else None,
+                amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                _account(d.get("from")),
+                _account(d.get("to")),
+            )
+        )
+    return out
 
 
 def _account(value: object) -> AccountRef | None:
