@@ -5,6 +5,12 @@ prints the wall time and peak RSS of every format together (targets: â‰¤ 10 s, â
 
     .venv/bin/python bench/report_speed.py                 # 3600 s at 1000/s
     .venv/bin/python bench/report_speed.py --seconds 600 --timeline   # also time Timeline.read
+    .venv/bin/python bench/report_speed.py --integrity 3600000   # also the integrity check
+
+``--integrity N`` writes N money movements (wallet keys, one acknowledgement log as a load
+process writes it: ``sent`` then the final view) and times, in a fresh process, reading them
+and comparing them with a ledger that applied every acknowledged one (the ledger is built in
+memory: the database read is not part of the figure).
 """
 
 from __future__ import annotations
@@ -125,6 +131,46 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
+INTEGRITY = """
+import sys, time
+from pathlib import Path
+from loadkit.integrity.core import Applied, compare, read_acks
+n = int(sys.argv[2])
+applied = [Applied(f"lk-3f2a9c1b-0-{i}", 1, 100 + i % 900, i % 1000, 1000 + i % 7)
+           for i in range(n) if i % 50]
+t = time.perf_counter()
+acks = read_acks(*sorted(Path(sys.argv[1]).glob("acks*.bin")))
+result = compare(acks, applied, source="reference")
+assert result.acknowledged + result.unknown == n, result
+import resource
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def build_acks(run_dir: Path, movements: int) -> int:
+    """Write ``movements`` movements as a load process does; returns the log's size."""
+    from loadkit.rundir.acks import AckLog, ack_record
+
+    path = run_dir / "acks.bin"
+    log = AckLog(path)
+    line = {"journey": "p2p_transfer", "kind": "transfer", "status": None, "transaction_id": None}
+    batch = []
+    for i in range(movements):
+        line.update(t=i / 1000, key=f"lk-3f2a9c1b-0-{i}", account=i % 1000, amount=100 + i % 900)
+        line.update(view="sent", status=None, transaction_id=None)
+        line.update({"from": i % 1000, "to": 1000 + i % 7})
+        batch.append(ack_record(line))
+        final = "unknown" if i % 50 == 0 else "acknowledged"
+        line.update(view=final, status=201, transaction_id=i)
+        batch.append(ack_record(line))
+        if len(batch) >= 2000:
+            log.write(batch)
+            batch.clear()
+    log.write(batch)
+    log.close()
+    return path.stat().st_size
+
+
 def _child(code: str, run_dir: Path) -> tuple[float, float, float]:
     """(wall seconds in-process, wall seconds with start-up, peak RSS MB) of a fresh process."""
     start = time.perf_counter()
@@ -136,11 +182,37 @@ def _child(code: str, run_dir: Path) -> tuple[float, float, float]:
     return float(inner), wall, int(rss_kb) / 1024
 
 
+def _integrity(run_dir: Path, movements: int) -> None:
+    t = time.perf_counter()
+    size = build_acks(run_dir, movements)
+    print(
+        f"built {movements:,} movements' acknowledgements: {size / 1e6:,.0f} MB, "
+        f"{size / movements:.1f} bytes per movement, in {time.perf_counter() - t:.1f} s"
+    )
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", INTEGRITY, str(run_dir), str(movements)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    inner, rss_kb = out.stdout.strip().splitlines()[-1].split()
+    print(
+        f"integrity (read the log + compare with the ledger): {float(inner):.2f} s in process "
+        f"({wall:.2f} s with start-up and the in-memory ledger), "
+        f"peak RSS {int(rss_kb) / 1024:,.0f} MB"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=3600)
     parser.add_argument("--rate", type=int, default=1000, help="requests per second")
     parser.add_argument("--timeline", action="store_true", help="also time Timeline.read")
+    parser.add_argument(
+        "--integrity", type=int, metavar="N", help="also time the integrity check of N movements"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "bench-hour"
@@ -157,6 +229,8 @@ def main() -> int:
         if args.timeline:
             inner, wall, rss = _child(TIMELINE, run_dir)
             print(f"Timeline.read + per-phase p95: {inner:.2f} s, peak RSS {rss:,.0f} MB")
+        if args.integrity:
+            _integrity(run_dir, args.integrity)
     return 0
 
 

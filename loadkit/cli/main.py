@@ -34,6 +34,7 @@ from loadkit.cli.args import (
 from loadkit.cli.capacity import add_capacity_parsers
 from loadkit.cli.chaos import add_chaos_parser
 from loadkit.cli.completion import add_completion_parser
+from loadkit.cli.export import add_export_parser
 from loadkit.cli.gate import add_gate_parser
 from loadkit.cli.live import add_live_args, close_live, open_live
 from loadkit.cli.profile import add_profile_parsers
@@ -624,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_capacity_parsers(sub)
     add_profile_parsers(sub)
     add_gate_parser(sub)
+    add_export_parser(sub)
 
     demo = command(
         sub,

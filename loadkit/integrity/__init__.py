@@ -1,7 +1,7 @@
 """Money integrity: did every acknowledged payment reach the ledger exactly once?
 
 During a run the load side logs every money movement with its idempotency key and the client's
-final view of it (``acks.jsonl``). After the run (and after the chaos rollback) the check compares
+final view of it (``acks.bin``). After the run (and after the chaos rollback) the check compares
 that log with the ledger and writes ``integrity.json``: acknowledged movements that are **lost**,
 movements **duplicated**, applied ones never sent (**unexpected**), refused ones applied anyway,
 how the **unknown** outcomes turned out, conservation of money and negative balances::

@@ -7,7 +7,7 @@ Pure functions over plain values, so that hand-built logs and ledgers drive it i
     result.duplicated, result.mismatched, result.unknown_not_applied, result.ok  # 1, 1, 1, False
 
 A movement is identified by its idempotency key. The logs hold a key more than once: ``sent``
-before its request left, then its final view (and the master's ``acks.jsonl`` and the load
+before its request left, then its final view (and the master's ``acks.bin`` and the load
 process's own spill both have it); the strongest view wins (acknowledged, refused, unknown,
 sent). A key with nothing but ``sent`` was in flight when its load process died: it counts as
 ``unknown`` (and ``in_flight``) and is resolved against the ledger like any other unknown.
@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from loadkit.rundir import INTEGRITY
+from loadkit.rundir.acks import VIEWS, is_v2, read_columns, read_records
 
 SCHEMA = "loadkit.integrity/v1"
 FILENAME = INTEGRITY
@@ -37,7 +38,7 @@ MAX_EXAMPLES = 10
 
 
 class View(StrEnum):
-    """The client's view of one money movement (``acks.jsonl`` ``view``)."""
+    """The client's view of one money movement (``acks.bin`` ``view``)."""
 
     ACKNOWLEDGED = "acknowledged"  # 2xx
     REFUSED = "refused"  # a definite 4xx (not 429)
@@ -195,38 +196,64 @@ def failed(source: str, error: str, *, unsafe_mode: str | None = None) -> Integr
 
 
 def read_acks(*paths: Path) -> list[Ack]:
-    """The acknowledgement logs (``acks.jsonl`` and the load processes' spills, schema
-    ``loadkit.acks/v1``; :meth:`RunDir.ack_logs` lists a run's), in order; a missing file is an
-    empty log, a line cut short by a killed process is skipped."""
+    """The acknowledgement logs (``acks.bin`` and the load processes' spills, schema
+    ``loadkit.acks/v2``, or the ``loadkit.acks/v1`` JSON lines of older runs;
+    :meth:`RunDir.ack_logs` lists a run's), in order; a missing file is an empty log, a record
+    cut short by a killed process is skipped."""
     acks: list[Ack] = []
     for path in paths:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        if is_v2(path):
+            acks.extend(_columns_acks(path))
             continue
-        for line in raw.splitlines():
-            try:
-                d = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(d, dict) or "schema" in d or not isinstance(d.get("key"), str):
-                continue
-            try:
-                view = View(str(d.get("view")))
-            except ValueError:
-                view = View.UNKNOWN
-            account, amount = d.get("account"), d.get("amount")
-            acks.append(
-                Ack(
-                    d["key"],
-                    view,
-                    account if isinstance(account, int) else None,
-                    amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
-                    _account(d.get("from")),
-                    _account(d.get("to")),
-                )
-            )
+        acks.extend(read_acks_of(read_records(path)))
     return acks
+
+
+def _columns_acks(path: Path) -> list[Ack]:
+    """A binary log's records as :class:`Ack` (straight from its columns: no dict per record)."""
+    cols = read_columns(path)
+    views = [View(v) for v in VIEWS]
+    flags = cols.flags.tolist()
+
+    def present(values: Any, bit: int) -> list[int | None]:
+        return [v if f & bit else None for v, f in zip(values.tolist(), flags, strict=True)]
+
+    out = list(
+        map(
+            Ack,
+            cols.keys,
+            [views[v] for v in cols.view.tolist()],
+            present(cols.account, 1),
+            present(cols.amount, 8),
+            present(cols.payer, 2),
+            present(cols.payee, 4),
+        )
+    )
+    return out + read_acks_of(cols.extra)
+
+
+def read_acks_of(records: Iterable[dict[str, Any]]) -> list[Ack]:
+    """:class:`Ack` of records given as dicts (an extension record, a JSON line)."""
+    out = []
+    for d in records:
+        if not isinstance(d.get("key"), str):
+            continue
+        try:
+            view = View(str(d.get("view")))
+        except ValueError:
+            view = View.UNKNOWN
+        account, amount = d.get("account"), d.get("amount")
+        out.append(
+            Ack(
+                d["key"],
+                view,
+                account if isinstance(account, int) else None,
+                amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                _account(d.get("from")),
+                _account(d.get("to")),
+            )
+        )
+    return out
 
 
 def _account(value: object) -> AccountRef | None:

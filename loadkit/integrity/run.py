@@ -1,4 +1,4 @@
-"""The integrity check of one run directory: its acknowledgement logs (``acks.jsonl`` and the load
+"""The integrity check of one run directory: its acknowledgement logs (``acks.bin`` and the load
 processes' spills in ``acks.d/``) against a ledger → ``integrity.json``.
 
 ``loadkit run`` calls :func:`check_run` after the chaos rollback and before its own stack goes

@@ -11,7 +11,7 @@ One :class:`Coordinator` per Locust process, installed by ``loadkit/load/locustf
   processes), whose only task runs the :class:`~loadkit.load.driver.Driver` for its share;
 - workers report what they recorded every second, inside Locust's own worker reports
   (``report_to_master``, interval lowered to 1 s); the master merges and appends to
-  ``timeline.jsonl`` and ``acks.jsonl`` every second;
+  ``timeline.jsonl`` and ``acks.bin`` every second;
 - a worker whose driver finished forces a last report and sends ``loadkit_done``; when every share
   is done (or the drain plus a grace period is over) the master writes the rest, gives Locust's
   CSV writer time for one more round, and quits the run: every process exits on its own;
@@ -22,7 +22,8 @@ One :class:`Coordinator` per Locust process, installed by ``loadkit/load/locustf
 - every load process keeps its own acknowledgement log (its *spill*: every money movement's key
   before the request leaves, and its final view) in ``RUN_DIR/acks.d/`` when it can reach the
   run directory, else in ``$LOADKIT_SPILL_DIR`` (default the temporary directory)
-  ``/loadkit-acks/<run id>/``; the records also travel in its reports (docs/integrity.md).
+  ``/loadkit-acks/<run id>/``; the records also travel in its reports (docs/integrity.md),
+  unless its spill is in the run directory (which then holds each record once).
 
 Exit codes: 0 when every share ran to its end, 2 for a configuration problem (bad run config or
 profile, unset ``env.*`` variable, a custom class that does not import), 1 when a share never
@@ -55,8 +56,9 @@ from loadkit.load.journeys.http import template_env_names
 from loadkit.load.recorder import ACTION, Recorder
 from loadkit.load.runconfig import CONFIG_ARG, RunConfig, data_files, run_profile, sent_profile
 from loadkit.profile.model import HttpJourney, LocustClassJourney, Profile
-from loadkit.rundir import RUN_CONFIG, RunDir
-from loadkit.rundir.writer import AckLog, RunWriter
+from loadkit.rundir import RUN_CONFIG, RunDir, spill_name
+from loadkit.rundir.acks import AckLog
+from loadkit.rundir.writer import RunWriter
 
 log = logging.getLogger("loadkit.load")
 
@@ -278,6 +280,7 @@ class Coordinator:
         path = spill_path(config, self.role, share)
         try:
             self.recorder.spill = AckLog(path)
+            self.recorder.spill_in_run_dir = path.parent == RunDir(config.run_dir).acks_spill
         except OSError as exc:
             log.error("loadkit: no acknowledgement log of share %d at %s: %s", share, path, exc)
             return
@@ -442,8 +445,8 @@ def spill_path(config: RunConfig, role: str, share: int) -> Path:
     """Where this process keeps its own acknowledgement log: ``RUN_DIR/acks.d/`` when the run
     directory is here (it holds this run's ``run-config.json``: the master's machine, or a
     shared file system), else ``$LOADKIT_SPILL_DIR`` (default: the temporary directory)
-    ``/loadkit-acks/<run id>/``. One file per process: ``<role>-<share>-<pid>.jsonl``."""
-    name = f"{role}-{share}-{os.getpid()}.jsonl"
+    ``/loadkit-acks/<run id>/``. One file per process: ``<role>-<share>-<pid>.bin``."""
+    name = spill_name(role, share, os.getpid())
     run_dir = Path(config.run_dir)
     try:
         here = json.loads((run_dir / RUN_CONFIG).read_text()).get("run_id") == config.run_id

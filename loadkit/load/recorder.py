@@ -24,12 +24,13 @@ the master writes are additive deltas::
     payload = recorder.drain()   # {"cells": [[t, phase, journey, endpoint, level, ...]], ...}
 
 Money movements are recorded twice: :meth:`Recorder.sent` before the request leaves (view
-``sent``) and :meth:`Recorder.ack` with the client's final view. Both go into the next payload
-(the master merges them into ``acks.jsonl``) and, at once, into the process's own ``spill``
-(an :class:`~loadkit.rundir.writer.AckLog`), so a process killed between two reports still
-leaves every key it may have sent on disk (docs/integrity.md)::
+``sent``) and :meth:`Recorder.ack` with the client's final view. Both go, at once, into the
+process's own ``spill`` (an :class:`~loadkit.rundir.acks.AckLog`), so a process killed between
+two reports still leaves every key it may have sent on disk (docs/integrity.md), and into the
+next payload (the master writes them to ``acks.bin``) unless the spill is in the run directory
+itself (``spill_in_run_dir``: the run directory then holds each record once)::
 
-    recorder.spill = AckLog(run_dir / "acks.d" / "standalone-0-4711.jsonl")
+    recorder.spill = AckLog(run_dir / "acks.d" / "standalone-0-4711.bin")
     recorder.sent(ack_record({..., "key": key, "view": SENT}))   # then send
 A cell's key is one small int: the series id (:meth:`Recorder.series`, already shifted) OR the
 instance's route (:meth:`Recorder.instance`, kept on each target) OR the network class's index
@@ -44,9 +45,9 @@ from typing import Any, Final
 from loadkit.errors import ConfigError
 from loadkit.load.schedule import Piece
 from loadkit.profile.outcome import CAUSES, DETAILS
+from loadkit.rundir.acks import AckLog, AckRecord
 from loadkit.rundir.histogram import encode_sparse as encode_sparse
 from loadkit.rundir.histogram import hdr_index as hdr_index
-from loadkit.rundir.writer import AckLog
 
 log = logging.getLogger("loadkit.load")
 
@@ -92,9 +93,11 @@ class Recorder:
         self._series: list[tuple[str, str, str]] = []
         self._ids: dict[tuple[str, str, str], int] = {}
         self._dirty: set[Piece] = set()
-        self._acks: list[str] = []
+        self._acks: list[AckRecord] = []
         #: this process's own acknowledgement log, written before each request leaves
         self.spill: AckLog | None = None
+        #: the spill is in the run directory: what it holds need not travel to the master
+        self.spill_in_run_dir = False
         self._instances: list[str] = [""]
         self._networks: list[str] = [""]
 
@@ -158,30 +161,31 @@ class Recorder:
             self._dirty.add(piece)
         cell.n[3] += 1
 
-    def sent(self, record: str) -> None:
+    def sent(self, record: AckRecord) -> None:
         """A money movement's key is about to leave (``record``: its ``sent`` acknowledgement
         record): on disk in the spill before this returns, and in the next drain."""
-        if self.spill is not None:
-            self._spill(record)
-        self._acks.append(record)
+        if self.spill is None or not self._spill(record):
+            self._acks.append(record)
 
-    def ack(self, record: str) -> None:
+    def ack(self, record: AckRecord) -> None:
         """A money movement's final view (an acknowledgement record): into the spill at once,
         and into the next drain."""
-        if self.spill is not None:
-            self._spill(record)
-        self._acks.append(record)
+        if self.spill is None or not self._spill(record):
+            self._acks.append(record)
 
-    def _spill(self, record: str) -> None:
+    def _spill(self, record: AckRecord) -> bool:
+        """Write ``record`` to the spill; True when that spares sending it to the master."""
         assert self.spill is not None
         try:
             self.spill.write((record,))
         except OSError as exc:  # a full disk must not stop the load: the reports still carry it
             log.error("loadkit: acknowledgement log %s failed, stopped: %s", self.spill.path, exc)
             self.spill = None
+            return False
+        return self.spill_in_run_dir
 
     def drain(self) -> dict[str, Any]:
-        """Everything since the last drain: ``{"cells": [CellRow…], "acks": [str…]}``."""
+        """Everything since the last drain: ``{"cells": [CellRow…], "acks": [AckRecord…]}``."""
         rows: list[CellRow] = []
         series = self._series
         instances, networks = self._instances, self._networks

@@ -176,7 +176,7 @@ class WalletJourney:
 
 @dataclass(frozen=True, slots=True)
 class Money:
-    """Marks an HTTP step as a money movement, so that the client logs it in ``acks.jsonl``
+    """Marks an HTTP step as a money movement, so that the client logs it in ``acks.bin``
     for the integrity check: the idempotency key is the value the step sends in the header
     ``idempotency_header`` (usually ``{step.idempotency_key}``); ``id_field`` is where the answer
     carries the movement's id (a dotted path, optional); ``amount`` the body field holding the

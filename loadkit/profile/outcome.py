@@ -218,7 +218,7 @@ MAINTENANCE_HEADER = "X-Wallet-Maintenance"  # the reference wallet sends it (te
 
 
 class MoneyView(StrEnum):
-    """The client's final view of one money movement (``acks.jsonl``'s ``view``)."""
+    """The client's final view of one money movement (``acks.bin``'s ``view``)."""
 
     ACKNOWLEDGED = "acknowledged"  # the service said it happened
     REFUSED = "refused"  # the service said, correctly, that it did not

@@ -221,7 +221,7 @@ top(f.server_causes) }}</td>{% endif %}</tr>
 <td class="wrap">{{ top(e.stats.counts.causes) }}</td></tr>
 {% endfor %}</table></div></section>{% endif %}
 {% if integrity %}<section id="integrity"><h2 class="{{ integrity_class }}">{{ integrity_title
-}}</h2><p class="hint">Every money movement the client sent (acks.jsonl) against the ledger after
+}}</h2><p class="hint">Every money movement the client sent (acks.bin) against the ledger after
 the run: acknowledged ones must be applied exactly once; unknown outcomes are reported, not
 errors.</p><div class="scroll"><table>
 {% for label, value, bad_row in integrity %}<tr><td>{{ label }}</td>

@@ -2,7 +2,7 @@
 and the run events its listeners hook (see :mod:`loadkit.run.events`).
 
 This process never imports gevent: Locust runs as separate processes (one standalone process, or a
-master and N workers) that read ``run-config.json`` and write ``timeline.jsonl``, ``acks.jsonl``
+master and N workers) that read ``run-config.json`` and write ``timeline.jsonl``, ``acks.bin``
 and ``clock.json`` into the run directory (docs/run-directory.md). The orchestrator resolves the
 target (:mod:`loadkit.run.target`), starts Locust, follows the timeline, fires the events, and
 always leaves a readable run directory. The chaos controller (:mod:`loadkit.run.chaos`), the SLO

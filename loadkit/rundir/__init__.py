@@ -11,8 +11,9 @@ the chaos probes, the live view) reach the files through a :class:`RunDir`::
 
 Modules: ``record`` (``run.json``: :class:`RunRecord`, :class:`RunStatus`, atomic JSON),
 ``timeline`` (the incremental reader), ``writer`` (the Locust master's timeline and acks
-writer), ``histogram`` (the latency histogram format), ``events`` (the chaos journal,
-``events.jsonl``), ``servercauses`` (the target's own busy causes, ``server-causes.jsonl``).
+writer), ``acks`` (the acknowledgement log format), ``histogram`` (the latency histogram
+format), ``events`` (the chaos journal, ``events.jsonl``), ``servercauses`` (the target's own
+busy causes, ``server-causes.jsonl``).
 Nothing here imports Locust, gevent, chaos, report or gate.
 """
 
@@ -40,7 +41,9 @@ RUN: Final = "run.json"
 RUN_CONFIG: Final = "run-config.json"
 CLOCK: Final = "clock.json"
 TIMELINE: Final = "timeline.jsonl"
-ACKS: Final = "acks.jsonl"
+ACKS: Final = "acks.bin"
+#: the acknowledgement log of run directories written before ``loadkit.acks/v2`` (still read)
+ACKS_JSONL: Final = "acks.jsonl"
 #: each local load process's own acknowledgement log, written before each request leaves
 ACKS_SPILL: Final = "acks.d"
 EVENTS: Final = "events.jsonl"
@@ -59,6 +62,12 @@ LOGS: Final = "logs"
 STACK: Final = "stack"  # the stack a run started for itself
 WORKERS: Final = "workers.json"  # the Locust master: which worker ran which share, which were lost
 SERVER_CAUSES: Final = "server-causes.jsonl"  # the target's own busy causes, scraped while it ran
+
+
+def spill_name(role: str, share: int, pid: int) -> str:
+    """The file name of a load process's own acknowledgement log (in ``acks.d/``, or in
+    ``$LOADKIT_SPILL_DIR/loadkit-acks/<run id>/`` on a machine without the run directory)."""
+    return f"{role}-{share}-{pid}.bin"
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class RunDir:
         CLOCK,
         TIMELINE,
         ACKS,
+        ACKS_JSONL,
         ACKS_SPILL,
         EVENTS,
         PROFILE,
@@ -161,10 +171,16 @@ class RunDir:
         """``acks.d/``: one acknowledgement log per local load process (docs/integrity.md)."""
         return self.path / ACKS_SPILL
 
+    def spill_file(self, role: str, share: int, pid: int) -> Path:
+        """``acks.d/<role>-<share>-<pid>.bin``: one load process's own acknowledgement log."""
+        return self.acks_spill / spill_name(role, share, pid)
+
     def ack_logs(self) -> list[Path]:
-        """Every acknowledgement log of the run: ``acks.jsonl`` (what the master merged), then
-        each load process's spill in ``acks.d/`` (what it wrote before sending)."""
-        return [self.acks, *sorted(self.acks_spill.glob("*.jsonl"))]
+        """Every acknowledgement log of the run that exists: ``acks.bin`` (what the master
+        wrote), then each load process's own log in ``acks.d/`` (what it wrote before sending);
+        the ``.jsonl`` logs of older run directories too."""
+        spills = [*self.acks_spill.glob("*.bin"), *self.acks_spill.glob("*.jsonl")]
+        return [p for p in (self.acks, self.path / ACKS_JSONL) if p.exists()] + sorted(spills)
 
     @property
     def events(self) -> Path:
@@ -280,6 +296,7 @@ class RunDir:
 
 __all__ = [
     "ACKS",
+    "ACKS_JSONL",
     "ACKS_SPILL",
     "CLOCK",
     "EVENTS",
@@ -305,5 +322,6 @@ __all__ = [
     "iso",
     "new_run_dir",
     "read_json",
+    "spill_name",
     "write_json",
 ]

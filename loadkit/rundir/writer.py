@@ -1,7 +1,7 @@
 """The run-directory files the Locust master (or the single process) writes, and the
 acknowledgement logs every load process keeps.
 
-``timeline.jsonl`` and ``acks.jsonl`` are appended as payloads of :class:`~loadkit.load.recorder.
+``timeline.jsonl`` and ``acks.bin`` are appended as payloads of :class:`~loadkit.load.recorder.
 Recorder` arrive (from workers' reports, or from the local recorder): :meth:`RunWriter.add` merges
 cells with the same key, :meth:`RunWriter.flush` appends one additive delta line per key and the
 ack lines, then flushes the files, so a killed run still leaves a readable directory.
@@ -12,17 +12,17 @@ See docs/run-directory.md for the formats::
     writer.add(recorder.drain())
     writer.flush()
 
-Acknowledgement records are made by :func:`ack_record` and written by :class:`AckLog` only, so
-their format can change in one place: the ``acks.jsonl`` the master writes and each load
-process's own spill (``acks.d/``, written before each request leaves) are both ``AckLog``::
+Acknowledgement records are made by :func:`~loadkit.rundir.acks.ack_record` and written by
+:class:`~loadkit.rundir.acks.AckLog` only (:mod:`loadkit.rundir.acks`, the one place that knows
+the format): the ``acks.bin`` the master writes and each load process's own spill (``acks.d/``,
+written before each request leaves) are both ``AckLog``::
 
-    spill = AckLog(run_dir / "acks.d" / "worker-1-4711.jsonl")
+    spill = AckLog(run_dir / "acks.d" / "worker-1-4711.bin")
     spill.write([ack_record({"key": "lk-1", "view": SENT, "amount": 500, ...})])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -30,6 +30,7 @@ import orjson
 
 from loadkit.profile.outcome import CAUSES, DETAILS, OUTCOMES
 from loadkit.rundir import ACKS, TIMELINE
+from loadkit.rundir.acks import SENT, AckLog, AckRecord, ack_record
 from loadkit.rundir.histogram import encode_sparse
 
 OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
@@ -37,38 +38,6 @@ CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)
 DETAIL_NAMES: Final = tuple(d.value for d in DETAILS)
 
 TIMELINE_SCHEMA: Final = "loadkit.timeline/v1"
-ACKS_SCHEMA: Final = "loadkit.acks/v1"
-#: the view of a movement whose request is about to leave: no answer recorded yet. A key
-#: that never gets a later view was in flight when its load process died (an ``unknown``)
-SENT: Final = "sent"
-
-
-def ack_record(fields: dict[str, Any]) -> str:
-    """One acknowledgement record (``acks.jsonl``'s line: see docs/run-directory.md) from its
-    fields: ``t``, ``journey``, ``kind``, ``key``, ``account``, ``from``, ``to``, ``amount``,
-    ``view``, ``status``, ``transaction_id``."""
-    return orjson.dumps(fields).decode()
-
-
-class AckLog:
-    """An append-only log of acknowledgement records (``acks.jsonl``, or a load process's
-    spill). Each :meth:`write` reaches the operating system before it returns: a process
-    SIGKILLed right after loses nothing it wrote (a machine that crashes may: no fsync)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._file: IO[bytes] | None = _open_jsonl(path, {"schema": ACKS_SCHEMA})
-
-    def write(self, records: Sequence[str]) -> None:
-        if records and self._file is not None:
-            self._file.write(("\n".join(records) + "\n").encode())
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 _Key = tuple[int, str, str, str, str, str, str]  # t, phase, journey, endpoint, level, instance,
@@ -93,7 +62,7 @@ class RunWriter:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._pending: dict[_Key, _Merged] = {}
-        self._acks: list[str] = []
+        self._acks: list[AckRecord] = []
         self._timeline = _open_jsonl(
             self.run_dir / TIMELINE, {"schema": TIMELINE_SCHEMA, "latency_unit": "us"}
         )
@@ -178,3 +147,6 @@ def _open_jsonl(path: Path, header: dict[str, Any]) -> IO[bytes]:
         handle.write(orjson.dumps(header) + b"\n")
         handle.flush()
     return handle
+
+
+__all__ = ["SENT", "TIMELINE_SCHEMA", "AckLog", "AckRecord", "RunWriter", "ack_record"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -197,12 +198,34 @@ def test_an_applied_amount_payer_or_payee_other_than_sent_is_mismatched() -> Non
 
 
 def test_read_acks_reads_every_log_of_the_run(tmp_path: Path) -> None:
-    """acks.jsonl and each spill in acks.d/ (a torn last line skipped)."""
+    """acks.bin and each spill in acks.d/ (a torn last record skipped)."""
     from loadkit.rundir import RunDir
+    from loadkit.rundir.acks import AckLog, ack_record
+
+    rd = RunDir(tmp_path)
+    log = AckLog(rd.acks)
+    log.write([ack_record({"t": 1.0, "key": "k1", "view": "sent", "amount": 7})])
+    log.write([ack_record({"t": 1.0, "key": "k1", "view": "acknowledged", "amount": 7})])
+    log.write([ack_record({"t": 2.0, "key": "k4-torn", "view": "sent"})])
+    log.close()
+    os.truncate(rd.acks, rd.acks.stat().st_size - 1)
+    rd.acks_spill.mkdir()
+    spill = AckLog(rd.acks_spill / "worker-1-42.bin")
+    spill.write([ack_record({"t": 3.0, "key": "k2", "view": "sent", "amount": 5, "from": 2})])
+    spill.close()
+    acks = read_acks(*rd.ack_logs())
+    assert [(a.key, a.view) for a in acks] == [("k1", A), ("k2", S)]
+    assert (acks[0].amount, acks[1].amount, acks[1].payer) == (7, 5, 2)
+
+
+def test_read_acks_reads_the_json_lines_logs_of_older_runs(tmp_path: Path) -> None:
+    """acks.jsonl and each spill in acks.d/ (a torn last line skipped)."""
+    from loadkit.rundir import ACKS_JSONL, RunDir
 
     rd = RunDir(tmp_path)
     header = json.dumps({"schema": "loadkit.acks/v1"}) + "\n"
-    rd.acks.write_text(header + json.dumps({"key": "k1", "view": "acknowledged"}) + "\n")
+    first = json.dumps({"key": "k1", "view": "acknowledged"})
+    rd.file(ACKS_JSONL).write_text(header + first + "\n")
     rd.acks_spill.mkdir()
     spill = {"key": "k2", "view": "sent", "amount": 5, "from": 2, "to": "m7"}
     (rd.acks_spill / "worker-1-42.jsonl").write_text(

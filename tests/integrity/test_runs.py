@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 
 from loadkit.gate import gate_run, load_slo
+from loadkit.rundir import RunDir
+from loadkit.rundir.acks import read_records
 
 ROOT = Path(__file__).parents[2]
 DATA = Path(__file__).with_name("data")
@@ -115,9 +117,9 @@ def test_safe_wallet_is_clean_under_crashes_with_two_workers(tmp_path: Path) -> 
     # both workers' records reached the file, and nothing the ledger applied is missing from
     # it (unexpected == 0): every worker's every movement was logged
     shares = set()
-    for line in (run_dir / "acks.jsonl").read_text().splitlines()[1:]:
-        match = re.fullmatch(r"lk-[0-9a-f]+-(\d+)-\d+", json.loads(line)["key"])
-        assert match, line
+    for record in (r for p in RunDir(run_dir).ack_logs() for r in read_records(p)):
+        match = re.fullmatch(r"lk-[0-9a-f]+-(\d+)-\d+", record["key"])
+        assert match, record
         shares.add(match.group(1))
     assert shares == {"0", "1"}
 

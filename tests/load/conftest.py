@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from loadkit.load.runconfig import RunConfig, Target, locust_argv
+from loadkit.rundir import RunDir
+from loadkit.rundir.acks import read_records
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.ports import free_port
 
@@ -40,14 +42,11 @@ class LocustRun:
     shares: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def acks(self, view: str | None = None) -> list[dict[str, Any]]:
-        """The final views in acks.jsonl (``view="sent"``: the lines written before sending).
-        Every key with a final view was recorded as sent first."""
-        lines = (self.run_dir / "acks.jsonl").read_text().splitlines()
-        assert json.loads(lines[0]) == {"schema": "loadkit.acks/v1"}
-        records = [json.loads(line) for line in lines[1:]]
+        """The records of every acknowledgement log of the run (``acks.bin``, ``acks.d/``):
+        the final views (``view="sent"``: the movements that never got one)."""
+        records = [r for p in RunDir(self.run_dir).ack_logs() for r in read_records(p)]
         sent = [r for r in records if r["view"] == "sent"]
         final = [r for r in records if r["view"] != "sent"]
-        assert {r["key"] for r in final} <= {r["key"] for r in sent}
         return sent if view == "sent" else final
 
 

@@ -9,6 +9,7 @@ from hdrh.histogram import HdrHistogram
 from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.schedule import Piece
 from loadkit.profile.outcome import BUSY, CAUSES, NO_CAUSE, OK, REJECTED, Cause
+from loadkit.rundir.acks import ack_record
 from loadkit.rundir.histogram import HIGHEST_US, encode_sparse, hdr_index, new_histogram
 
 THROTTLED = CAUSES.index(Cause.THROTTLED)
@@ -51,7 +52,7 @@ def test_drain_hands_over_everything_once() -> None:
     recorder.record(a, pay, BUSY, THROTTLED, 2500, 2000)
     recorder.record(a, pay_action, REJECTED, NO_CAUSE, 3000, 2100)
     recorder.unsent(b, pay_action)
-    recorder.ack('{"key": "k1"}')
+    recorder.ack(ack_record({"key": "k1"}))
     payload = recorder.drain()
     rows = {(row[0], row[3]): row for row in payload["cells"]}
     assert rows[(3, "POST /v1/payments")][:7] == [
@@ -66,7 +67,7 @@ def test_drain_hands_over_everything_once() -> None:
     lat = rows[(3, "POST /v1/payments")][7]
     assert sorted(lat[0::2]) == sorted([hdr_index(1200), hdr_index(2500)]) and lat[1::2] == [1, 1]
     assert rows[(4, "*")][5] == [0, 0, 0, 1] and rows[(4, "*")][7] == []
-    assert payload["acks"] == ['{"key": "k1"}']
+    assert payload["acks"] == [ack_record({"key": "k1"})]
     assert recorder.drain() == {"cells": [], "acks": []}
     recorder.record(a, pay, OK, NO_CAUSE, 10, 10)  # the same piece records again after a drain
     assert [row[5] for row in recorder.drain()["cells"]] == [[1, 0, 0, 0]]

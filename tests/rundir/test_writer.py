@@ -1,4 +1,4 @@
-"""``timeline.jsonl``, ``acks.jsonl`` and ``clock.json`` as docs/run-directory.md defines them,
+"""``timeline.jsonl``, ``acks.bin`` and ``clock.json`` as docs/run-directory.md defines them,
 merged from several workers and read back by the report side."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from loadkit.load.recorder import ACTION, ANY_ENDPOINT, REQUEST, Recorder
 from loadkit.load.schedule import Piece
 from loadkit.profile.outcome import BUSY, CAUSES, NO_CAUSE, OK, TLS_FAILED, Cause
 from loadkit.rundir import RunDir
+from loadkit.rundir.acks import ack_record, read_records
 from loadkit.rundir.timeline import Timeline
 from loadkit.rundir.writer import RunWriter
 
@@ -31,7 +32,7 @@ def worker_payload(latencies: list[int], busy: int = 0) -> dict[str, object]:
     for _ in range(busy):
         recorder.record(piece, sid, BUSY, TIMEOUT, 5_000_000, 5_000_000)
     recorder.unsent(piece, recorder.series("p2p_transfer", ANY_ENDPOINT, ACTION))
-    recorder.ack('{"key": "lk-1"}')
+    recorder.ack(ack_record({"t": 1.0, "key": "lk-1", "view": "acknowledged"}))
     return recorder.drain()
 
 
@@ -63,8 +64,8 @@ def test_workers_payloads_merge_into_one_delta_per_key(tmp_path: Path) -> None:
         "unsent": 2,
     }
     assert "lat" not in action and action["busy"] == {}
-    acks = lines(tmp_path / "acks.jsonl")
-    assert acks == [{"schema": "loadkit.acks/v1"}, {"key": "lk-1"}, {"key": "lk-1"}]
+    acks = list(read_records(tmp_path / "acks.bin"))
+    assert [(a["key"], a["view"]) for a in acks] == [("lk-1", "acknowledged")] * 2
 
 
 def test_deltas_add_up_across_flushes_and_reopening(tmp_path: Path) -> None:

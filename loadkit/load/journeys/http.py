@@ -10,7 +10,7 @@ Rendering rules: a placeholder's value is percent-encoded in a path (``/`` too);
 dropped from header values; in a JSON body a string that is exactly one placeholder keeps its
 value's type. ``{step.idempotency_key}`` is one key per step of an action, replaced on a retry
 only when ``reuse_idempotency_key`` is false; ``{env.NAME}`` must be set when the run starts.
-A step marked ``money:`` is a money movement: its idempotency key goes to ``acks.jsonl`` as
+A step marked ``money:`` is a money movement: its idempotency key goes to ``acks.bin`` as
 ``sent`` before the request leaves, then with its final view (acknowledged, refused, unknown),
 for the integrity check::
 
@@ -218,7 +218,7 @@ class _Step:
         self.recorder.sent(ack_record({**line, "key": key}))
 
     def _ack(self, a: Action, line: dict[str, object]) -> None:
-        """Log this money movement's final view in ``acks.jsonl`` (docs/integrity.md)."""
+        """Log this money movement's final view in ``acks.bin`` (docs/integrity.md)."""
         money = self.money
         assert money is not None
         view = money_view(a.outcome)  # the step's `expect` counts: a 409 it calls busy is unknown

@@ -10,7 +10,7 @@ from the stack's test "SMS" outbox (``GET /admin/otp-outbox/{challenge}`` with t
 the same key, as the user would after the SMS; with ``otp: false`` the 403 ends the action as
 ``rejected``.
 
-Every money movement the client attempted becomes an ``acks.jsonl`` line ``sent`` before its
+Every money movement the client attempted becomes an ``acks.bin`` line ``sent`` before its
 request leaves (and one for each fresh key a retry makes), then one with the client's final view
 of it (``acknowledged``, ``refused`` or ``unknown``)::
 
