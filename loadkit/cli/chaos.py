@@ -152,13 +152,15 @@ def cmd_chaos_run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def print_rollback_hint(run_dir: Path | None) -> None:
-    """Whenever a run exits with faults still in place: the exact command that reverts them."""
+def print_rollback_hint(run_dir: Path | None) -> bool:
+    """Whenever a run exits with faults still in place: the exact command that reverts them
+    (True: it was printed, something is still in place)."""
     from loadkit.chaos.rollback import rollback_hint
 
     hint = rollback_hint(run_dir) if run_dir is not None else None
     if hint:
         err_console.print(Text.assemble(("warning: ", "bold yellow"), hint), soft_wrap=True)
+    return hint is not None
 
 
 def cmd_chaos_list(args: argparse.Namespace) -> int:
@@ -242,7 +244,12 @@ CHAOS_RUN_CODES = exit_codes(
 
 def add_actions(sub: Any) -> None:
     """Add ``run``, ``list`` and ``rollback`` to an argparse subparsers action."""
-    run = command(sub, "run", "run a chaos scenario against a running stack", codes=CHAOS_RUN_CODES)
+    run = command(
+        sub,
+        "run",
+        "run a chaos scenario against a running stack, or a system file's components (--system)",
+        codes=CHAOS_RUN_CODES,
+    )
     run.add_argument(
         "scenario", metavar="SCENARIO", help="a scenario file, e.g. chaos/db-crash.yaml"
     )

@@ -300,7 +300,8 @@ def _run_and_summarise(
         if options.chaos is not None:
             from loadkit.cli.chaos import print_rollback_hint
 
-            print_rollback_hint(result.run_dir)
+            if print_rollback_hint(result.run_dir):
+                code = ExitCode.ENVIRONMENT  # as `chaos run`: the system is not as it was
     except BaseException:
         close_live(view, console, linger=False)
         if runner.rundir is not None:  # faults still in place: say how to put them back
@@ -557,22 +558,26 @@ def build_parser() -> argparse.ArgumentParser:
     run = command(
         sub,
         "run",
-        "run a load profile against the reference stack or --target",
+        "run a load profile against the reference stack, --target or --system",
         description="Run a load profile (open-model arrivals shaped like a surge) against the "
-        "reference wallet stack, or your own service with --target, optionally with a chaos "
-        "scenario on the same clock and an SLO gate at the end. Writes a run directory with "
-        "report.html, summary.md, report.json and junit.xml, however the run ends.",
+        "reference wallet stack, or your own service with --target or --system FILE, optionally "
+        "with a chaos scenario on the same clock and an SLO gate at the end. Writes a run "
+        "directory with report.html, summary.md, report.json and junit.xml, however the run "
+        "ends.",
         codes=exit_codes(
             ok="the run completed (and met its SLO, money intact)",
             failed="the SLO failed, money integrity was violated, or the run is invalid or failed",
             usage="a bad profile, scenario, SLO file or option (nothing was started)",
-            environment="a component is missing or did not start",
+            environment="a component is missing or did not start, or a fault could not be put "
+            "back (the rollback command is printed)",
             aborted="an abort condition stopped the run (faults rolled back, reports written)",
             interrupted="Ctrl-C or SIGTERM (faults rolled back, reports written)",
         ),
     )
     run.add_argument("profile", metavar="PROFILE", help="a profile file, e.g. profiles/smoke.yaml")
-    run.add_argument("--target", help="URL(s) of your own service, comma-separated")
+    run.add_argument(
+        "--target", help="URL(s) of your own service, comma-separated (not with --system)"
+    )
     run.add_argument(
         "--system",
         metavar="FILE",

@@ -45,8 +45,8 @@ class ChaosListener(RunListener):
         if target is None:
             raise ConfigError(
                 "--chaos: faults go to the reference stack's components or to a system file's "
-                "(--system FILE: its toxiproxy, docker, postgres and commands); drop --target "
-                "(loadkit starts the stack), add --stack-dir, or add --system"
+                "(--system FILE: its toxiproxy, docker, postgres and commands); use --system "
+                "instead of --target, drop --target (loadkit starts the stack) or add --stack-dir"
             )
         self._run = run
         # plan, allowlist and blast radius are checked here, before any load or fault

@@ -270,8 +270,10 @@ class Runner:
             and self.system is None
         ):
             raise ConfigError(
-                "--chaos: faults go to the reference stack's components; drop --target "
-                "(loadkit starts the stack) or add --stack-dir"
+                "--chaos: faults act on the reference stack's components or on a system file's; "
+                "use --system FILE instead of --target (its services take the load, its "
+                "toxiproxy, docker, postgres and commands the faults: docs/game-day.md), drop "
+                "--target (loadkit starts the stack) or add --stack-dir"
             )
         check = self.profile.integrity
         if check is not None and check.http is not None:

@@ -1,7 +1,8 @@
 """JSON Schemas of loadkit's spec files, for editors: completion, hover help and red squiggles.
 
-One schema per kind of file (``profile``, ``scenario``, ``slo``; a new kind is one more entry in
-:data:`KINDS` and one more module), shipped as ``loadkit/schemas/<kind>.schema.json``. They are
+One schema per kind of file (``profile``, ``scenario``, ``slo``, ``system``; a new kind is one
+more entry in :data:`KINDS` and one more module), shipped as
+``loadkit/schemas/<kind>.schema.json``. They are
 built from the readers' own key lists and catalogs (:mod:`loadkit.schemas.build`), so a key the
 reader accepts cannot be missing from its schema. A YAML file names its schema in its first
 line, which the YAML language server (VS Code's YAML extension, and others) follows::
@@ -28,6 +29,7 @@ KINDS: dict[str, str] = {
     "profile": "loadkit.schemas.profile",
     "scenario": "loadkit.schemas.scenario",
     "slo": "loadkit.schemas.slo",
+    "system": "loadkit.schemas.system",
 }
 FOLDER = SCHEMA_FOLDER
 

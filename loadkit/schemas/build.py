@@ -4,7 +4,7 @@ Run it after changing what a reader accepts; a test fails while a shipped schema
 what this builds::
 
     build("profile")["required"]  # ['stages', 'journeys']
-    write()                       # loadkit/schemas/{profile,scenario,slo}.schema.json
+    write()                       # loadkit/schemas/{profile,scenario,slo,system}.schema.json
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ SCHEMA_FOLDER = Path(__file__).parents[1] / "schemas"
 
 
 def schema_file(kind: str) -> Path:
-    """The shipped schema of ``kind`` (``profile``, ``scenario``, ``slo``)."""
+    """The shipped schema of ``kind`` (``profile``, ``scenario``, ``slo``, ``system``)."""
     return SCHEMA_FOLDER / f"{kind}.schema.json"
 
 

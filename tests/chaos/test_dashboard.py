@@ -32,7 +32,7 @@ def test_shows_active_and_next_faults_busy_rate_and_conditions(
             """
         )
     )
-    console = Console(record=True, width=120, file=io.StringIO())
+    console = Console(record=True, width=200, file=io.StringIO())
     with Controller(
         load_scenario(path), ReferenceStack.attach(stack.stack_dir), tmp_path / "r"
     ) as c:
@@ -49,6 +49,10 @@ def test_shows_active_and_next_faults_busy_rate_and_conditions(
     assert "chaos: board" in text and "RUNNING" in text
     assert "peak-policy" in text and "wallet.policy" in text and "(one action)" not in text
     assert "next: later (wallet.maintenance on wallets) at 50s" in text
+    # the blast radius: what the next fault will touch, and what the active one is touching
+    assert "touching: wallet instance wallet-1 (admin API)" in text
+    (active,) = [line for line in text.splitlines() if "peak-policy" in line]
+    assert "wallet instance wallet-1 (admin API)" in active, text
     assert "busy rate (probes, 10s)" in text
     assert "too-busy" in text and "ok (" in text
     assert "no fault has ended yet" in text and "Ctrl-C halts" in text

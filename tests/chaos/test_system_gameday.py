@@ -40,6 +40,7 @@ from loadkit.stack import docker as dk
 from loadkit.stack import docker_image as img
 from loadkit.stack.postgres import Postgres
 from loadkit.stack.toxiproxy import ToxiproxyClient, find_server_binary
+from tests.chaos.bridge import bridge_network
 from tests.netns import TestHost, available, test_host, wait_port
 from tests.support import ROOT, loadkit, spawn_loadkit
 
@@ -98,16 +99,6 @@ def _sql(dsn: str, sql: str) -> list[Any]:
     return asyncio.run(go())
 
 
-def _free_subnet() -> str:
-    """A /28 for the bridge network, in the benchmarking range, not in use on this machine."""
-    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
-    for i in range(64):
-        net = ipaddress.ip_network(f"198.19.{200 + (os.getpid() + i) % 50}.240/28")
-        if not any(str(a) in used for a in list(net.hosts())[:2]):
-            return str(net)
-    raise RuntimeError("no free /28 for the test's bridge network")
-
-
 @pytest.fixture(scope="module")
 def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
     reason = available()
@@ -120,10 +111,10 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
     tmp = tmp_path_factory.mktemp("foreign")
     tmp.chmod(0o755)
     key = f"lkg{uuid.uuid4().hex[:6]}"
-    client = dk.connect()
     made: list[Any] = []
-    network = None
     with test_host() as host, contextlib.ExitStack() as stack:
+        client = dk.connect()
+        stack.callback(client.close)  # last: the bridge network goes before it
         pg = Postgres(tmp / "pg", port=5432)
         try:
             addr = host.address
@@ -181,12 +172,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
             wait_port(host, 8080, service)
             # containers no stack owns: one labelled for the shop (bridge network), one not
             image = img.role_image(img.ensure_image(client), "toxiproxy")
-            network = client.networks.create(
-                f"{key}-net",
-                driver="bridge",
-                internal=True,
-                ipam=_ipam(_free_subnet()),
-            )
+            network = stack.enter_context(bridge_network(client, f"{key}-net"))
             argv = ["toxiproxy-server", "-host", "0.0.0.0", "-port", "8474"]
             made.append(
                 client.containers.run(
@@ -242,17 +228,8 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
         finally:
             for c in made:
                 c.remove(force=True)
-            if network is not None:
-                network.remove()
-            client.close()
             host.close()  # stops PostgreSQL, Toxiproxy and the service before the data goes
             shutil.rmtree(pg.data_dir, ignore_errors=True)
-
-
-def _ipam(subnet: str) -> Any:
-    from docker.types import IPAMConfig, IPAMPool
-
-    return IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)])
 
 
 def _state(foreign: Foreign) -> dict[str, Any]:
@@ -492,3 +469,53 @@ faults:
     assert _state(foreign) == _clean(foreign)
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "interrupted" and record["scenario"]["unreverted"] == []
+
+
+def test_two_controllers_on_one_system(foreign: Foreign, tmp_path: Path) -> None:
+    """The two-controllers bug on a system: while A holds the database read-only, B would
+    record "on" as its baseline and put it back. B is refused (exit 4, naming A) before it
+    records or injects anything; A restores the system's own baseline."""
+    first = _scenario(
+        tmp_path,
+        "faults:\n  - {name: read-only, type: postgres.read-only, at: 500ms, duration: 5s}\n",
+        name="first",
+    )
+    second = _scenario(
+        tmp_path,
+        "faults:\n"
+        "  - {name: read-only-too, type: postgres.read-only, at: 500ms, duration: 2s}\n"
+        "  - {name: slow-api, type: network.latency, target: shop-api, at: 500ms, duration: 2s}\n",
+        name="second",
+    )
+    where = ("--system", str(foreign.system), "--no-dashboard")
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    proc = spawn_loadkit(
+        "chaos", "run", str(first), *where, "--out", str(out_a),
+        env=foreign.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not out_a.exists() or not any(out_a.iterdir()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        run_a = _only(out_a)
+        _wait_injected(run_a, 1, proc, timeout=30)
+        refused = loadkit(
+            "chaos", "run", str(second), *where, "--out", str(out_b), env=foreign.env,
+            columns=300,
+        )  # fmt: skip
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        text = " ".join(refused.stderr.split())
+        assert "another chaos controller holds" in text and f"pid {proc.pid} " in text
+        assert str(run_a) in text and f"system-shop-{foreign.key}.lock" in text
+        during = _state(foreign)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            _kill_run(proc, out_a)
+    assert proc.returncode == 0, out + err
+    # B touched nothing: no toxic of its own while A ran, and no journal of anything
+    assert during["read_only"] == "on" and during["toxics"]["shop-api"] == [], during
+    assert not any((d / "events.jsonl").exists() for d in out_b.glob("*")), list(out_b.glob("*"))
+    assert _state(foreign) == _clean(foreign)  # A put back the system's own "off"
+    assert outstanding(read_events(run_a / "events.jsonl")) == []

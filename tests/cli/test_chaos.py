@@ -287,3 +287,68 @@ def test_after_sigkill_of_the_controller_rollback_restores_every_target(
     assert order == ["network"] * 2 + ["postgres"] * 2 + ["process"] * 2 + ["wallet"]
     again = chaos("rollback", str(run_dir))
     assert again.returncode == 0 and "nothing to roll back" in again.stdout
+
+
+def test_a_fault_left_in_place_prints_the_exact_rollback_command(tmp_path: Path) -> None:
+    """A revert that fails (a command fault whose revert needs a fix first) leaves the fault in
+    place: ``loadkit run --chaos`` and ``loadkit chaos run`` both exit 3 and print the exact
+    command; once fixed, that command puts it back."""
+    system = tmp_path / "shop.yaml"
+    system.write_text(
+        textwrap.dedent(
+            """
+            name: left-in-place
+            services:
+              shop: {url: "http://127.0.0.1:9"}
+            commands:
+              maintenance:
+                inject: [touch, flag]
+                revert: [sh, -c, "test -e fixed && rm -f flag"]
+                check: [test, "!", -e, flag]
+                timeout: 5s
+            """
+        )
+    )
+    scenario = write(
+        tmp_path,
+        """
+        name: left
+        steady_state: {before: false, after: false}
+        faults:
+          - {name: maintenance, type: command.run, target: maintenance, at: 200ms, duration: 1s}
+        """,
+    )
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "stages:\n  - {name: steady, duration: 3s, rate: 2/s}\n"
+        "journeys:\n  - {name: home, http: [{name: home, path: /}]}\nclient: {timeout: 1s}\n"
+    )
+    env = {"LOADKIT_LOCK_DIR": str(tmp_path)}
+    flag = tmp_path / "flag"
+    commands = {
+        "run": (
+            ["run", str(profile), "--system", str(system), "--chaos", str(scenario)],
+            "warning: faults still in place: maintenance (command.run on maintenance) — put "
+            "them back with: loadkit chaos rollback {}",
+        ),
+        "chaos": (
+            ["chaos", "run", str(scenario), "--system", str(system), "--no-dashboard"],
+            "retry with: loadkit chaos rollback {}",
+        ),
+    }
+    for out, (argv, line) in commands.items():
+        done = loadkit(*argv, "--out", str(tmp_path / out), env=env, columns=400)
+        (run_dir,) = list((tmp_path / out).iterdir())
+        assert done.returncode == 3, done.stdout + done.stderr  # the system is not as it was
+        assert line.format(run_dir) in done.stderr.splitlines(), done.stderr
+        assert flag.exists()
+        # no controller starts on a system with another run's fault still in place
+        refused = loadkit(
+            *commands["chaos"][0], "--out", str(tmp_path / "refused"), env=env, columns=400
+        )
+        assert refused.returncode == 4 and f"rollback {run_dir}" in refused.stderr, refused.stderr
+        (tmp_path / "fixed").touch()  # what the operator fixes, then the command printed
+        rollback = loadkit("chaos", "rollback", str(run_dir), env=env)
+        assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+        assert "reverted maintenance" in rollback.stdout and not flag.exists()
+        (tmp_path / "fixed").unlink()

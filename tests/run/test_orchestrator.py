@@ -12,7 +12,8 @@ from loadkit.errors import ConfigError
 from loadkit.run.orchestrator import Runner, RunOptions, parse_targets, read_locust_totals
 from loadkit.rundir.record import RunRecord, new_run_dir, read_json, write_json
 
-PROFILES = Path(__file__).parent.parent.parent / "profiles"
+ROOT = Path(__file__).parents[2]
+PROFILES = ROOT / "profiles"
 
 
 @pytest.mark.parametrize(
@@ -99,3 +100,23 @@ def test_tags_select_journeys_before_anything_starts(tmp_path: Path) -> None:
     assert [j.name for j in runner.profile.journeys] == ["browse"]
     with pytest.raises(ConfigError, match="payment"):
         Runner(RunOptions(profile=profile, target="http://127.0.0.1:9", tags=("payment",)))
+
+
+def test_a_system_says_where_load_goes_so_target_is_refused_with_it(tmp_path: Path) -> None:
+    """``--system`` and ``--target`` both say where load goes: one of them, before anything
+    starts; ``--target --chaos`` alone points at ``--system`` (faults need components)."""
+    system = tmp_path / "shop.yaml"
+    system.write_text("services:\n  shop: {url: 'http://127.0.0.1:9'}\n")
+    profile = tmp_path / "shop.profile.yaml"
+    profile.write_text(
+        "stages:\n  - {name: s, duration: 5s, rate: 1/s}\n"
+        "journeys:\n  - {name: home, http: [{name: home, path: /}]}\n"
+    )
+    out = tmp_path / "reports"
+    with pytest.raises(ConfigError, match="--system and --target both say where load goes"):
+        Runner(RunOptions(profile=profile, system=system, target="http://127.0.0.1:9", out=out))
+    scenario = ROOT / "chaos" / "staging-gameday.yaml"
+    with pytest.raises(ConfigError, match="use --system FILE instead of --target"):
+        Runner(RunOptions(profile=profile, target="http://127.0.0.1:9", chaos=scenario, out=out))
+    assert not out.exists()
+    Runner(RunOptions(profile=profile, system=system, out=out))  # the system alone is fine

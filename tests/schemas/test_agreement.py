@@ -1,9 +1,9 @@
 """The schemas and the readers agree on the mistakes of the test corpus: every structural mistake
 (unknown key, wrong type, missing key, bad enum value, malformed duration…) the readers report
-in tests/profile/test_read.py, tests/chaos/test_spec.py and tests/gate/test_slo.py, the schema
-rejects too, at the same place; what only the reader can see (it needs the whole file) is listed
-here with the reason, and the schema must accept it (so the list stays exact). Valid files of
-the test corpus pass both."""
+in tests/profile/test_read.py, tests/chaos/test_spec.py, tests/gate/test_slo.py and
+tests/stack/test_system.py, the schema rejects too, at the same place; what only the reader can
+see (it needs the whole file, or the file system) is listed here with the reason, and the schema
+must accept it (so the list stays exact). Valid files of the test corpus pass both."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.gate import test_slo as slo_cases
 from tests.load import test_journeys
 from tests.profile import test_data, test_model
 from tests.profile import test_read as profile_cases
+from tests.stack import test_system as system_cases
 
 ROOT = Path(__file__).parents[2]
 #: mistakes only the reader can see, by case name, with why
@@ -48,13 +49,22 @@ BEYOND_A_SCHEMA: dict[str, dict[str, str]] = {
         "an abort on a probe that does not exist": "needs the probes' names",
     },
     "slo": {},
+    "system": {
+        "a missing CA file": "needs the file system",
+        "tls on a plain http service": "compares the tls block with the URLs' schemes",
+        "two probes with one name": "compares names across the list",
+    },
 }
 _PROBLEM = re.compile(r"(?:[^:]*:)?\d+:\d+: ([^:]*): ")
 
 
 def _corpus() -> Iterator[tuple[str, str, Any, list[str]]]:
     """(kind, case, the file as data, the fields the reader reports)."""
-    for kind, cases in (("profile", profile_cases.CASES), ("scenario", scenario_cases.CASES)):
+    for kind, cases in (
+        ("profile", profile_cases.CASES),
+        ("scenario", scenario_cases.CASES),
+        ("system", system_cases.MISTAKES),
+    ):
         for case, (text, expected) in cases.items():
             doc = parse_document(textwrap.dedent(text).lstrip("\n"), "case.yaml")
             yield kind, case, doc.root.plain(), [_field(line) for line in expected]
@@ -123,6 +133,8 @@ def _valid() -> Iterator[tuple[str, str, str]]:
         yield "profile", f"test_journeys.{name}", textwrap.dedent(getattr(test_journeys, name))
     yield "profile", "test_data.PROFILE", textwrap.dedent(test_data.PROFILE)
     yield "profile", "test_model.TAGGED", textwrap.dedent(test_model.TAGGED)
+    yield "system", "test_system.GOOD", system_cases.GOOD
+    yield "system", "test_system.CHAOS", system_cases.CHAOS
     for path in sorted((ROOT / "tests" / "integrity" / "data").glob("*.yaml")):
         kind = "profile" if "stages:" in path.read_text() else "scenario"
         yield kind, path.name, path.read_text()

@@ -20,6 +20,7 @@ SHIPPED = sorted(
         *(ROOT / "profiles").rglob("*.yaml"),
         *(ROOT / "chaos").glob("*.yaml"),
         *(ROOT / "slo").glob("*.yaml"),
+        *(ROOT / "systems").glob("*.yaml"),
         *(ROOT / "loadkit" / "data").glob("*.yaml"),
     ]
 )

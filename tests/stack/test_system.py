@@ -305,6 +305,68 @@ MISTAKES = {
         HEAD + "integrity: {}\n",
         ["3:12: integrity: give exactly one of 'sql' (a query) or 'http' (a URL)"],
     ),
+    "a system name with capitals": (
+        "name: Shop\n" + HEAD,
+        ["1:7: name: expected lower-case letters, digits, '-' and '_'"],
+    ),
+    "a service URL with a query": (
+        "services:\n  shop: {url: 'https://127.0.0.1/?a=1'}\n",
+        ["2:15: services.shop.url: a base URL has no query, fragment or credentials"],
+    ),
+    "a client certificate without its key": (  # c.pem exists (the test writes it)
+        "services:\n  shop:\n    url: https://127.0.0.1:8443\n    tls: {cert: c.pem}\n",
+        ["4:17: services.shop.tls.cert: a client certificate needs both 'cert' and 'key'"],
+    ),
+    "verify off with a CA": (
+        "services:\n  shop:\n    url: https://127.0.0.1:8443\n"
+        "    tls: {ca: c.pem, verify: false}\n",
+        ["4:30: services.shop.tls.verify: verify: false ignores the 'ca' given"],
+    ),
+    "a header value with a line break": (
+        'services:\n  shop:\n    url: http://127.0.0.1:1\n    headers: {X-A: "a\\nb"}\n',
+        ["4:20: services.shop.headers.X-A: a header value cannot contain a line break"],
+    ),
+    "a metrics block with mistakes": (
+        "services:\n  shop:\n    url: http://127.0.0.1:8080\n"
+        "    metrics: {url: 'ftp://x', metric: 'not a name', colour: red}\n",
+        [
+            "4:20: services.shop.metrics.url: expected a URL like",
+            "4:39: services.shop.metrics.metric: expected a Prometheus metric or label name",
+            "4:53: services.shop.metrics.colour: unknown key 'colour'",
+        ],
+    ),
+    "a probe timeout without its unit": (
+        HEAD + "probes:\n  - {name: up, url: 'http://127.0.0.1/h', timeout: 5}\n",
+        ["4:52: probes[0].timeout: expected a duration like '90s'"],
+    ),
+    "toxiproxy on port 0": (
+        HEAD + "toxiproxy: {url: 'http://127.0.0.1:0', proxies: [a]}\n",
+        ["3:18: toxiproxy.url: expected the Toxiproxy API as http://HOST:PORT"],
+    ),
+    "a toxiproxy URL with a path": (
+        HEAD + "toxiproxy: {url: 'http://127.0.0.1:8474/api', proxies: [a]}\n",
+        ["3:18: toxiproxy.url: expected http://HOST:PORT with nothing after it"],
+    ),
+    "a remote engine without a port": (
+        HEAD + "docker: {engine: 'tcp://docker.internal', labels: [a=b]}\n",
+        ["3:18: docker.engine: expected unix:///var/run/docker.sock or tcp://HOST:PORT"],
+    ),
+    "an unknown key in the docker block": (
+        HEAD + "docker: {labels: [a=b], network: host}\n",
+        ["3:25: docker.network: unknown key 'network' (expected one of: labels, engine)"],
+    ),
+    "a password in the DSN's query": (
+        HEAD + "postgres: {dsn: 'postgresql://c@127.0.0.1/s?password=x'}\n",
+        ["3:17: postgres.dsn: a DSN in a system file has no password"],
+    ),
+    "an unknown key in a command": (
+        HEAD + "commands:\n  flag: {inject: [touch, x], revert: [rm, x], shell: true}\n",
+        ["4:47: commands.flag.shell: unknown key 'shell'"],
+    ),
+    "a word of a command that is a mapping": (
+        HEAD + "commands:\n  flag: {inject: [touch, {a: b}], revert: [rm, x]}\n",
+        ["4:18: commands.flag.inject: expected a command as a list of words"],
+    ),
 }
 
 
@@ -313,6 +375,7 @@ def test_mistakes_are_reported_with_their_place(tmp_path: Path, case: str) -> No
     text, expected = MISTAKES[case]
     path = tmp_path / "system.yaml"
     path.write_text(text)
+    (tmp_path / "c.pem").write_text("a certificate file that exists\n")
     with pytest.raises(SpecError) as caught:
         load_system(path)
     lines = [str(p).removeprefix(f"{path}:") for p in caught.value.problems]

@@ -1,7 +1,8 @@
 """Container faults against real containers that are not loadkit's: a little "compose stack" of
-three labelled host-network containers and one with no network at all (any network mode works:
-every action goes through the engine), driven through the Docker engine, in the scope a system
-file's label selector gives; containers outside that scope are never touched."""
+three labelled host-network containers and one with no network at all, and a container on a
+bridge network (any network mode works: every action goes through the engine), driven through
+the Docker engine, in the scope a system file's label selector gives; containers outside that
+scope are never touched."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from loadkit.chaos.catalog import make_fault
@@ -30,6 +33,7 @@ from loadkit.stack.ports import free_port
 from loadkit.stack.reference import ReferenceStack
 from loadkit.stack.system import Service, System
 from loadkit.stack.system_chaos import DockerSection
+from tests.chaos.bridge import address, bridge_network
 
 ROOT = Path(__file__).parents[3]
 NO_ENGINE = "unix:///nonexistent/loadkit-test/docker.sock"
@@ -144,6 +148,62 @@ def test_cpu_throttling_and_its_reset(client: Any, app: str, env: ChaosEnv) -> N
         assert (host["CpuQuota"], host["CpuPeriod"]) == (20_000, 100_000)
     host = client.containers.get(name).attrs["HostConfig"]
     assert host["CpuQuota"] <= 0  # no limit again
+
+
+def _serves(ip: str) -> bool:
+    try:
+        return httpx.get(f"http://{ip}:8474/version", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_every_container_fault_works_on_a_bridge_network(client: Any) -> None:
+    """A team's containers are usually on a bridge network (compose's default), not the
+    host's: every fault type acts through the engine, and each container comes back on its
+    network, at its address, serving."""
+    image = img.role_image(img.ensure_image(client), "toxiproxy")
+    key = f"lk-bridge-{uuid.uuid4().hex[:8]}"
+    with bridge_network(client, f"{key}-net") as net, system_env(key) as env:
+        container = client.containers.run(
+            image,
+            ["toxiproxy-server", "-host", "0.0.0.0", "-port", "8474"],
+            name=f"{key}-api",
+            labels={"app": key},
+            network=net.name,
+            detach=True,
+        )
+        dk.wait_running(container)
+        ip = address(container, net)
+        assert ip and _wait(lambda: _serves(ip))
+        during: dict[str, tuple[str, dict[str, object]]] = {
+            "container.kill": ("exited", {}),
+            "container.stop": ("exited", {"grace": "1s"}),
+            "container.pause": ("paused", {}),
+            "container.cpu": ("running", {"cpus": 0.2}),
+        }
+        for kind, (status, params) in during.items():
+            with make_fault(env, kind, "name:*", count="all", **params) as fault:
+                container.reload()
+                assert container.status == status, kind
+                assert [c["name"] for c in fault.state["containers"]] == [f"{key}-api"]
+                if kind == "container.cpu":
+                    assert container.attrs["HostConfig"]["CpuQuota"] == 20_000
+            assert address(container, net) == ip, kind
+            assert container.status == "running" and _wait(lambda: _serves(ip)), kind
+        started = container.attrs["State"]["StartedAt"]
+        with make_fault(env, "container.restart", f"name:{key}-api", grace="1s"):
+            pass
+        assert address(container, net) == ip and container.attrs["State"]["StartedAt"] != started
+        assert _wait(lambda: _serves(ip))
+
+
+def _wait(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_safety_refuses_what_it_may_not_touch(app: str, tmp_path: Path) -> None:
