@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -316,7 +317,7 @@ class HttpLedger:
 
     def fetch(self, since: float) -> LedgerView:
         url = self.check.url
-        headers = {k: os.path.expandvars(v) for k, v in self.check.headers.items()}
+        headers = {k: _expand_env(v) for k, v in self.check.headers.items()}
 
         def get() -> Any:
             r = httpx.get(
@@ -343,3 +344,13 @@ class HttpLedger:
                 '{"items": [...]})'
             )
         return LedgerView(applied=_rows_to_applied(data, "integrity.http"))
+
+
+_ENV_TEMPLATE = re.compile(r"\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(value: str) -> str:
+    """A header value with ``{env.NAME}`` (as service headers write it) and ``$NAME`` /
+    ``${NAME}`` filled in from the environment; an unset variable stays as written."""
+    value = _ENV_TEMPLATE.sub(lambda m: os.environ.get(m[1], m[0]), value)
+    return os.path.expandvars(value)

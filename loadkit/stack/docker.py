@@ -179,10 +179,6 @@ def wait_running(container: Any, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def is_host_network(container: Any) -> bool:
-    return bool(container.attrs.get("HostConfig", {}).get("NetworkMode") == "host")
-
-
 def parse_selector(target: str) -> tuple[str, str]:
     """``name:PATTERN`` → ("name", PATTERN); ``label:KEY=VALUE`` → ("label", "KEY=VALUE");
     a bare word is a component of the docker-backed stack (``wallet-1``)."""
