@@ -22,7 +22,10 @@ process's own spill (``acks.d/``, written before each request leaves) are both `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import errno
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -31,6 +34,8 @@ import orjson
 from loadkit.profile.outcome import CAUSES, DETAILS, OUTCOMES
 from loadkit.rundir import ACKS, TIMELINE
 from loadkit.rundir.histogram import encode_sparse
+
+log = logging.getLogger("loadkit")
 
 OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
 CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)
@@ -62,8 +67,9 @@ class AckLog:
 
     def write(self, records: Sequence[str]) -> None:
         if records and self._file is not None:
-            self._file.write(("\n".join(records) + "\n").encode())
-            self._file.flush()
+            with _disk_full_dropped(self.path, len(records)):
+                self._file.write(("\n".join(records) + "\n").encode())
+                self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:
@@ -152,10 +158,11 @@ class RunWriter:
                 line["lat"] = encode_sparse(merged.lat)
                 line["svc"] = encode_sparse(merged.svc)
             out.append(orjson.dumps(line))
-        if out:
-            self._timeline.write(b"\n".join(out) + b"\n")
-            self.lines += len(out)
-        self._timeline.flush()
+        with _disk_full_dropped(self.run_dir / TIMELINE, len(out)):
+            if out:
+                self._timeline.write(b"\n".join(out) + b"\n")
+                self.lines += len(out)
+            self._timeline.flush()
         acks, self._acks = self._acks, []
         self._ack_log.write(acks)
 
@@ -163,6 +170,18 @@ class RunWriter:
         self.flush()
         self._timeline.close()
         self._ack_log.close()
+
+
+@contextlib.contextmanager
+def _disk_full_dropped(path: Path, records: int) -> Iterator[None]:
+    """A full disk (ENOSPC, EDQUOT) loses these records with one log line, not a traceback that
+    kills the writer: the run's disk guard stops the run (docs/design.md, "Disk guard")."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        log.error("loadkit: disk full: %d record(s) not written to %s (%s)", records, path, exc)
 
 
 def _merge_flat(into: dict[int, int], flat: list[int]) -> None:
