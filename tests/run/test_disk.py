@@ -103,7 +103,7 @@ def test_a_disk_that_fills_mid_run_stops_it_cleanly(
     with tmpfs(tmp_path / "vol", "96m") as vol:
         out = vol / "reports"
         runner = Runner(RunOptions(profile=profile, stack_dir=stack.stack_dir, out=out))
-        reports = ReportListener(["html", "json", "markdown", "junit"])
+        reports = ReportListener()  # every file format, as `loadkit run` writes them
         reports.attach(runner.events)
         filled: list[float] = []
 
@@ -112,16 +112,13 @@ def test_a_disk_that_fills_mid_run_stops_it_cleanly(
                 return
             filled.append(t)
             assert (run.run_dir / RESERVE_NAME).exists(), "the guard keeps room for the end"
-            with (vol / "filler").open("wb") as fh:
-                chunk = b"\xff" * 2**20
-                with contextlib.suppress(OSError):  # ENOSPC: the disk is full
-                    while free_bytes(vol) - len(chunk) >= leave_mb * 2**20:
-                        fh.write(chunk)
-                        fh.flush()
-                    if leave_mb == 0:
-                        while True:
-                            fh.write(b"\xff" * 4096)
-                            fh.flush()
+            chunk = b"\xff" * 2**20
+            # unbuffered: every write reaches the volume (or fails with ENOSPC) at once
+            with (vol / "filler").open("wb", buffering=0) as fh, contextlib.suppress(OSError):
+                while free_bytes(vol) - len(chunk) >= leave_mb * 2**20:
+                    fh.write(chunk)
+                while leave_mb == 0:  # to the last byte: until ENOSPC
+                    fh.write(b"\xff" * 4096)
 
         runner.events.tick.add_listener(fill)
         started = time.monotonic()
