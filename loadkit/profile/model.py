@@ -500,7 +500,7 @@ class Profile:
         journeys (docs/design.md, "Disk guard"); the run refuses to start when its output
         volume has less free space than this plus the guard's floor::
 
-            load_profile("profiles/smoke.yaml").disk_bytes()   # about 4 MB
+            load_profile("profiles/smoke.yaml").disk_bytes()   # about 2.5 MB
         """
         raw = (
             self.planned_actions() * DISK_BYTES_PER_ACTION + self.duration_s * DISK_BYTES_PER_SECOND
