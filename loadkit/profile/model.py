@@ -51,6 +51,13 @@ from loadkit.spec.values import did_you_mean
 #: the shortest a stage may last on the run clock (after ``time_scale``)
 MIN_STAGE_RUN_S = 1.0
 
+#: the disk estimate of :meth:`Profile.disk_bytes` (measured: docs/design.md, "Disk guard")
+DISK_BYTES_PER_ACTION = 400
+DISK_BYTES_PER_SECOND = 16_000
+DISK_SAFETY = 2.0
+#: a closed-model user's actions per second, for the disk estimate (an upper guess)
+CLOSED_ACTIONS_PER_USER_S = 2.0
+
 
 class Curve(StrEnum):
     STEP = "step"
@@ -470,6 +477,38 @@ class Profile:
     def arrivals_between(self, t0: float, t1: float) -> float:
         """Expected arrivals in run seconds ``[t0, t1)``: the exact integral of :meth:`rate_at`."""
         self._require(LoadModel.OPEN, "arrivals_between")
+        return self._level_integral(t0, t1)
+
+    def planned_actions(self) -> float:
+        """The user actions the whole run plans: its arrivals (open model), or, for a closed
+        model, its user-seconds × :data:`CLOSED_ACTIONS_PER_USER_S` (an upper guess: users wait
+        for their answers, so they rarely act faster)."""
+        level = self._level_integral(0.0, self.duration_s)
+        return level if self.model is LoadModel.OPEN else level * CLOSED_ACTIONS_PER_USER_S
+
+    def disk_bytes(self) -> int:
+        """What this run is expected to write into its run directory, with a safety factor::
+
+            (planned actions × DISK_BYTES_PER_ACTION + run seconds × DISK_BYTES_PER_SECOND)
+              × DISK_SAFETY
+
+        ``DISK_BYTES_PER_ACTION`` covers an action's acknowledgement records (``acks.jsonl``
+        and the load process's own spill in ``acks.d/``: a money movement's views as JSON
+        lines), ``DISK_BYTES_PER_SECOND`` the timeline's per-second deltas (one line per
+        phase, journey, endpoint, instance and network seen that second, with its latency
+        histogram) and the logs. The constants were measured on the reference wallet's
+        journeys (docs/design.md, "Disk guard"); the run refuses to start when its output
+        volume has less free space than this plus the guard's floor::
+
+            load_profile("profiles/smoke.yaml").disk_bytes()   # about 2.5 MB
+        """
+        raw = (
+            self.planned_actions() * DISK_BYTES_PER_ACTION + self.duration_s * DISK_BYTES_PER_SECOND
+        )
+        return int(raw * DISK_SAFETY)
+
+    def _level_integral(self, t0: float, t1: float) -> float:
+        """The integral of :meth:`level_at` over run seconds ``[t0, t1)``."""
         t0, t1 = max(t0, 0.0), min(t1, self.duration_s)
         total, scale = 0.0, self.time_scale
         for index, stage in enumerate(self.stages):

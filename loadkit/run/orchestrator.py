@@ -36,6 +36,7 @@ from loadkit.integrity import IntegrityResult
 from loadkit.load.runconfig import LOCUSTFILE, RunConfig, locust_argv
 from loadkit.load.tls import Tls, client_context
 from loadkit.profile.model import HttpJourney, Profile, WalletJourney, load_profile
+from loadkit.run.disk import DiskGuard, check_run
 from loadkit.run.events import RunEvents
 from loadkit.run.progress import Progress, progress_of
 from loadkit.run.target import Service, TargetResolver, parse_targets, services_of
@@ -363,6 +364,7 @@ class Runner:
                 drain_s=self.drain_s(),
             ).attach(self.events)
         IntegrityListener().attach(self.events)
+        DiskGuard().attach(self.events)  # stops the run cleanly if its disk fills
         SecurityListener().attach(self.events)  # the reference wallet's anomaly counters
         if self.system is None and (self.target_urls is None or options.stack_dir is not None):
             from loadkit.run.servercauses import ServerCausesListener
@@ -466,6 +468,8 @@ class Runner:
 
     def run(self) -> RunResult:
         opts = self.options
+        # nothing started yet: refuse a run whose output volume lacks room for it (exit 3)
+        check_run(self)
         rd = self.rundir = RunDir.create(opts.out, self.profile.name)
         # before anything is started: whatever the run starts dies with it, however it dies
         watchdog = self.watchdog = Watchdog.start(rd.path, rd.log("watchdog"))

@@ -32,6 +32,9 @@ Logs of the former JSON lines format (``acks.jsonl``, ``loadkit.acks/v1``) read 
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import operator
 import os
 import struct
@@ -47,6 +50,21 @@ JSONL_SCHEMA: Final = "loadkit.acks/v1"
 MAGIC: Final = b"LKACKS"
 VERSION: Final = 2
 WIDTH: Final = 36
+
+log = logging.getLogger("loadkit")
+
+
+@contextlib.contextmanager
+def disk_full_dropped(path: Path, records: int) -> Iterator[None]:
+    """A full disk (ENOSPC, EDQUOT) loses these records with one log line, not a traceback that
+    kills the writer: the run's disk guard stops the run (docs/design.md, "Disk guard")."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        log.error("loadkit: disk full: %d record(s) not written to %s (%s)", records, path, exc)
+
 
 #: the view of a movement whose request is about to leave: no answer recorded yet. A key
 #: that never gets a later view was in flight when its load process died (an ``unknown``)
@@ -168,7 +186,17 @@ class AckLog:
                 os.ftruncate(self._fd, self._end)
 
     def write(self, records: Iterable[Sequence[Any]]) -> None:
-        """Append (or settle in place) ``records`` (:func:`ack_record`'s tuples, or lists)."""
+        """Append (or settle in place) ``records`` (:func:`ack_record`'s tuples, or lists).
+        A full disk loses them with one log line, never a traceback (see
+        :func:`disk_full_dropped`): the run's disk guard stops the run."""
+        try:
+            self._write(records)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            log.error("loadkit: disk full: records not written to %s (%s)", self.path, exc)
+
+    def _write(self, records: Iterable[Sequence[Any]]) -> None:
         fd = self._fd
         if fd is None:
             return

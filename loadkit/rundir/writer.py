@@ -23,6 +23,7 @@ written before each request leaves) are both ``AckLog``::
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -30,8 +31,10 @@ import orjson
 
 from loadkit.profile.outcome import CAUSES, DETAILS, OUTCOMES
 from loadkit.rundir import ACKS, TIMELINE
-from loadkit.rundir.acks import SENT, AckLog, AckRecord, ack_record
+from loadkit.rundir.acks import SENT, AckLog, AckRecord, ack_record, disk_full_dropped
 from loadkit.rundir.histogram import encode_sparse
+
+log = logging.getLogger("loadkit")
 
 OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
 CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)
@@ -121,10 +124,11 @@ class RunWriter:
                 line["lat"] = encode_sparse(merged.lat)
                 line["svc"] = encode_sparse(merged.svc)
             out.append(orjson.dumps(line))
-        if out:
-            self._timeline.write(b"\n".join(out) + b"\n")
-            self.lines += len(out)
-        self._timeline.flush()
+        with disk_full_dropped(self.run_dir / TIMELINE, len(out)):
+            if out:
+                self._timeline.write(b"\n".join(out) + b"\n")
+                self.lines += len(out)
+            self._timeline.flush()
         acks, self._acks = self._acks, []
         self._ack_log.write(acks)
 
