@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ from loadkit.run.events import RunEvents
 from loadkit.run.progress import Progress, progress_of
 from loadkit.run.target import Service, TargetResolver, parse_targets, services_of
 from loadkit.rundir import RunDir, RunRecord, RunStatus
+from loadkit.rundir.live_timeline import LiveTimeline
 from loadkit.rundir.timeline import Timeline
 from loadkit.safety import Allowlist, is_every_interface
 from loadkit.stack.ports import free_port
@@ -112,10 +114,15 @@ class RunResult:
     run_dir: Path
     status: str
     record: RunRecord
-    timeline: Timeline
     profile: Profile
     #: the money integrity check (integrity.json); None when none ran
     integrity: IntegrityResult | None = None
+
+    @functools.cached_property
+    def timeline(self) -> Timeline:
+        """Every second of the run, read from ``timeline.jsonl`` on first use (the runner's own
+        ``timeline`` keeps only the last minute per second, to stay small over long runs)."""
+        return Timeline.read(RunDir(self.run_dir).timeline)
 
 
 class Runner:
@@ -154,7 +161,8 @@ class Runner:
         self._check_options()
         self.rundir: RunDir | None = None
         self.record = RunRecord(run_id="", command=list(options.command), profile={}, target={})
-        self.timeline = Timeline()
+        #: what arrived so far: windows of the last minute, phases and totals of the whole run
+        self.timeline: Timeline = LiveTimeline()
         self.stack: ReferenceStack | None = None
         self.t0: float | None = None
         self.integrity: IntegrityResult | None = None
@@ -554,7 +562,7 @@ class Runner:
                 self._finish(rd)
             finally:
                 watchdog.release()  # everything is stopped: nothing left for it to do
-        result = RunResult(rd.path, record.status, record, self.timeline, self.profile)
+        result = RunResult(rd.path, record.status, record, self.profile)
         result.integrity = self.integrity
         self.events.finished.fire(self, result=result)
         if interrupted:

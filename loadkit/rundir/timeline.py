@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from hdrh.histogram import HdrHistogram
 
@@ -20,6 +20,13 @@ SCHEMA = "loadkit.timeline/v1"
 OUTCOMES = ("ok", "rejected", "busy", "unsent")
 #: HDR range: 1 us to 10 minutes, 2 significant digits (what the recorder uses)
 HIST_ARGS = (1, 600_000_000, 2)
+
+
+if TYPE_CHECKING:
+    from loadkit.rundir.hdr import Counts
+
+#: one histogram of a bucket: wire-encoded, decoded, or dense counts
+Part: TypeAlias = "str | HdrHistogram | Counts"
 
 
 def new_histogram() -> HdrHistogram:
@@ -47,9 +54,10 @@ class Bucket:
         self.n: dict[str, int] = dict(n or {})
         self.busy: dict[str, int] = dict(busy or {})
         self.detail: dict[str, int] = {}
-        # encoded histograms (str) or already decoded ones, per attribute
-        self._lat: list[str | HdrHistogram] = [lat] if lat is not None else []
-        self._svc: list[str | HdrHistogram] = [svc] if svc is not None else []
+        # encoded histograms (str), already decoded ones, or dense counts (hdr.Counts: what a
+        # LiveTimeline folded), per attribute
+        self._lat: list[Part] = [lat] if lat is not None else []
+        self._svc: list[Part] = [svc] if svc is not None else []
         self._hist: dict[str, HdrHistogram | None] = {}
 
     def add_delta(self, delta: dict[str, Any]) -> None:
@@ -89,8 +97,11 @@ class Bucket:
                 for part in parts:
                     if isinstance(part, str):
                         hist.decode_and_add(part)
-                    else:
+                    elif isinstance(part, HdrHistogram):
                         hist.add(part)
+                    else:  # dense counts folded by a LiveTimeline: one record per used slot
+                        for i in part.nonzero()[0]:
+                            hist.record_value(hist.get_value_from_index(int(i)), int(part[i]))
             self._hist[attr] = hist
         return self._hist[attr]
 
@@ -130,6 +141,9 @@ class Bucket:
         counts = hdr.zeros()
         decoder = hdr.Decoder()
         for part in parts:
+            if not isinstance(part, str | HdrHistogram):  # dense counts (LiveTimeline's folds)
+                counts[: len(part)] += part
+                continue
             decoded = decoder.decode(part) if isinstance(part, str) else None
             if decoded is not None:
                 first, found = decoded
@@ -189,6 +203,10 @@ class Timeline:
             if bucket is None:
                 bucket = self.buckets[key] = Bucket()
             bucket.add_delta(delta)
+            self._added(key, bucket, delta)
+
+    def _added(self, key: Key, bucket: Bucket, delta: dict[str, Any]) -> None:
+        """Hook for :class:`~loadkit.rundir.live_timeline.LiveTimeline` (running totals)."""
 
     def tail(self, path: Path) -> bool:
         """Read what was appended to ``path`` since the last call; True if anything was."""
