@@ -79,7 +79,9 @@ def test_every_view_equals_a_full_scan_while_seconds_are_folded(name: str) -> No
         _same(live.select(level), full.select(level), decoded=True)
     assert live.folded_before is not None and live.folded_before > 0
     # memory is bounded by what is kept: only the last keep_s seconds stay per second
-    assert {k[0] for k in live.buckets} <= set(range(live.folded_before, live.last_second() + 1))
+    last = live.last_second()
+    assert last is not None
+    assert {k[0] for k in live.buckets} <= set(range(live.folded_before, last + 1))
     assert len(live.buckets) < len(full.buckets) / 3
 
 
