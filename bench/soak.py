@@ -1,9 +1,10 @@
 """Does anything grow or fall behind over a long run? The reference stack under a steady 60% of its
 capacity knee for ``--minutes`` (30 by default), sampling every ``--interval`` seconds the memory
 (RSS) and CPU of each component: the Locust workers (the generator), the Locust master, each wallet
-instance, PostgreSQL (the postmaster and its backends, summed as PSS so shared buffers count once),
-Toxiproxy, and this process (the run's orchestrator: timeline, events, listeners). Per minute it
-takes the busy rate and p99 of user actions from the run's timeline. It prints each component's
+instance, PostgreSQL (the postmaster and its backends: their private memory, PSS less the shared
+memory mappings, is what the target applies to; the shared mappings — the buffer pool, bounded by
+``shared_buffers``, filling as pages are first read — are shown beside it), Toxiproxy, and this
+process (the run's orchestrator: timeline, events, listeners). Per minute it takes the busy rate and p99 of user actions from the run's timeline. It prints each component's
 memory growth after the warm-up (the first 5 minutes, or the first sixth of a shorter run), the p99
 drift, and PASS/FAIL for the targets, and writes ``soak.json`` (every sample) and ``soak.png``::
 
@@ -49,14 +50,16 @@ SHARE = 0.6
 
 @dataclass
 class Sample:
-    """One component at one moment: ``rss`` in bytes (PSS for PostgreSQL), ``cpu`` in percent of
-    one core since the previous sample."""
+    """One component at one moment: ``rss`` in bytes (for PostgreSQL its private memory: PSS less
+    the shared mappings), ``shared`` the PSS of PostgreSQL's shared mappings (shared buffers and
+    the like; 0 for the others), ``cpu`` in percent of one core since the previous sample."""
 
     t: float
     component: str
     pids: list[int]
     rss: int
     cpu: float
+    shared: int = 0
 
 
 @dataclass
@@ -78,6 +81,9 @@ class Growth:
     #: mean CPU (% of a core) of the first and the last third of the measured samples
     cpu_first: float
     cpu_last: float
+    #: PostgreSQL's shared mappings (the buffer pool) at the same two moments, MB
+    shared_baseline_mb: float = 0.0
+    shared_final_mb: float = 0.0
 
 
 @dataclass
@@ -156,7 +162,7 @@ class Sampler:
     def sample_once(self, t: float) -> None:
         now = time.monotonic()
         for name, (pids, tree) in self.components().items():
-            memory = 0
+            memory = shared = 0
             times: dict[int, float] = {}
             seen: list[int] = []
             for pid in pids:
@@ -169,9 +175,12 @@ class Sampler:
                     try:
                         with proc.oneshot():
                             cpu = proc.cpu_times()
-                            memory += (
-                                proc.memory_full_info().pss if tree else proc.memory_info().rss
-                            )
+                            if tree:
+                                pss, in_shared = pss_split(proc.pid)
+                                memory += pss - in_shared
+                                shared += in_shared
+                            else:
+                                memory += proc.memory_info().rss
                     except psutil.Error:
                         continue
                     times[proc.pid] = cpu.user + cpu.system
@@ -185,7 +194,7 @@ class Sampler:
                 used = sum(v - before[1].get(p, 0.0) for p, v in times.items())
                 cpu_pct = max(0.0, 100.0 * used / (now - before[0]))
             self._cpu[name] = (now, times)
-            self.samples.append(Sample(round(t, 2), name, pids, memory, round(cpu_pct, 1)))
+            self.samples.append(Sample(round(t, 2), name, pids, memory, round(cpu_pct, 1), shared))
 
     def _loop(self) -> None:
         t0 = self.runner.t0 or time.time()
@@ -269,6 +278,30 @@ def per_minute(timeline: Timeline, seconds: float) -> list[Minute]:
     return out
 
 
+def pss_split(pid: int) -> tuple[int, int]:
+    """``(pss, shared)`` of a process in bytes from ``/proc/PID/smaps``: its whole PSS, and the
+    PSS of its shared mappings (``s`` in the permissions: PostgreSQL's shared memory — the buffer
+    pool, its dynamic shared memory). Summed over processes, PSS counts a shared page once."""
+    pss = shared = 0
+    in_shared = False
+    try:
+        with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                head = line.split(maxsplit=2)
+                if not head:
+                    continue
+                if "-" in head[0] and len(head) > 1 and len(head[1]) == 4:
+                    in_shared = head[1][3] == "s"  # a mapping's header: address perms ...
+                elif head[0] == "Pss:":
+                    kb = int(head[1]) * 1024
+                    pss += kb
+                    if in_shared:
+                        shared += kb
+    except OSError as exc:
+        raise psutil.NoSuchProcess(pid) from exc
+    return pss, shared
+
+
 def growth_of(samples: list[Sample], warm: float, end: float) -> list[Growth]:
     """Per component: mean memory of the first three samples after the warm-up against the
     mean of the last three before the load ends (``end``; the drain after it is left out)."""
@@ -284,6 +317,8 @@ def growth_of(samples: list[Sample], warm: float, end: float) -> list[Growth]:
         third = max(1, len(mine) // 3)
         first = sum(s.cpu for s in mine[:third]) / third
         last = sum(s.cpu for s in mine[-third:]) / third
+        shared_base = sum(s.shared for s in mine[:k]) / k
+        shared_final = sum(s.shared for s in mine[-k:]) / k
         out.append(
             Growth(
                 name,
@@ -293,6 +328,8 @@ def growth_of(samples: list[Sample], warm: float, end: float) -> list[Growth]:
                 round(cpu, 1),
                 round(first, 1),
                 round(last, 1),
+                round(shared_base / 2**20, 1),
+                round(shared_final / 2**20, 1),
             )
         )
     return out
@@ -339,6 +376,12 @@ def print_result(result: SoakResult) -> None:
             f"{g.component:<14} {g.baseline_mb:>10.1f} MB {g.final_mb:>6.1f} MB "
             f"{g.growth:>+7.1%} {cpu:>23}  {ok} (≤ {MAX_GROWTH:.0%})"
         )
+        if g.shared_final_mb:
+            print(
+                f"{'  ' + g.component + ' shared':<14} {g.shared_baseline_mb:>10.1f} MB "
+                f"{g.shared_final_mb:>6.1f} MB  (buffer pool, bounded by shared_buffers: "
+                "not a target; the line above is private memory)"
+            )
     print(f"\n{'minute':>6} {'answered':>9} {'busy':>6} {'p99 ms':>8}")
     for m in result.per_minute:
         p99 = f"{m.p99_ms:.1f}" if m.p99_ms is not None else "-"
@@ -370,7 +413,7 @@ def write_chart(result: SoakResult, path: Path) -> None:
         ax.axvline(result.warmup_s / 60, color="grey", linestyle=":", linewidth=1)
         ax.legend(fontsize="small", ncol=3)
         ax.grid(alpha=0.3)
-    mem.set_ylabel("memory (MB; PSS for postgres)")
+    mem.set_ylabel("memory (MB; postgres: private)")
     mem.set_title(f"soak: {result.rate:g}/s for {result.minutes:g} min")
     cpu.set_ylabel("CPU (% of one core)")
     cpu.set_xlabel("run minute")
