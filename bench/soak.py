@@ -5,7 +5,8 @@ instance, PostgreSQL (the postmaster and its backends: their private memory, PSS
 memory mappings, is what the target applies to; the shared mappings — the buffer pool, bounded by
 ``shared_buffers``, filling as pages are first read — are shown beside it), Toxiproxy, and this
 process (the run's orchestrator: timeline, events, listeners). Per minute it takes the busy rate
-and p99 of user actions from the run's timeline. It prints each component's memory growth after the warm-up (the first 5 minutes, or the first sixth of a shorter run), the p99
+and p99 of user actions from the run's timeline. It prints each component's memory growth
+after the warm-up (the first 5 minutes, or the first sixth of a shorter run), the p99
 drift, and PASS/FAIL for the targets, and writes ``soak.json`` (every sample) and ``soak.png``::
 
     .venv/bin/python bench/soak.py --minutes 30                 # finds the knee first
