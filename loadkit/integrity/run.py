@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from loadkit.errors import LoadkitError
-from loadkit.integrity.core import IntegrityResult, compare, failed, read_acks
+from loadkit.integrity.core import IntegrityResult, compare, failed, of_this_run, read_acks
 from loadkit.integrity.sources import HttpLedger, LedgerSource, ReferenceLedger, SqlLedger
 from loadkit.rundir import RunDir
 
@@ -61,9 +61,16 @@ def check_run(
         except Exception as exc:  # a user's source can fail in any way: say how, do not crash
             result = failed(source.name, f"{type(exc).__name__}: {exc}", unsafe_mode=unsafe_mode)
         else:
+            acks = read_acks(*RunDir(run_dir).ack_logs())
+            applied, others = of_this_run(acks, view.applied)
+            if others:
+                view.notes.append(
+                    f"{others} applied movements of other runs left out (keys made by load "
+                    "processes that were not this run's)"
+                )
             result = compare(
-                read_acks(*RunDir(run_dir).ack_logs()),
-                view.applied,
+                acks,
+                applied,
                 source=source.name,
                 money_conserved=view.money_conserved,
                 negative_balances=view.negative_balances,

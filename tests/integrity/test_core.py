@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from loadkit.integrity import Ack, Applied, LedgerView, View, check_run, compare, read_acks
-from loadkit.integrity.core import MAX_EXAMPLES
+from loadkit.integrity.core import MAX_EXAMPLES, of_this_run
 
 A, R, U, S = View.ACKNOWLEDGED, View.REFUSED, View.UNKNOWN, View.SENT
 
@@ -234,3 +234,24 @@ def test_read_acks_reads_the_json_lines_logs_of_older_runs(tmp_path: Path) -> No
     acks = read_acks(*rd.ack_logs())
     assert [(a.key, a.view) for a in acks] == [("k1", A), ("k2", S)]
     assert (acks[1].amount, acks[1].payer, acks[1].payee) == (5, 2, "m7")
+
+
+def test_another_runs_movements_on_the_same_ledger_are_left_out(tmp_path: Path) -> None:
+    # a capacity search's fine pass after its stopped coarse pass, on the same database: the
+    # coarse pass's last movements are applied after the fine pass started (issue 19's soak)
+    ours, earlier = "lk-0a1b2c3d-0-", "lk-9f8e7d6c-0-"
+    lines = [
+        {"t": 1.0, "key": f"{ours}1", "account": 2, "amount": 100, "view": "acknowledged"},
+        {"t": 2.0, "key": f"{ours}2", "account": 3, "amount": 100, "view": "unknown"},
+    ]
+    _acks_file(tmp_path, lines)
+    applied = [Applied(f"{ours}1"), *(Applied(f"{earlier}{n}") for n in range(474))]
+    applied.append(Applied("user-key-7"))  # a key loadkit did not make: still this run's
+    source = FixedLedger(LedgerView(applied, money_conserved=True, negative_balances=0))
+    result = check_run(tmp_path, source)
+    assert result.unexpected == 1 and result.lost == 0 and result.unknown_not_applied == 1
+    assert result.ledger is not None
+    assert any("474 applied movements of other runs" in n for n in result.ledger["notes"])
+    # without the other run, nothing to note
+    kept, others = of_this_run(read_acks(tmp_path / "acks.jsonl"), applied[:1])
+    assert (len(kept), others) == (1, 0)
