@@ -52,7 +52,8 @@ CLOCK_TIME = (
     rf"^\s*(?:(?:{DURATION_PATTERN}\s*)+"
     rf"|[A-Za-z][A-Za-z0-9_.#-]*\s*(?:\+\s*(?:{DURATION_PATTERN}\s*)+)?)$"
 )
-LOOPBACK_URL = r"^https?://(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?(?:[/?#].*)?$"
+#: an http(s) URL with a host; where it may point is the run's allowlist, checked when it starts
+HTTP_URL = r"^https?://[^/?#\s]+(?:[/?#].*)?$"
 _COUNT = {"type": "integer", "minimum": 1}
 
 
@@ -271,7 +272,11 @@ def _probe() -> Schema:
         "name": name("the probe's name"),
         "target": name("the components it checks"),
         "timeout": duration(),
-        "url": {"type": "string", "pattern": LOOPBACK_URL, "description": "a loopback URL"},
+        "url": {
+            "type": "string",
+            "pattern": HTTP_URL,
+            "description": "an http(s) URL (loopback unless the run's allowlist names its host)",
+        },
         "status": integer("the status the URL must answer", 100, 599),
         "window": duration("over how long"),
     }
