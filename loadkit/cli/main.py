@@ -314,17 +314,10 @@ def _run_and_summarise(
     return code
 
 
-def _insecure_urls(target: dict[str, Any]) -> list[str]:
-    """The https URLs of a run's target (and services) whose certificates were not verified."""
-    found = list(target.get("insecure_urls", []))
-    for service in (target.get("services") or {}).values():
-        found += [u for u in service.get("insecure_urls", []) if u not in found]
-    return found
-
-
 def _summarise(result: Any, gate: Any, *, as_json: bool = False) -> int:
     """Print where the reports are and what went wrong (``as_json``: ``report.json`` on
     stdout, the rest on stderr); the exit code."""
+    from loadkit.report.rundata import insecure_urls
     from loadkit.rundir import RunDir, RunStatus
 
     rd = RunDir(result.run_dir)
@@ -335,7 +328,7 @@ def _summarise(result: Any, gate: Any, *, as_json: bool = False) -> int:
         soft_wrap=True,
         highlight=False,
     )
-    insecure = _insecure_urls(result.record.target)
+    insecure = insecure_urls(result.record.target)
     if insecure:
         err_console.print(
             Text.assemble(

@@ -97,6 +97,8 @@ WIDE = Variant("wide", 11.0, 1.9, 9.0, 0.07, 0.85, 12, legend_below=False)
 #: below 820 px (a narrow window, a phone): 422 px wide (scaled to the screen), 10.5 pt text
 NARROW = Variant("narrow", 4.4, 2.0, 10.5, 0.17, 0.97, 5, legend_below=True)
 VARIANTS = (WIDE, NARROW)
+#: characters of a legend label that fit right of the plot (the wide variant)
+LEGEND_CHARS = 20
 
 
 def _clock(value: float, _pos: object = None) -> str:
@@ -396,12 +398,27 @@ def _chart(
                     columnspacing=1.2,
                 )
             else:
-                ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+                # right of the plot there is room for ~20 characters: longer labels (an
+                # instance's URL, "goodput (achieved − busy)") wrap rather than being cut off
+                wrapped = [_wrap_label(text) for text in labels]
+                ax.legend(
+                    handles, wrapped, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
+                )
         for i, line in enumerate(reversed(lay.key_lines)):
             fig.text(
                 0.01, (3 + i * font * 1.4) / height_pt, line, fontsize=font, color="#333", ha="left"
             )
         return _svg(fig, adjust=False, titles=titles)
+
+
+def _wrap_label(text: str, width: int = LEGEND_CHARS) -> str:
+    """A legend label in lines of at most ``width`` characters (at spaces, else anywhere)::
+
+    _wrap_label("goodput (achieved − busy)")   # 'goodput (achieved −\nbusy)'
+    """
+    return "\n".join(
+        textwrap.wrap(text, width, break_on_hyphens=False) if "\n" not in text else [text]
+    )
 
 
 def _mid(m: RunMetrics) -> list[float]:
@@ -577,7 +594,7 @@ def rate_chart(m: RunMetrics, *, wall_t0: float | None = None, variant: Variant 
             [p.goodput / w for p, w in zip(m.series, width, strict=True)],
             color=GOOD,
             lw=1.2,
-            label="goodput (achieved − busy)",
+            label="goodput (achieved − busy)" if v.legend_below else "goodput\n(achieved − busy)",
         )
         if any(p.unsent for p in m.series):
             ax.plot(

@@ -6,7 +6,9 @@
 
 A gated run's document has ``gate.json`` under ``gate`` (``null`` otherwise). A run that did not
 end as planned (aborted, interrupted, failed, killed, invalid) has its warning under
-``status_banner`` (``{"kind", "title", "text"}``, ``null`` for a complete, valid run).
+``status_banner`` (``{"kind", "title", "text"}``, ``null`` for a complete, valid run). A run
+that did not verify some certificates (``verify: false``) lists them under ``insecure_urls`` and
+says so under ``tls_banner`` (``null`` when every https URL was verified).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadkit import __version__
 from loadkit.report.model import RunMetrics
-from loadkit.report.views import status_banner
+from loadkit.report.views import status_banner, tls_banner
 
 if TYPE_CHECKING:
     from loadkit.report.formats import ReportOptions
@@ -49,6 +51,8 @@ def report_dict(m: RunMetrics) -> dict[str, Any]:
     banner = status_banner(m)
     body = _with_rates(m.to_dict())
     body["status_banner"] = None if banner is None else vars(banner).copy()
+    tls = tls_banner(m)
+    body["tls_banner"] = None if tls is None else vars(tls).copy()
     return {**head, **body}
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from loadkit.report.gateview import GateView, gate_view
 from loadkit.report.model import LevelStats, RunMetrics
 from loadkit.report.verdict import pct, recovery_text
-from loadkit.report.views import fault_instances_text, status_banner
+from loadkit.report.views import fault_instances_text, status_banner, tls_banner
 
 if TYPE_CHECKING:
     from loadkit.report.formats import ReportOptions
@@ -57,7 +57,7 @@ def render_junit(
         max_busy = options.max_busy
     suites = ET.Element("testsuites", name=f"loadkit {m.profile}")
     suite = ET.SubElement(suites, "testsuite", name=f"loadkit.{m.profile}")
-    banner = status_banner(m)
+    banner, tls = status_banner(m), tls_banner(m)
     _props(
         suite,
         {
@@ -65,6 +65,7 @@ def render_junit(
             "status": m.status,
             "verdict": m.verdict,
             "status_banner": banner.line() if banner is not None else None,
+            "tls_banner": tls.line() if tls is not None else None,
         },
     )
     tests = failures = errors = 0

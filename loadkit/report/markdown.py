@@ -19,9 +19,9 @@ from loadkit.report.security import security_rows
 from loadkit.report.verdict import ms, pct, recovery_text, secs, window
 from loadkit.report.views import (
     DIMENSION_TITLES,
+    banners,
     fault_instances_text,
     scope_title,
-    status_banner,
     top_causes,
 )
 
@@ -87,8 +87,7 @@ def _report(m: RunMetrics, top_causes_n: int) -> str:
     t = m.total
     scope = scope_title(m)
     out = [f"### loadkit: {m.profile} — {m.status}" + (f" — only {scope}" if scope else ""), ""]
-    banner = status_banner(m)
-    if banner is not None:
+    for banner in banners(m):
         icon = "⚠️" if banner.kind == "bad" else "ℹ️"
         out += [f"> {icon} **{banner.title}**: {banner.text}", ""]
     out += [

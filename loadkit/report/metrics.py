@@ -134,6 +134,7 @@ def compute_metrics(
         server_causes=_server_causes(server),
         scope=scope.to_dict() if scope is not None else None,
         stopped_s=stopped,
+        insecure_urls=data.insecure_urls,
     )
     object.__setattr__(m, "verdict", verdict(m))
     return m

@@ -332,6 +332,8 @@ class RunMetrics:
     scope: dict[str, str] | None = None
     #: run-clock second where a run that ended early stopped (rates are over what it ran)
     stopped_s: float | None = None
+    #: https URLs whose certificates the run did not verify (``verify: false``)
+    insecure_urls: list[str] = field(default_factory=list)
 
     @property
     def ended_early(self) -> bool:

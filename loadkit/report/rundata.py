@@ -10,6 +10,7 @@ limit, ``integrity.json``, ``gate.json`` and ``security.json``, each through
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,21 @@ from loadkit.rundir.events import SCHEMA as EVENTS_SCHEMA
 from loadkit.rundir.events import read_events
 
 log = logging.getLogger(__name__)
+
+
+def insecure_urls(target: Mapping[str, Any]) -> list[str]:
+    """The https URLs of a run's target, and of each of its services, whose certificates were
+    not verified (run.json's ``target.insecure_urls``, ``target.services.NAME.insecure_urls``)::
+
+        insecure_urls({"insecure_urls": ["https://a"], "services": {"b": {"insecure_urls":
+            ["https://b"]}}})   # ['https://a', 'https://b']
+    """
+    found = [str(u) for u in target.get("insecure_urls") or ()]
+    services = target.get("services")
+    for service in (services or {}).values() if isinstance(services, Mapping) else ():
+        if isinstance(service, Mapping):
+            found += [str(u) for u in service.get("insecure_urls") or () if str(u) not in found]
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,12 @@ class RunData:
     @property
     def status(self) -> str:
         return str(self.run.get("status") or "unknown")
+
+    @property
+    def insecure_urls(self) -> list[str]:
+        """The https URLs this run did not verify (``verify: false``), from run.json's target."""
+        target = self.run.get("target")
+        return insecure_urls(target) if isinstance(target, Mapping) else []
 
     @property
     def profile_name(self) -> str:

@@ -26,9 +26,9 @@ from loadkit.report.security import security_rows
 from loadkit.report.verdict import ms, pct, recovery_text, window
 from loadkit.report.views import (
     DIMENSION_TITLES,
+    banners,
     fault_instances_text,
     scope_title,
-    status_banner,
     top_causes,
 )
 
@@ -213,8 +213,7 @@ def terminal_report(m: RunMetrics, *, width: int = 120) -> Group:
     bad = bad or integrity_state(m.integrity) == "violated"
     style = "red" if bad else _busy_style(m.total.action.busy_rate, None)
     parts: list[Panel | Table | Text] = []
-    banner = status_banner(m)
-    if banner is not None:
+    for banner in banners(m):
         colour = "bold red" if banner.kind == "bad" else "bold yellow"
         parts.append(
             Panel(Text(banner.text), title=Text(banner.title, colour), border_style=colour)

@@ -1,9 +1,12 @@
-"""What every renderer says the same way: the banner of a run that did not end as planned, how
-each instance fared during a fault, the top causes of a phase, and the breakdowns' labels. The
-terminal, Markdown, HTML, JUnit and JSON reports lay these out their own way::
+"""What every renderer says the same way: the banners of a run that did not end as planned or
+did not verify TLS, how each instance fared during a fault, the top causes of a phase, and the
+breakdowns' labels. The terminal, Markdown, HTML, JUnit and JSON reports lay these out their own
+way::
 
     banner = status_banner(m)      # None for a completed, valid run
     banner.title, banner.text      # "Run ABORTED at 1:12 of 2:30", "stopped by --slo-abort: …"
+    tls_banner(m)                  # "TLS NOT VERIFIED" when a certificate was not checked
+    banners(m)                     # both, in the order reports show them
     fault_instances_text(m.faults[0])   # "wallet-1 (hit) 62.0% busy · wallet-2 0.4%"
 """
 
@@ -75,6 +78,27 @@ def status_banner(m: RunMetrics) -> Banner | None:
     if m.reason and m.reason.startswith("stopped early"):
         return Banner("note", "Run stopped early", f"{m.reason} (on purpose).")
     return None
+
+
+def tls_banner(m: RunMetrics) -> Banner | None:
+    """The warning of a run that did not check some certificates (``verify: false`` on its
+    target or a service): its answers may have come from anyone in the middle (``None`` when
+    every https URL was verified, or there was none)."""
+    if not m.insecure_urls:
+        return None
+    return Banner(
+        "bad",
+        "TLS NOT VERIFIED",
+        f"the certificates of {', '.join(m.insecure_urls)} were not checked (verify: false): "
+        "a man in the middle would have gone unnoticed, so these answers prove nothing about "
+        "the service.",
+    )
+
+
+def banners(m: RunMetrics) -> list[Banner]:
+    """Every banner a report puts first: how the run ended (:func:`status_banner`), then
+    unverified TLS (:func:`tls_banner`)."""
+    return [b for b in (status_banner(m), tls_banner(m)) if b is not None]
 
 
 def fault_instances_text(f: FaultMetrics) -> str:

@@ -303,7 +303,7 @@ client:
 
 def _journey(run: LocustRun, journey: str, level: str) -> Bucket:
     total = Bucket()
-    for (_, _, j, _, lv), bucket in run.timeline.buckets.items():
+    for (_, _, j, _, lv, *_), bucket in run.timeline.buckets.items():
         if j == journey and lv == level:
             total.merge(bucket)
     return total

@@ -107,7 +107,7 @@ def wallet_requests(stack: ReferenceStack) -> Counter[str]:
 
 def requests_by_endpoint(run: LocustRun) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for (_t, _p, _j, endpoint, level), bucket in run.timeline.buckets.items():
+    for (_t, _p, _j, endpoint, level, *_), bucket in run.timeline.buckets.items():
         if level == "request":
             counts[endpoint] += bucket.answered
     return counts
@@ -156,7 +156,7 @@ def test_wallet_run_keeps_the_schedule_and_every_count_agrees(
     for journey in ("pay_merchant", "big-buy", "p2p_transfer", "topup"):
         attempted = sum(
             b.answered
-            for (_t, _p, j, _e, level), b in run.timeline.buckets.items()
+            for (_t, _p, j, _e, level, *_), b in run.timeline.buckets.items()
             if j == journey and level == "action"
         )
         assert moved[journey] == attempted, journey

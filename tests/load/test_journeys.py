@@ -96,7 +96,7 @@ def test_declarative_and_custom_journeys_against_a_plain_service(
 
     def journey(name: str, level: str = "action") -> Counter[str]:
         counts: Counter[str] = Counter()
-        for (_t, _p, j, _e, lv), bucket in tl.buckets.items():
+        for (_t, _p, j, _e, lv, *_), bucket in tl.buckets.items():
             if j == name and lv == level:
                 counts.update(bucket.n)
                 counts.update({f"busy:{k}": v for k, v in bucket.busy.items()})
@@ -106,7 +106,7 @@ def test_declarative_and_custom_journeys_against_a_plain_service(
     buy = journey("browse-and-buy")
     assert buy["ok"] > 0 and buy["rejected"] > 0 and buy["busy"] == 0, buy
     by_endpoint: Counter[str] = Counter()
-    for (_t, _p, _j, endpoint, level), bucket in tl.buckets.items():
+    for (_t, _p, _j, endpoint, level, *_), bucket in tl.buckets.items():
         if level == "request":
             by_endpoint[endpoint] += bucket.answered
     assert by_endpoint["order"] == buy["ok"]  # only even users got past the product step

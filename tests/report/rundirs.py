@@ -37,6 +37,7 @@ class RunDirBuilder:
     lines: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     integrity: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None  # run.json's "target"
 
     def line(
         self,
@@ -113,6 +114,8 @@ class RunDirBuilder:
             "ended_at_iso": "2026-11-28T19:31:00.000Z",
             "scenario": None,
         }
+        if self.target is not None:
+            run["target"] = self.target
         if self.profile is not None:
             (self.path / "profile.yaml").write_text(self.profile)
         if self.scenario is not None:

@@ -15,7 +15,9 @@ from loadkit.report import charts
 from loadkit.report.html import render_html
 from loadkit.report.metrics import compute_metrics
 from loadkit.report.model import RunMetrics
+from loadkit.rundir import RunDir
 from tests.report.rundirs import RunDirBuilder
+from tests.report.test_security import SECURITY
 
 ROOT = Path(__file__).parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -113,6 +115,7 @@ _LABELS_JS = """
 () => [...document.querySelectorAll('svg.chart')].filter(s => s.getClientRects().length)
   .map(svg => {
     const plot = svg.querySelector('g[id$="lk-plot"]').getBoundingClientRect();
+    const box = svg.getBoundingClientRect();
     const texts = [...svg.querySelectorAll('text')].map(t => t.getBoundingClientRect())
       .filter(r => r.height > 0);
     const labels = [...svg.querySelectorAll('g[id*="lk-fault-label"], g[id*="lk-phase-label"]')]
@@ -120,7 +123,8 @@ _LABELS_JS = """
     return {smallest: Math.min(...texts.map(r => r.height)),
             over: labels.filter(r => r.bottom > plot.top + 0.5).length,
             labels: labels.length,
-            width: svg.getBoundingClientRect().width};
+            cut: texts.filter(r => r.right > box.right + 0.5 || r.left < box.left - 0.5).length,
+            width: box.width};
   })
 """
 
@@ -135,6 +139,7 @@ def test_the_page_reads_at_every_width(breakdown_run: Path, width: int, variant:
     over the data."""
     from playwright.sync_api import sync_playwright
 
+    RunDir(breakdown_run).write_json("security.json", SECURITY)  # the security section too
     path = breakdown_run / "report.html"
     path.write_text(render_html(compute_metrics(breakdown_run)), encoding="utf-8")
     with sync_playwright() as pw:
@@ -149,7 +154,11 @@ def test_the_page_reads_at_every_width(breakdown_run: Path, width: int, variant:
             for chart in page.evaluate(_LABELS_JS):
                 assert chart["smallest"] >= MIN_TEXT_PX, chart
                 assert chart["labels"] >= 6 and chart["over"] == 0, chart
+                assert chart["cut"] == 0, f"text cut off at the chart's edge: {chart}"
                 assert chart["width"] <= width
+            for section in ("#security", "#by-instance", "#faults", "#causes"):
+                box = page.locator(section).bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
             if os.environ.get("LOADKIT_DOCS_SCREENSHOTS"):
                 _keep(page, width)
         finally:
@@ -161,7 +170,8 @@ def _keep(page: Any, width: int) -> None:
     from PIL import Image
 
     shot = ROOT / "docs" / f"report-{width}.png"
-    page.screenshot(path=str(shot), clip={"x": 0, "y": 0, "width": width, "height": 1250})
+    clip = {"x": 0, "y": 0, "width": width, "height": 1250}
+    page.screenshot(path=str(shot), clip=clip, full_page=True)  # past the 900 px viewport
     Image.open(shot).convert("RGB").quantize(colors=96).save(shot, optimize=True)
 
 
