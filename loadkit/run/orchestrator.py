@@ -219,17 +219,23 @@ class Runner:
             self.profile = dataclasses.replace(self.profile, integrity=system.integrity)
 
     def verify_for(self, url: str | None) -> ssl.SSLContext | bool:
-        """How loadkit's own requests to ``url`` (an integrity endpoint, a probe) check its
-        certificate: the TLS settings of the service on the same host and port, else the
-        system's trust store."""
+        """How loadkit's own requests to ``url`` (an integrity endpoint, a probe, a metrics
+        endpoint) check its certificate: the TLS settings of the service on the same host and
+        port, else of one on the same host, else the system's trust store."""
         if url is None or not url.startswith("https://"):
             return True
-        netloc = urlsplit(url).netloc
+        parts = urlsplit(url)
         candidates = [(s.urls, s.tls) for s in self.services]
         candidates.append((self.target_urls or [], self.tls))
-        for urls, tls in candidates:
-            if tls is not None and any(urlsplit(u).netloc == netloc for u in urls):
-                return client_context(tls, where=url)
+        # the service on the same host and port, else on the same host (a metrics port beside
+        # the service's is signed by the same CA)
+        for same in (
+            lambda u: urlsplit(u).netloc == parts.netloc,
+            lambda u: urlsplit(u).hostname == parts.hostname,
+        ):
+            for urls, tls in candidates:
+                if tls is not None and any(same(u) for u in urls):
+                    return client_context(tls, where=url)
         return True
 
     def _target_tls(self) -> Tls | None:

@@ -120,3 +120,30 @@ def test_a_system_says_where_load_goes_so_target_is_refused_with_it(tmp_path: Pa
         Runner(RunOptions(profile=profile, target="http://127.0.0.1:9", chaos=scenario, out=out))
     assert not out.exists()
     Runner(RunOptions(profile=profile, system=system, out=out))  # the system alone is fine
+
+
+def test_loadkits_own_requests_verify_with_the_services_tls(tmp_path: Path) -> None:
+    """An https integrity, probe or metrics URL is checked with the TLS of the system's service
+    on the same host and port, else on the same host (a metrics port beside the service), else
+    with the system's trust store."""
+    import ssl
+
+    import trustme
+
+    from tests.netns import issue
+
+    ca = issue(trustme.CA(), tmp_path / "tls", "127.0.0.1").ca
+    system = tmp_path / "shop.yaml"
+    system.write_text(f"services:\n  shop: {{url: 'https://127.0.0.1:8443', tls: {{ca: {ca}}}}}\n")
+    profile = tmp_path / "shop.profile.yaml"
+    profile.write_text(
+        "stages:\n  - {name: s, duration: 5s, rate: 1/s}\n"
+        "journeys:\n  - {name: home, http: [{name: home, path: /}]}\n"
+    )
+    runner = Runner(RunOptions(profile=profile, system=system, out=tmp_path / "reports"))
+    for url in ("https://127.0.0.1:8443/applied", "https://127.0.0.1:9100/metrics"):
+        context = runner.verify_for(url)
+        assert isinstance(context, ssl.SSLContext), url
+        assert context.cert_store_stats()["x509_ca"] == 1, url  # the service's CA only
+    assert runner.verify_for("https://127.0.0.2:9100/metrics") is True
+    assert runner.verify_for("http://127.0.0.1:9100/metrics") is True
