@@ -229,12 +229,11 @@ class Runner:
         candidates.append((self.target_urls or [], self.tls))
         # the service on the same host and port, else on the same host (a metrics port beside
         # the service's is signed by the same CA)
-        for same in (
-            lambda u: urlsplit(u).netloc == parts.netloc,
-            lambda u: urlsplit(u).hostname == parts.hostname,
-        ):
+        for field_ in ("netloc", "hostname"):
             for urls, tls in candidates:
-                if tls is not None and any(same(u) for u in urls):
+                if tls is not None and any(
+                    getattr(urlsplit(u), field_) == getattr(parts, field_) for u in urls
+                ):
                     return client_context(tls, where=url)
         return True
 
