@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from loadkit.errors import LoadkitError
-from loadkit.integrity.core import IntegrityResult, compare, failed, read_acks
+from loadkit.integrity.columns import read_ack_table
+from loadkit.integrity.core import IntegrityResult, compare, failed
 from loadkit.integrity.sources import HttpLedger, LedgerSource, ReferenceLedger, SqlLedger
 from loadkit.rundir import RunDir
 
@@ -62,7 +63,7 @@ def check_run(
             result = failed(source.name, f"{type(exc).__name__}: {exc}", unsafe_mode=unsafe_mode)
         else:
             result = compare(
-                read_acks(*RunDir(run_dir).ack_logs()),
+                read_ack_table(*RunDir(run_dir).ack_logs()),
                 view.applied,
                 source=source.name,
                 money_conserved=view.money_conserved,
