@@ -8,23 +8,29 @@ the CPU time is the steadier figure)::
     .venv/bin/python bench/report_speed.py                 # 3600 s at 1000/s
     .venv/bin/python bench/report_speed.py --seconds 600 --timeline   # also time Timeline.read
     .venv/bin/python bench/report_speed.py --integrity 3600000   # also the integrity check
+    .venv/bin/python bench/report_speed.py --integrity 3600000 --ledger db   # … against PostgreSQL
 
 ``--integrity N`` writes N money movements (wallet keys, one acknowledgement log as a load
 process writes it: ``sent`` then the final view) and times, in a fresh process, reading them
-and comparing them with a ledger that applied every acknowledged one (the ledger is built in
-memory: the database read is not part of the figure).
+and comparing them with a ledger that applied every acknowledged one. With ``--ledger memory``
+(the default) the ledger's rows are handed over as the database sends them (packed bytes: their
+decoding is part of the figure, the database is not); with ``--ledger db`` they are in the
+``transactions`` table of a real PostgreSQL on loopback (started for the bench, loaded with
+``generate_series``, destroyed after) and the figure includes the reference ledger's read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from loadkit.rundir.histogram import hdr_index
 from loadkit.rundir.writer import CAUSE_NAMES, RunWriter
@@ -164,20 +170,82 @@ print(time.perf_counter() - t, r.ru_maxrss, r.ru_utime + r.ru_stime)
 
 
 INTEGRITY = """
-import sys, time
+import os, sys, time
 from pathlib import Path
-from loadkit.integrity.core import Applied, compare, read_acks
+import numpy as np
+from loadkit.integrity.columns import read_ack_table
+from loadkit.integrity.core import compare
 n = int(sys.argv[2])
-applied = [Applied(f"lk-3f2a9c1b-0-{i}", 1, 100 + i % 900, i % 1000, 1000 + i % 7)
-           for i in range(n) if i % 50]
+dsn = os.environ.get("LOADKIT_BENCH_DSN")
+if dsn is None:  # the ledger's rows as the reference wallet's database sends them
+    from loadkit.integrity.sources import _ROW, applied_table
+    i = np.arange(n)
+    i = i[i % 50 != 0]
+    rows = np.zeros(len(i), _ROW)
+    rows["number"], rows["amount"] = i, 100 + i % 900
+    rows["payer"], rows["payee"] = i % 1000, 1000 + i % 7
+    packed = rows.tobytes()
 t = time.perf_counter()
-acks = read_acks(*sorted(Path(sys.argv[1]).glob("acks*.bin")))
+if dsn is None:
+    applied = applied_table([("lk-3f2a9c1b-0-", True, packed)])
+else:
+    import asyncio, asyncpg
+    from loadkit.integrity.sources import read_reference
+    async def read():
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await read_reference(conn, 0.0)
+        finally:
+            await conn.close()
+    applied, _facts = asyncio.run(read())
+    print("ledger", time.perf_counter() - t)
+acks = read_ack_table(*sorted(Path(sys.argv[1]).glob("acks*.bin")))
 result = compare(acks, applied, source="reference")
 assert result.acknowledged + result.unknown == n, result
+assert (result.lost, result.duplicated, result.mismatched, result.unexpected) == (0, 0, 0, 0)
 import resource
 r = resource.getrusage(resource.RUSAGE_SELF)
 print(time.perf_counter() - t, r.ru_maxrss, r.ru_utime + r.ru_stime)
 """
+
+
+def load_ledger(scratch: Path, movements: int) -> tuple[Any, str]:
+    """A PostgreSQL on loopback with the wallet's schema and a ``transactions`` row for every
+    movement the bench's log acknowledges: (the server, its DSN)."""
+    import asyncio
+
+    import asyncpg
+
+    from loadkit.stack.ports import free_port
+    from loadkit.stack.postgres import Postgres
+    from loadkit.wallet.schema import migrate_connection
+
+    scratch.chmod(0o755)  # PostgreSQL runs as another user under root
+    pg = Postgres(scratch / "postgres", port=free_port())
+    try:
+        pg.start()
+        dsn = pg.create_database("bench")
+
+        async def fill() -> None:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await migrate_connection(conn)
+                await conn.execute(
+                    "INSERT INTO transactions (kind, idempotency_key, account_id, from_account,"
+                    " to_account, amount) SELECT 'transfer', 'lk-3f2a9c1b-0-' || i, i % 1000,"
+                    " i % 1000, 1000 + i % 7, 100 + i % 900 FROM generate_series(0, $1 - 1) i"
+                    " WHERE i % 50 <> 0",
+                    movements,
+                )
+                await conn.execute("VACUUM ANALYZE transactions")
+            finally:
+                await conn.close()
+
+        asyncio.run(fill())
+    except BaseException:
+        pg.destroy()
+        raise
+    return pg, dsn
 
 
 def build_acks(run_dir: Path, movements: int) -> int:
@@ -204,7 +272,9 @@ def build_acks(run_dir: Path, movements: int) -> int:
     return path.stat().st_size
 
 
-def _child(code: str, run_dir: Path, *args: str) -> tuple[float, float, float, float]:
+def _child(
+    code: str, run_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[float, float, float, float]:
     """(wall seconds in-process, wall seconds with start-up, peak RSS MB, CPU seconds with
     start-up) of a fresh process."""
     start = time.perf_counter()
@@ -213,24 +283,39 @@ def _child(code: str, run_dir: Path, *args: str) -> tuple[float, float, float, f
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     wall = time.perf_counter() - start
-    inner, rss_kb, cpu = out.stdout.strip().splitlines()[-1].split()
+    lines = out.stdout.strip().splitlines()
+    for line in lines[:-1]:
+        print(f"  {line.split()[0]}: {float(line.split()[1]):.2f} s")
+    inner, rss_kb, cpu = lines[-1].split()
     return float(inner), wall, int(rss_kb) / 1024, float(cpu)
 
 
-def _integrity(run_dir: Path, movements: int) -> None:
+def _integrity(run_dir: Path, movements: int, ledger: str) -> None:
     t = time.perf_counter()
     size = build_acks(run_dir, movements)
     print(
         f"built {movements:,} movements' acknowledgements: {size / 1e6:,.0f} MB, "
         f"{size / movements:.1f} bytes per movement, in {time.perf_counter() - t:.1f} s"
     )
-    inner, wall, rss, cpu = _child(INTEGRITY, run_dir, str(movements))
+    pg = None
+    env = {}
+    if ledger == "db":
+        t = time.perf_counter()
+        pg, env["LOADKIT_BENCH_DSN"] = load_ledger(run_dir.parent, movements)
+        print(f"loaded PostgreSQL's transactions table in {time.perf_counter() - t:.1f} s")
+    try:
+        inner, wall, rss, cpu = _child(INTEGRITY, run_dir, str(movements), env=env)
+    finally:
+        if pg is not None:
+            pg.destroy()
     ok = "ok" if inner <= 10 else "OVER TARGET"
+    what = "read PostgreSQL" if ledger == "db" else "decode the ledger's rows"
     print(
-        f"integrity (read the log + compare with the ledger): {inner:.2f} s in process "
-        f"({wall:.2f} s wall, {cpu:.2f} s CPU with start-up and the in-memory ledger), "
+        f"integrity ({what} + read the log + compare): {inner:.2f} s in process "
+        f"({wall:.2f} s wall, {cpu:.2f} s CPU of the checking process with start-up), "
         f"peak RSS {rss:,.0f} MB — target ≤ 10 s: {ok}"
     )
 
@@ -242,6 +327,12 @@ def main() -> int:
     parser.add_argument("--timeline", action="store_true", help="also time Timeline.read")
     parser.add_argument(
         "--integrity", type=int, metavar="N", help="also time the integrity check of N movements"
+    )
+    parser.add_argument(
+        "--ledger",
+        choices=("memory", "db"),
+        default="memory",
+        help="with --integrity: the ledger's rows in memory, or in a real PostgreSQL",
     )
     parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="build the run in DIR and keep it (to profile)"
@@ -267,7 +358,7 @@ def main() -> int:
                 f"incl. start-up), peak RSS {rss:,.0f} MB"
             )
         if args.integrity:
-            _integrity(run_dir, args.integrity)
+            _integrity(run_dir, args.integrity, args.ledger)
     return 0
 
 

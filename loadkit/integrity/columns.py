@@ -28,12 +28,12 @@ import numpy as np
 import numpy.typing as npt
 
 from loadkit.integrity.core import (
+    _STRENGTH,
     MAX_EXAMPLES,
     Ack,
     Applied,
     IntegrityResult,
     View,
-    _STRENGTH,
     read_acks_of,
 )
 from loadkit.rundir.acks import VIEWS, is_v2, read_columns, read_records
@@ -104,9 +104,12 @@ class Interner:
             remap = np.zeros(max(used) + 1, np.int64)
             for p in used:
                 remap[p] = self.prefix(prefixes[p])
-            return (remap[prefix] << 32) | number
+            ids: I64 = (remap[prefix] << 32) | number
+            return ids
         # a prefix ending in a digit reads as another split: go through the text
-        return self.keys(f"{prefixes[p]}{n}" for p, n in zip(prefix.tolist(), number.tolist()))
+        return self.keys(
+            f"{prefixes[p]}{n}" for p, n in zip(prefix.tolist(), number.tolist(), strict=True)
+        )
 
     def key_text(self, key_id: int) -> str:
         if key_id < 0:
@@ -312,7 +315,7 @@ class AppliedTable:
                 value = value.copy()
                 value[text] = remap[value[text]]
             details.append(Detail(d.kind, value))
-        return AppliedTable(self.key if key is None else key, self.count, _three(details), interner)
+        return AppliedTable(key, self.count, _three(details), interner)
 
 
 def _three(details: Sequence[Detail]) -> tuple[Detail, Detail, Detail]:
