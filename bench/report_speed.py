@@ -185,6 +185,7 @@ if dsn is None:  # the ledger's rows as the reference wallet's database sends th
     rows["number"], rows["amount"] = i, 100 + i % 900
     rows["payer"], rows["payee"] = i % 1000, 1000 + i % 7
     packed = rows.tobytes()
+    del rows, i
 t = time.perf_counter()
 if dsn is None:
     applied = applied_table([("lk-3f2a9c1b-0-", True, packed)])

@@ -99,7 +99,7 @@ class Interner:
         number = np.asarray(number, np.int64)
         if not len(prefix):
             return np.zeros(0, np.int64)
-        used = np.unique(prefix).tolist()
+        used = np.flatnonzero(np.bincount(prefix)).tolist()  # a few prefixes: no hashing
         if all(not prefixes[p].endswith(tuple(_DIGITS)) for p in used):
             remap = np.zeros(max(used) + 1, np.int64)
             for p in used:
@@ -161,14 +161,19 @@ class Detail:
 
     @classmethod
     def ints(cls, values: Any, present: Any = None) -> Detail:
-        values = np.asarray(values, np.int64)
-        kind = np.full(len(values), INT, np.uint8)
+        """Integers, those where ``present`` is false absent."""
+        value = np.array(values, np.int64)
+        kind = np.full(len(value), INT, np.uint8)
         if present is not None:
-            kind[~np.asarray(present, bool)] = ABSENT
-        return cls(kind, np.where(kind == INT, values, 0))
+            absent = ~np.asarray(present, bool)
+            kind[absent] = ABSENT
+            value[absent] = 0
+        return cls(kind, value)
 
     @staticmethod
     def concat(parts: Sequence[Detail]) -> Detail:
+        if len(parts) == 1:
+            return parts[0]
         if not parts:
             return Detail.empty()
         return Detail(
@@ -211,6 +216,8 @@ class AckTable:
     @staticmethod
     def concat(parts: Sequence[AckTable], interner: Interner) -> AckTable:
         """Tables built with ``interner``, one after the other."""
+        if len(parts) == 1:
+            return parts[0]
         return AckTable(
             np.concatenate([p.key for p in parts] or [np.zeros(0, np.int64)]),
             np.concatenate([p.strength for p in parts] or [np.zeros(0, np.int8)]),
@@ -322,6 +329,10 @@ def _three(details: Sequence[Detail]) -> tuple[Detail, Detail, Detail]:
     return details[0], details[1], details[2]
 
 
+#: ledger rows compared per step (bounds the temporaries of the details' comparison)
+_CHUNK = 1 << 20
+
+
 @dataclass
 class _Groups:
     """The distinct keys of a key column: ``keys`` (sorted), each one's rows in ``order``
@@ -334,13 +345,20 @@ class _Groups:
 
     @classmethod
     def of(cls, key: I64) -> _Groups:
-        order = np.argsort(key, kind="stable").astype(np.int64)
-        ordered = key[order]
+        if len(key) and bool((key[1:] >= key[:-1]).all()):  # e.g. one load process's log
+            order, ordered = np.arange(len(key), dtype=np.int64), key
+        else:
+            order = np.argsort(key, kind="stable").astype(np.int64)
+            ordered = key[order]
         if len(ordered):
             starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]).astype(np.int64)
         else:
             starts = np.zeros(0, np.int64)
         return cls(ordered[starts], order, starts, order[starts])
+
+    def drop_rows(self) -> None:
+        """Forget ``order`` and ``starts`` (``keys`` and ``first`` stay)."""
+        self.order = self.starts = np.zeros(0, np.int64)
 
     def find(self, key: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
         """For each of ``key``: the index of its group, and whether it has one."""
@@ -402,14 +420,17 @@ def compare_tables(
     else:
         strength = np.zeros(0, np.int8)
     ours = [_first_present(d, sent) for d in acks.details]
+    sent.drop_rows()  # what follows needs each key once: free the per-row arrays early
     # the ledger's side: applications per key
     done = _Groups.of(applied.key)
     if len(done.starts):
         total = np.add.reduceat(applied.count[done.order], done.starts)
     else:
         total = np.zeros(0, np.int64)
+    done.drop_rows()
     at, found = done.find(sent.keys)
     n = np.where(found, total[at] if len(total) else 0, 0)
+    del at, found
 
     acknowledged, refused = strength == 2, strength == 1
     unknown = strength <= 0
@@ -420,47 +441,55 @@ def compare_tables(
     r.lost, r.refused_applied = int(lost.sum()), int(refused_applied.sum())
     r.unknown_applied = int((unknown & (n > 0)).sum())
     r.unknown_not_applied = r.unknown - r.unknown_applied
+    del n, acknowledged, refused, unknown
     duplicated = total > 1
     r.duplicated = int(duplicated.sum())
     r.extra_applications = int((total[duplicated] - 1).sum())
     _, known = sent.find(done.keys)
     unexpected = (total > 0) & ~known
     r.unexpected = int(unexpected.sum())
+    del known, total
 
     # details: every ledger row naming one, against its key's first details on the client side
+    # (in chunks: the gathers of a few million rows would otherwise all be alive at once)
     theirs = applied.details
-    rows = np.flatnonzero((theirs[0].kind | theirs[1].kind | theirs[2].kind) != ABSENT)
-    group, matched = sent.find(applied.key[rows])
-    ours_any = (ours[0].kind | ours[1].kind | ours[2].kind) != ABSENT if len(strength) else None
-    if ours_any is not None:
-        matched &= ours_any[group]
-    rows, group = rows[matched], group[matched]
-    r.details_compared = len(np.unique(group))
-    differs = [
-        (o.kind[group] != ABSENT)
-        & (t.kind[rows] != ABSENT)
-        & ((o.kind[group] != t.kind[rows]) | (o.value[group] != t.value[rows]))
-        for o, t in zip(ours, theirs, strict=True)
-    ]
-    any_differs = differs[0] | differs[1] | differs[2]
-    mismatched_groups = np.unique(group[any_differs])
-    r.mismatched = len(mismatched_groups)
+    compared = np.zeros(len(sent.keys), bool)
+    mismatched = np.zeros(len(sent.keys), bool)
+    if len(sent.keys):
+        ours_any = (ours[0].kind | ours[1].kind | ours[2].kind) != ABSENT
+        for lo in range(0, len(applied.key), _CHUNK):
+            part = slice(lo, lo + _CHUNK)
+            tk = [t.kind[part] for t in theirs]
+            rows = np.flatnonzero((tk[0] | tk[1] | tk[2]) != ABSENT)
+            group, matched = sent.find(applied.key[part][rows])
+            matched &= ours_any[group]
+            rows, group = rows[matched], group[matched]
+            compared[group] = True
+            differs = np.zeros(len(rows), bool)
+            for o, t, kind in zip(ours, theirs, tk, strict=True):
+                ok, tkr = o.kind[group], kind[rows]
+                differs |= (
+                    (ok != ABSENT)
+                    & (tkr != ABSENT)
+                    & ((ok != tkr) | (o.value[group] != t.value[part][rows]))
+                )
+            mismatched[group[differs]] = True
+    r.details_compared = int(compared.sum())
+    r.mismatched = int(mismatched.sum())
+    del compared
 
     # examples: text only for the few keys kept, in the order the per-key definition meets them
     def texts(keys: I64, where: I64) -> list[str]:
         return [names.key_text(k) for k in keys[where].tolist()]
 
-    mismatched = np.zeros(len(sent.keys), bool)
-    mismatched[mismatched_groups] = True
     messages = []
     for g in _in_order(mismatched, sent.first).tolist():
         found_text = []
-        for i in np.flatnonzero(group == g).tolist():
-            row = int(rows[i])
-            for name, o, t, d in zip(DETAILS, ours, theirs, differs, strict=True):
-                if d[i]:
-                    theirs_text = names.value_text(int(t.kind[row]), int(t.value[row]))
-                    ours_text = names.value_text(int(o.kind[g]), int(o.value[g]))
+        for row in np.flatnonzero(applied.key == sent.keys[g]).tolist():  # in ledger order
+            for name, o, t in zip(DETAILS, ours, theirs, strict=True):
+                pair = (int(o.kind[g]), int(o.value[g])), (int(t.kind[row]), int(t.value[row]))
+                if ABSENT not in (pair[0][0], pair[1][0]) and pair[0] != pair[1]:
+                    theirs_text, ours_text = names.value_text(*pair[1]), names.value_text(*pair[0])
                     found_text.append(f"{name} {theirs_text} (sent {ours_text})")
         messages.append(f"{names.key_text(int(sent.keys[g]))}: {', '.join(found_text)}")
     examples = {

@@ -11,7 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadkit.integrity import Ack, Applied, View, compare, read_acks
+from loadkit.integrity import Ack, Applied, View, columns, compare, read_acks
 from loadkit.integrity.columns import (
     AckTable,
     AppliedTable,
@@ -144,3 +144,16 @@ def test_logs_read_as_a_table_give_the_per_key_result(tmp_path: Path) -> None:
     assert expected.lost and expected.refused_applied and expected.in_flight
     _same(compare(read_ack_table(*paths), applied, source="reference"), expected)
     _same(compare(read_acks(*paths), applied, source="reference"), expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ACKS, max_size=30), st.lists(APPLIED, max_size=30))
+def test_details_compared_in_chunks_give_the_same_result(
+    acks: list[Ack], applied: list[Applied]
+) -> None:
+    chunk, columns._CHUNK = columns._CHUNK, 3
+    try:
+        result = compare(acks, applied, source="sql")
+    finally:
+        columns._CHUNK = chunk
+    _same(result, compare_reference(acks, applied, source="sql"))
