@@ -91,25 +91,32 @@ def _retry(what: str, fn: Any, timeout: float) -> Any:
 #: four big-endian int8 (32 bytes): 3.6 M movements cross the wire as ~115 MB of bytea that
 #: numpy reads in place, not as 3.6 M records
 _REFERENCE_SQL = """
-WITH t AS (
-    SELECT idempotency_key AS key, rtrim(idempotency_key, '0123456789') AS head,
+SELECT name, numbered,
+       string_agg(int8send(number) || int8send(amount) || int8send(from_account)
+                  || int8send(to_account), ''::bytea) AS rows
+FROM (
+    SELECT CASE WHEN numbered THEN head ELSE key END AS name, numbered,
+           CASE WHEN numbered THEN digits::int8 ELSE 0 END AS number,
            amount, from_account, to_account
-    FROM transactions
-    WHERE created_at >= to_timestamp($1) AND idempotency_key NOT LIKE 'seed:%'
-), d AS (
-    SELECT *, substr(key, length(head) + 1) AS digits FROM t
-), s AS (
-    SELECT *, length(digits) BETWEEN 1 AND 9
-              AND (length(digits) = 1 OR left(digits, 1) <> '0') AS numbered
-    FROM d
-)
-SELECT CASE WHEN numbered THEN head ELSE key END AS name, numbered,
-       string_agg(int8send(CASE WHEN numbered THEN digits::int8 ELSE 0 END)
-                  || int8send(amount) || int8send(from_account) || int8send(to_account),
-                  ''::bytea) AS rows
-FROM s
+    FROM (
+        SELECT *, length(digits) BETWEEN 1 AND 9
+                  AND (length(digits) = 1 OR left(digits, 1) <> '0') AS numbered
+        FROM (
+            SELECT *, substr(key, length(head) + 1) AS digits
+            FROM (
+                SELECT idempotency_key AS key, rtrim(idempotency_key, '0123456789') AS head,
+                       amount, from_account, to_account
+                FROM transactions
+                WHERE created_at >= to_timestamp($1) AND idempotency_key NOT LIKE 'seed:%'
+                OFFSET 0
+            ) a OFFSET 0
+        ) b OFFSET 0
+    ) c
+) d
 GROUP BY 1, 2
 """
+#: (``OFFSET 0`` keeps each level a level of its own: flattened, PostgreSQL would compute
+#: ``rtrim`` and ``substr`` once per use, ~19 s instead of ~11 s for 3.6 M rows)
 _ROW = np.dtype([("number", ">i8"), ("amount", ">i8"), ("payer", ">i8"), ("payee", ">i8")])
 
 
