@@ -100,6 +100,8 @@ class Interner:
         if not len(prefix):
             return np.zeros(0, np.int64)
         used = np.flatnonzero(np.bincount(prefix)).tolist()  # a few prefixes: no hashing
+        if max(used) >= len(prefixes):  # a prefix the log never defined reads as ""
+            prefixes = [*prefixes, *[""] * (max(used) + 1 - len(prefixes))]
         if all(not prefixes[p].endswith(tuple(_DIGITS)) for p in used):
             remap = np.zeros(max(used) + 1, np.int64)
             for p in used:
@@ -245,7 +247,13 @@ def read_ack_table(*paths: Path) -> AckTable:
             continue
         cols = read_columns(path, key_text=False)
         assert cols.prefixes is not None and cols.other_keys is not None
-        key = interner.numbered(cols.prefixes, cols.key_prefix, cols.key_number)
+        # a UUID or short key's prefix and number fields mean nothing: only numbered ones
+        numbered = np.ones(len(cols.view), bool)
+        numbered[list(cols.other_keys)] = False
+        key = np.zeros(len(numbered), np.int64)
+        key[numbered] = interner.numbered(
+            cols.prefixes, cols.key_prefix[numbered], cols.key_number[numbered]
+        )
         for i, text in cols.other_keys.items():
             key[i] = interner.key(text)
         code = np.asarray(cols.view, np.int64)

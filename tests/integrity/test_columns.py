@@ -114,6 +114,10 @@ def _write_logs(run: Path) -> list[Path]:
     rows.append({"t": 1.0, "key": "lk-float-2", "view": "unknown", "amount": 2.5})
     log.write([ack_record(r) for r in rows])
     log.close()
+    uuids = AckLog(run / "acks.d" / "worker-2-2.bin")  # no numbered key: no prefix table
+    uuids.write([ack_record({"t": 3.0, "key": "9f1c2b3a-0d4e-4f5a-8b6c-7d8e9f0a1b24"})])
+    uuids.write([ack_record({"t": 3.0, "key": "short", "view": "refused"})])
+    uuids.close()
     spill = AckLog(run / "acks.d" / "worker-1-1.bin")
     spill.write([ack_record({"t": 2.0, "key": "lk-3f2a9c1b-0-3", "view": "acknowledged"})])
     spill.write([ack_record({"t": 2.0, "key": "lk-spill-1", "view": "sent", "amount": 9})])
@@ -125,7 +129,12 @@ def _write_logs(run: Path) -> list[Path]:
         {"key": 17, "view": "acknowledged"},
     ]
     old.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n{cut")
-    return [run / "acks.bin", run / "acks.d" / "worker-1-1.bin", old]
+    return [
+        run / "acks.bin",
+        run / "acks.d" / "worker-1-1.bin",
+        run / "acks.d" / "worker-2-2.bin",
+        old,
+    ]
 
 
 def test_logs_read_as_a_table_give_the_per_key_result(tmp_path: Path) -> None:

@@ -56,15 +56,13 @@ def test_the_reference_read_gives_the_per_row_result(pg_dsn: str) -> None:
     table, applied = asyncio.run(run())
     assert len(table) == len(applied) == 24
     acks = [Ack(k, View.ACKNOWLEDGED, amount=100 + i, payer=i % 3) for i, k in enumerate(KEYS)]
-    acks.append(Ack("never-applied-1", View.ACKNOWLEDGED))
+    acks.append(Ack("never-applied-1", View.ACKNOWLEDGED))  # lost, as is seed:1 (not counted)
     got = compare(acks, table, source="reference").to_dict()
     want = compare_reference(acks, applied, source="reference").to_dict()
-    assert want["duplicated"] == 12 and want["lost"] == 1 and want["mismatched"]
-    # a database returns the rows of one key in any order: the examples may list another
-    # row's difference first, the counts are exact
+    assert want["duplicated"] == 12 and want["lost"] == 2 and want["mismatched"]
+    # a database returns its rows in any order (neither read sorts them): the examples kept
+    # may be others, or name another row's difference first; the counts are exact
     for result in (got, want):
         result.pop("checked_at")
-        result["examples"]["mismatched"] = sorted(
-            e.split(":")[0] for e in result["examples"]["mismatched"]
-        )
+        result.pop("examples")
     assert got == want
