@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from loadkit.errors import LoadkitError
-from loadkit.integrity.core import IntegrityResult, compare, failed, of_this_run, read_acks
+from loadkit.integrity.columns import of_this_run_table, read_ack_table
+from loadkit.integrity.core import IntegrityResult, compare, failed
 from loadkit.integrity.sources import HttpLedger, LedgerSource, ReferenceLedger, SqlLedger
 from loadkit.rundir import RunDir
 
@@ -61,8 +62,8 @@ def check_run(
         except Exception as exc:  # a user's source can fail in any way: say how, do not crash
             result = failed(source.name, f"{type(exc).__name__}: {exc}", unsafe_mode=unsafe_mode)
         else:
-            acks = read_acks(*RunDir(run_dir).ack_logs())
-            applied, others = of_this_run(acks, view.applied)
+            acks = read_ack_table(*RunDir(run_dir).ack_logs())
+            applied, others = of_this_run_table(acks, view.applied)
             if others:
                 view.notes.append(
                     f"{others} applied movements of other runs left out (keys made by load "

@@ -16,7 +16,11 @@ Each has ``name`` and ``fetch(since) -> LedgerView``; ``since`` is the run's sta
 for sources that can restrict themselves to one run (``$1`` in a query, ``?since=`` on a URL)::
 
     view = ReferenceLedger(stack).fetch(since=run_started_at)
-    view.applied[:1], view.money_conserved       # [Applied('lk-…-0-1', 1)], True
+    len(view.applied), view.money_conserved       # 3600000, True
+
+The reference ledger comes back as an :class:`~loadkit.integrity.columns.AppliedTable` (its
+millions of rows read as a few byte strings, see :func:`read_reference`); the user's sources as
+lists of :class:`Applied`.
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ import os
 import re
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
+import numpy as np
 import orjson
 
 from loadkit.errors import ConfigError, EnvironmentProblem
+from loadkit.integrity.columns import AppliedTable, Detail, Interner
 from loadkit.integrity.core import Applied, Source
 from loadkit.safety import Allowlist
 
@@ -50,7 +57,7 @@ RECOVER_TIMEOUT_S = 30.0
 class LedgerView:
     """What a ledger says was applied, and what it can tell about its balances."""
 
-    applied: list[Applied]
+    applied: list[Applied] | AppliedTable
     money_conserved: bool | None = None
     negative_balances: int | None = None
     facts: dict[str, Any] | None = None
@@ -79,12 +86,71 @@ def _retry(what: str, fn: Any, timeout: float) -> Any:
 
 # -- the reference wallet ---------------------------------------------------------------------
 
-#: one row per applied movement: the check compares each with what the client sent
+#: the applied movements, one row per key prefix: a key that ends in a number (as
+#: :func:`~loadkit.integrity.columns.split_key` splits it) is grouped under its prefix, any
+#: other key under itself. ``rows`` packs each movement's number, amount, payer and payee as
+#: four big-endian int8 (32 bytes): 3.6 M movements cross the wire as ~115 MB of bytea that
+#: numpy reads in place, not as 3.6 M records
 _REFERENCE_SQL = """
-SELECT idempotency_key AS key, amount, from_account AS payer, to_account AS payee
-FROM transactions
-WHERE created_at >= to_timestamp($1) AND idempotency_key NOT LIKE 'seed:%'
+SELECT name, numbered,
+       string_agg(int8send(number) || int8send(amount) || int8send(from_account)
+                  || int8send(to_account), ''::bytea) AS rows
+FROM (
+    SELECT CASE WHEN numbered THEN head ELSE key END AS name, numbered,
+           CASE WHEN numbered THEN digits::int8 ELSE 0 END AS number,
+           amount, from_account, to_account
+    FROM (
+        SELECT *, length(digits) BETWEEN 1 AND 9
+                  AND (length(digits) = 1 OR left(digits, 1) <> '0') AS numbered
+        FROM (
+            SELECT *, substr(key, length(head) + 1) AS digits
+            FROM (
+                SELECT idempotency_key AS key, rtrim(idempotency_key, '0123456789') AS head,
+                       amount, from_account, to_account
+                FROM transactions
+                WHERE created_at >= to_timestamp($1) AND idempotency_key NOT LIKE 'seed:%'
+                OFFSET 0
+            ) a OFFSET 0
+        ) b OFFSET 0
+    ) c
+) d
+GROUP BY 1, 2
 """
+#: (``OFFSET 0`` keeps each level a level of its own: flattened, PostgreSQL would compute
+#: ``rtrim`` and ``substr`` once per use, ~19 s instead of ~11 s for 3.6 M rows)
+_ROW = np.dtype([("number", ">i8"), ("amount", ">i8"), ("payer", ">i8"), ("payee", ">i8")])
+
+
+def applied_table(groups: Iterable[tuple[str, bool, bytes]]) -> AppliedTable:
+    """The table of :data:`_REFERENCE_SQL`'s rows: ``(name, numbered, rows)``."""
+    interner = Interner()
+    keys, rows = [], []
+    for name, numbered, packed in groups:
+        part = np.frombuffer(packed, _ROW)
+        if numbered:
+            keys.append(interner.numbered([name], np.zeros(len(part), np.int64), part["number"]))
+        else:
+            keys.append(np.full(len(part), interner.key(name), np.int64))
+        rows.append(part)
+    table = np.concatenate(rows) if rows else np.zeros(0, _ROW)
+    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    return AppliedTable(
+        key,
+        np.ones(len(key), np.int64),
+        (Detail.ints(table["amount"]), Detail.ints(table["payer"]), Detail.ints(table["payee"])),
+        interner,
+    )
+
+
+async def read_reference(conn: Any, since: float) -> tuple[AppliedTable, dict[str, Any]]:
+    """The movements the reference wallet applied since ``since`` (Unix s) and its
+    ``wallet_invariants()``, in one repeatable-read snapshot of ``conn`` (asyncpg)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        groups = await conn.fetch(_REFERENCE_SQL, since)
+        facts = await conn.fetchval("SELECT wallet_invariants()::text")
+    table = applied_table((str(g["name"]), bool(g["numbered"]), bytes(g["rows"])) for g in groups)
+    return table, orjson.loads(facts)
+
 
 #: the invariants that together mean "money is conserved"
 _CONSERVATION = (
@@ -132,29 +198,23 @@ class ReferenceLedger:
         notes = self.settle()
         dsn = self.stack.dsn
 
-        async def read() -> tuple[list[Any], dict[str, Any]]:
+        async def read() -> tuple[AppliedTable, dict[str, Any]]:
             import asyncpg
 
             conn = await asyncpg.connect(dsn, timeout=5)
             try:
-                async with conn.transaction(isolation="repeatable_read", readonly=True):
-                    rows = await conn.fetch(_REFERENCE_SQL, since)
-                    facts = await conn.fetchval("SELECT wallet_invariants()::text")
+                return await read_reference(conn, since)
             finally:
                 await conn.close()
-            return list(rows), orjson.loads(facts)
 
-        rows, facts = _retry(
+        table, facts = _retry(
             "cannot read the wallet database", lambda: asyncio.run(read()), self.timeout
         )
         conserved = facts.get("total_balance") == 0 and all(
             facts.get(k) == 0 for k in _CONSERVATION
         )
         return LedgerView(
-            applied=[
-                Applied(str(r["key"]), 1, int(r["amount"]), int(r["payer"]), int(r["payee"]))
-                for r in rows
-            ],
+            applied=table,
             money_conserved=conserved,
             negative_balances=int(facts.get("negative_balances", 0)),
             facts=facts,

@@ -444,9 +444,11 @@ class _Scan:
 
 @dataclass
 class AckColumns:
-    """A log's records as columns (numpy arrays, one entry per record; ``has_*`` say which
+    """A log's records as columns (numpy arrays, one entry per record; ``flags`` say which
     optional values are present), plus the records that did not fit a slot (``extra``, as
-    dicts). ``keys`` and ``series`` are Python lists of str / (journey, kind)."""
+    dicts). ``keys`` and ``series`` are Python lists of str / (journey, kind); ``keys`` is
+    empty when read with ``key_text=False``: a numbered key is then ``prefixes[key_prefix]``
+    followed by ``key_number``, and ``other_keys`` maps each other record's index to its key."""
 
     keys: list[str]
     view: Any  # uint8 index into VIEWS
@@ -461,9 +463,13 @@ class AckColumns:
     txid: Any
     flags: Any
     extra: list[dict[str, Any]]
+    key_prefix: Any = None  # uint16 index into ``prefixes`` (numbered keys)
+    key_number: Any = None  # uint32
+    prefixes: list[str] | None = None
+    other_keys: dict[int, str] | None = None  # record index → a key that is not numbered
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.view)
 
 
 _DTYPE: Any = None
@@ -504,8 +510,9 @@ def is_v2(path: Path) -> bool:
         return False
 
 
-def read_columns(path: Path) -> AckColumns:
-    """Every complete record of a v2 log, as columns (a torn tail is left out)."""
+def read_columns(path: Path, *, key_text: bool = True) -> AckColumns:
+    """Every complete record of a v2 log, as columns (a torn tail is left out); without
+    ``key_text`` the keys stay numbers (no string per record: see :class:`AckColumns`)."""
     import numpy as np
 
     raw = path.read_bytes()
@@ -516,14 +523,17 @@ def read_columns(path: Path) -> AckColumns:
     kind = recs["flags"] >> _KEY_SHIFT
     prefixes = scan.tables[_PREFIX]
     names = [str(prefixes.get(i, "")) for i in range(max(prefixes, default=-1) + 1)]
-    keys = _numbered_keys(names, recs["prefix"], recs["number"])
+    keys = _numbered_keys(names, recs["prefix"], recs["number"]) if key_text else []
+    others: dict[int, str] = {}
     for i in np.flatnonzero(kind != _NUMBERED).tolist():
         slot = raw[(int(at[i]) + 1) * WIDTH : (int(at[i]) + 2) * WIDTH]
         if kind[i] == _UUID:
             h = slot[1:17].hex()
-            keys[i] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            others[i] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         else:
-            keys[i] = slot[2 : 2 + slot[1]].decode(errors="replace")
+            others[i] = slot[2 : 2 + slot[1]].decode(errors="replace")
+        if key_text:
+            keys[i] = others[i]
     series = scan.tables[_SERIES]
     return AckColumns(
         keys=keys,
@@ -541,6 +551,10 @@ def read_columns(path: Path) -> AckColumns:
         txid=recs["txid"],
         flags=recs["flags"],
         extra=[scan.extensions[i] for i in sorted(scan.extensions)],
+        key_prefix=recs["prefix"],
+        key_number=recs["number"],
+        prefixes=names,
+        other_keys=others,
     )
 
 

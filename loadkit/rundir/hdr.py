@@ -1,5 +1,12 @@
 """Fast HDR histogram decoding into dense numpy counts, and percentiles that equal hdrhistogram's.
 
+Timeline v2 histograms (``sparse:`` + base64 pairs, :func:`loadkit.rundir.histogram.pack_sparse`)
+are read in bulk: :func:`sparse_pairs` turns many of them into one pair of index / count arrays
+with one ``np.frombuffer``, and :func:`add_all` sums any mix of both forms::
+
+    counts = zeros()
+    add_all(counts, [line["lat"] for line in lines])
+
 ``hdrhistogram``'s ``decode_and_add`` costs ~90 µs per timeline line (it builds a histogram object
 per decode); reports decode tens of thousands of lines, so this module decodes the same wire
 format (base64 → zlib → ZigZag LEB128 counts, via hdrhistogram's own C codec) straight into a
@@ -21,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
+from loadkit.rundir.histogram import SPARSE_PREFIX
+
 #: every histogram loadkit writes: 1 µs … 10 min, 2 significant digits (docs/run-directory.md)
 LOWEST_US: Final = 1
 HIGHEST_US: Final = 600_000_000
@@ -35,6 +44,9 @@ _EXT_HEADER: Final = 8  # cookie + length, before the zlib payload
 _PAYLOAD_HEADER: Final = 40  # cookie, length, offset, digits, lowest, highest, ratio
 
 Counts = npt.NDArray[np.int64]
+#: one pair of a timeline v2 histogram: counts index, count
+PAIR: Final = np.dtype([("index", "<u2"), ("count", "u1")])
+_SKIP: Final = len(SPARSE_PREFIX)
 
 #: the value hdrhistogram reports for a percentile landing in each counts index
 _HIGHEST_EQUIVALENT: Final = np.array(
@@ -66,6 +78,8 @@ class Decoder:
 
     def decode(self, encoded: str | bytes) -> tuple[int, Counts] | None:
         """The counts of ``encoded``, or ``None`` if it cannot be decoded at all."""
+        if isinstance(encoded, str) and encoded.startswith(SPARSE_PREFIX):
+            return self._sparse(encoded)
         try:
             raw = binascii.a2b_base64(encoded)
             data = zlib.decompress(raw[_EXT_HEADER:])
@@ -87,6 +101,21 @@ class Decoder:
         self._dirty = (lo, hi)
         return lo, self.scratch[lo:hi]
 
+    def _sparse(self, encoded: str) -> tuple[int, Counts] | None:
+        raw = sparse_raw(encoded)
+        if raw is None:
+            return None
+        index, count = pairs_of(raw)
+        lo, hi = self._dirty
+        self.scratch[lo:hi] = 0
+        if not len(index):
+            self._dirty = (0, 0)
+            return 0, self.scratch[0:0]
+        np.add.at(self.scratch, index, count)
+        lo, hi = int(index.min()), int(index.max()) + 1
+        self._dirty = (lo, hi)
+        return lo, self.scratch[lo:hi]
+
     def _general(self, encoded: str | bytes) -> tuple[int, Counts] | None:
         """A histogram with other settings: re-record its values into ours."""
         try:
@@ -100,6 +129,44 @@ class Decoder:
                 item.count_added_in_this_iter_step
             )
         return 0, self.scratch
+
+
+def sparse_raw(encoded: str) -> bytes | None:
+    """The pair bytes of a ``sparse:`` histogram (whole pairs only), ``None`` if not base64."""
+    try:
+        raw = binascii.a2b_base64(encoded[_SKIP:])
+    except (binascii.Error, ValueError):
+        return None
+    return raw[: len(raw) - len(raw) % PAIR.itemsize]
+
+
+def pairs_of(raw: bytes | bytearray) -> tuple[npt.NDArray[np.intp], Counts]:
+    """Index and count arrays of concatenated pair bytes (indexes out of range dropped)."""
+    pairs = np.frombuffer(raw, dtype=PAIR, count=len(raw) // PAIR.itemsize)
+    index = pairs["index"].astype(np.intp)
+    count = pairs["count"].astype(np.int64)
+    if len(index) and int(index.max()) >= COUNTS_LEN:  # a damaged line: keep what fits
+        keep = index < COUNTS_LEN
+        index, count = index[keep], count[keep]
+    return index, count
+
+
+def add_all(into: Counts, encoded: list[str]) -> None:
+    """Add every histogram of ``encoded`` (either form) to ``into``; undecodable ones are
+    skipped. ``sparse:`` ones are summed together by one ``np.bincount``."""
+    raw = bytearray()
+    decoder: Decoder | None = None
+    for value in encoded:
+        if value.startswith(SPARSE_PREFIX):
+            part = sparse_raw(value)
+            if part is not None:
+                raw += part
+        else:
+            decoder = decoder or Decoder()
+            add_encoded(into, value, decoder)
+    if raw:
+        index, count = pairs_of(raw)
+        into += np.bincount(index, weights=count, minlength=COUNTS_LEN).astype(np.int64)
 
 
 def index_of(value_us: int) -> int:
@@ -138,6 +205,25 @@ def percentiles_ms(counts: Counts, ps: tuple[float, ...]) -> list[float | None]:
         index = int(np.searchsorted(cumulative, target, side="left"))
         out.append(float(_HIGHEST_EQUIVALENT[min(index, COUNTS_LEN - 1)]) / 1000.0)
     return out
+
+
+def percentiles_rows_ms(
+    rows: npt.NDArray[np.int64], ps: tuple[float, ...]
+) -> list[list[float | None]]:
+    """:func:`percentiles_ms` of every row of a 2-D counts array at once (time bins)."""
+    if not len(rows):
+        return []
+    cumulative = np.cumsum(rows, axis=1)
+    total = cumulative[:, -1]
+    out = np.empty((len(rows), len(ps)), dtype=np.float64)
+    for j, p in enumerate(ps):
+        target = np.maximum((np.minimum(p, 100.0) * total / 100 + 0.5).astype(np.int64), 1)
+        index = (cumulative >= target[:, None]).argmax(axis=1)
+        out[:, j] = _HIGHEST_EQUIVALENT[np.minimum(index, COUNTS_LEN - 1)] / 1000.0
+    return [
+        [float(v) for v in row] if t > 0 else [None] * len(ps)
+        for row, t in zip(out.tolist(), total.tolist(), strict=True)
+    ]
 
 
 def percentile_ms(counts: Counts, p: float) -> float | None:

@@ -9,14 +9,17 @@ goes) or read whole (reports)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import orjson
 from hdrh.histogram import HdrHistogram
 
-SCHEMA = "loadkit.timeline/v1"
+from loadkit.rundir import histogram
+
+#: what the writer writes; v1 (hdrhistogram's base64 histograms) reads the same
+SCHEMA = "loadkit.timeline/v2"
 OUTCOMES = ("ok", "rejected", "busy", "unsent")
 #: HDR range: 1 us to 10 minutes, 2 significant digits (what the recorder uses)
 HIST_ARGS = (1, 600_000_000, 2)
@@ -96,7 +99,7 @@ class Bucket:
                 hist = new_histogram()
                 for part in parts:
                     if isinstance(part, str):
-                        hist.decode_and_add(part)
+                        hist.add(histogram.decode(part))
                     elif isinstance(part, HdrHistogram):
                         hist.add(part)
                     else:  # dense counts folded by a LiveTimeline: one record per used slot
@@ -139,21 +142,17 @@ class Bucket:
         if not parts:
             return None
         counts = hdr.zeros()
-        decoder = hdr.Decoder()
+        hdr.add_all(counts, [part for part in parts if isinstance(part, str)])
         for part in parts:
-            if not isinstance(part, str | HdrHistogram):  # dense counts (LiveTimeline's folds)
+            if isinstance(part, str):  # added above, in bulk
+                continue
+            if not isinstance(part, HdrHistogram):  # dense counts (LiveTimeline's folds)
                 counts[: len(part)] += part
                 continue
-            decoded = decoder.decode(part) if isinstance(part, str) else None
-            if decoded is not None:
-                first, found = decoded
-                counts[first : first + len(found)] += found
-            else:  # a histogram object, or an encoding of other settings
-                hist = part if not isinstance(part, str) else HdrHistogram.decode(part)
-                for item in hist.get_recorded_iterator():
-                    counts[hdr.index_of(int(item.value_iterated_to))] += (
-                        item.count_added_in_this_iter_step
-                    )
+            for item in part.get_recorded_iterator():
+                counts[hdr.index_of(int(item.value_iterated_to))] += (
+                    item.count_added_in_this_iter_step
+                )
         return hdr.percentile_ms(counts, p)
 
 
@@ -185,10 +184,10 @@ class Timeline:
             if not line:
                 continue
             try:
-                delta = json.loads(line)
-            except json.JSONDecodeError:
+                delta = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 continue  # a line cut short by a killed writer
-            if "schema" in delta:
+            if not isinstance(delta, dict) or "schema" in delta:
                 continue
             key = (
                 int(delta["t"]),

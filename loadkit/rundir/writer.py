@@ -32,7 +32,7 @@ import orjson
 from loadkit.profile.outcome import CAUSES, DETAILS, OUTCOMES
 from loadkit.rundir import ACKS, TIMELINE
 from loadkit.rundir.acks import SENT, AckLog, AckRecord, ack_record, disk_full_dropped
-from loadkit.rundir.histogram import encode_sparse
+from loadkit.rundir.histogram import pack_sparse
 
 log = logging.getLogger("loadkit")
 
@@ -40,7 +40,9 @@ OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
 CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)
 DETAIL_NAMES: Final = tuple(d.value for d in DETAILS)
 
-TIMELINE_SCHEMA: Final = "loadkit.timeline/v1"
+#: v2: histograms as ``sparse:`` pairs (:func:`~loadkit.rundir.histogram.pack_sparse`); v1
+#: timelines (hdrhistogram's base64) still read everywhere
+TIMELINE_SCHEMA: Final = "loadkit.timeline/v2"
 
 
 _Key = tuple[int, str, str, str, str, str, str]  # t, phase, journey, endpoint, level, instance,
@@ -121,8 +123,8 @@ class RunWriter:
                     d: k for d, k in zip(DETAIL_NAMES, merged.details, strict=True) if k
                 }
             if merged.lat:
-                line["lat"] = encode_sparse(merged.lat)
-                line["svc"] = encode_sparse(merged.svc)
+                line["lat"] = pack_sparse(merged.lat)
+                line["svc"] = pack_sparse(merged.svc)
             out.append(orjson.dumps(line))
         with disk_full_dropped(self.run_dir / TIMELINE, len(out)):
             if out:
