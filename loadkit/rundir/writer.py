@@ -31,7 +31,8 @@ import orjson
 from loadkit.profile.outcome import CAUSES, DETAILS, OUTCOMES
 from loadkit.rundir import ACKS, TIMELINE
 from loadkit.rundir.acks import SENT, AckLog, AckRecord, ack_record
-from loadkit.rundir.histogram import pack_sparse
+from loadkit.rundir.columns import ColumnWriter, Row, columns_path
+from loadkit.rundir.histogram import sparse_pairs, sparse_text
 
 OUTCOME_NAMES: Final = tuple(o.value for o in OUTCOMES)
 CAUSE_NAMES: Final = tuple(c.value for c in CAUSES)
@@ -68,6 +69,11 @@ class RunWriter:
         self._timeline = _open_jsonl(
             self.run_dir / TIMELINE, {"schema": TIMELINE_SCHEMA, "latency_unit": "us"}
         )
+        self._offset = self._timeline.tell()
+        # the same deltas as columns, for reports (docs/run-directory.md, timeline.cols)
+        self._columns = ColumnWriter(
+            columns_path(self.run_dir / TIMELINE), OUTCOME_NAMES, CAUSE_NAMES
+        )
         self._ack_log = AckLog(self.run_dir / ACKS)
         #: totals written so far (requests and actions by outcome), for logs and tests
         self.lines = 0
@@ -97,6 +103,7 @@ class RunWriter:
         """Append the merged deltas (ordered by second) and the acks; flush both files."""
         pending, self._pending = self._pending, {}
         out = []
+        rows: list[Row] = []
         for key in sorted(pending):
             t, phase, journey, endpoint, level, instance, network = key
             merged = pending[key]
@@ -119,12 +126,19 @@ class RunWriter:
                 line["detail"] = {
                     d: k for d, k in zip(DETAIL_NAMES, merged.details, strict=True) if k
                 }
+            lat = svc = b""
             if merged.lat:
-                line["lat"] = pack_sparse(merged.lat)
-                line["svc"] = pack_sparse(merged.svc)
+                lat, svc = sparse_pairs(merged.lat), sparse_pairs(merged.svc)
+                line["lat"] = sparse_text(lat)
+                line["svc"] = sparse_text(svc)
             out.append(orjson.dumps(line))
+            rows.append((t, key[1:], merged.n, merged.causes, lat, svc))
         if out:
-            self._timeline.write(b"\n".join(out) + b"\n")
+            data = b"\n".join(out) + b"\n"
+            self._timeline.write(data)
+            self._timeline.flush()  # the JSON lines first: the columns never run ahead of them
+            self._columns.write(self._offset, data, rows)
+            self._offset += len(data)
             self.lines += len(out)
         self._timeline.flush()
         acks, self._acks = self._acks, []
@@ -133,6 +147,7 @@ class RunWriter:
     def close(self) -> None:
         self.flush()
         self._timeline.close()
+        self._columns.close()
         self._ack_log.close()
 
 
