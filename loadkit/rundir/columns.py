@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-#: the column file of ``timeline.jsonl`` (same directory)
+#: the column file of ``timeline.jsonl`` (``timeline.cols``, same directory)
 COLUMNS_SUFFIX: Final = ".cols"
 _MAGIC: Final = b"LKTC"
 _RECORD = struct.Struct("<4sII")
