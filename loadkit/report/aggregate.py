@@ -412,6 +412,7 @@ class _Reader:
         infos = self.infos
         nk = len(infos)
         key = kid_arr[rows] * _C + index
+        count = count.astype(np.float64)  # bincount's weights: converted once, not per call
         per_kid = np.bincount(key, weights=count, minlength=nk * _C).reshape(nk, _C)
         totals = self.kid_hist[which]
         if totals.shape[0] < nk:

@@ -4,7 +4,11 @@ acknowledgement logs every load process keeps.
 ``timeline.jsonl`` and ``acks.bin`` are appended as payloads of :class:`~loadkit.load.recorder.
 Recorder` arrive (from workers' reports, or from the local recorder): :meth:`RunWriter.add` merges
 cells with the same key, :meth:`RunWriter.flush` appends one additive delta line per key and the
-ack lines, then flushes the files, so a killed run still leaves a readable directory.
+ack lines, then flushes the files, so a killed run still leaves a readable directory. Each
+flush's deltas also go to ``timeline.cols`` as binary columns (:mod:`loadkit.rundir.columns`),
+after the JSON lines: reports read those instead of parsing every line, and fall back to the
+JSON lines for anything the columns lack (a torn record; a full disk: the writer then stops
+writing them).
 See docs/run-directory.md for the formats::
 
     writer = RunWriter(run_dir)
@@ -71,7 +75,7 @@ class RunWriter:
         )
         self._offset = self._timeline.tell()
         # the same deltas as columns, for reports (docs/run-directory.md, timeline.cols)
-        self._columns = ColumnWriter(
+        self._columns: ColumnWriter | None = ColumnWriter(
             columns_path(self.run_dir / TIMELINE), OUTCOME_NAMES, CAUSE_NAMES
         )
         self._ack_log = AckLog(self.run_dir / ACKS)
@@ -137,7 +141,12 @@ class RunWriter:
             data = b"\n".join(out) + b"\n"
             self._timeline.write(data)
             self._timeline.flush()  # the JSON lines first: the columns never run ahead of them
-            self._columns.write(self._offset, data, rows)
+            if self._columns is not None:
+                try:
+                    self._columns.write(self._offset, data, rows)
+                except OSError:  # e.g. a full disk: the JSON lines alone still say it all
+                    self._columns.close()
+                    self._columns = None
             self._offset += len(data)
             self.lines += len(out)
         self._timeline.flush()
@@ -147,7 +156,8 @@ class RunWriter:
     def close(self) -> None:
         self.flush()
         self._timeline.close()
-        self._columns.close()
+        if self._columns is not None:
+            self._columns.close()
         self._ack_log.close()
 
 
