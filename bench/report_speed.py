@@ -261,6 +261,12 @@ def main() -> int:
             f"{cpu:.2f} s CPU, peak RSS {rss:,.0f} MB, start-up included "
             f"— target ≤ 2 s, ≤ 200 MB: {ok}"
         )
+        # the same without the HTML page (matplotlib's import and its ten charts)
+        wall, cpu, rss, _out = _measure([*argv[:-1], "md,json,junit,terminal"])
+        print(
+            f"loadkit report --format md,json,junit,terminal: {wall:.2f} s wall, {cpu:.2f} s CPU, "
+            f"peak RSS {rss:,.0f} MB"
+        )
         if args.timeline:
             inner, wall, rss, cpu = _child(TIMELINE, run_dir)
             print(
