@@ -206,3 +206,22 @@ def test_columns_give_the_json_lines_sums(timelines: tuple[Path, Path], tmp_path
     rewritten.write_bytes(v1.read_bytes())
     assert read_columns(rewritten) is None
     _same(aggregate(rewritten, windows=WINDOWS, bin_s=2), json_only)
+
+
+def test_columns_stop_at_an_edited_line(timelines: tuple[Path, Path], tmp_path: Path) -> None:
+    """A line changed by hand (same length, so no offset moves): the columns cover only the
+    lines before it, and the sums are the JSON lines'."""
+    v2, _ = timelines
+    edited = _copy(v2, tmp_path / "edited")
+    data = edited.read_bytes()
+    at = data.index(b'"ok":', len(data) // 2) + len(b'"ok":')
+    digit = data[at : at + 1]
+    assert digit.isdigit()
+    edited.write_bytes(data[:at] + (b"9" if digit != b"9" else b"8") + data[at + 1 :])
+    found = read_columns(edited)
+    assert found is not None and found.end < at
+    reference = aggregate(_copy(edited, tmp_path / "edited-json", columns=False))
+    _same(aggregate(edited), reference)
+    assert aggregate(edited).total("action").n != aggregate(v2).total("action").n or (
+        aggregate(edited).total("request").n != aggregate(v2).total("request").n
+    )
