@@ -186,7 +186,9 @@ class Columns:
             for kid, *key in meta.get("keys", ()):
                 if kid != len(self.keys):  # ids restart: another writer appended; stop here
                     return None
-                phase, journey, endpoint, level, instance, network = (str(k) for k in key)
+                phase, journey, endpoint, level, instance, network = (
+                    "" if k is None else str(k) for k in key
+                )
                 self.keys.append((phase, journey, endpoint, level, instance, network))
         except (orjson.JSONDecodeError, TypeError, ValueError):
             return None
