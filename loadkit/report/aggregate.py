@@ -31,6 +31,7 @@ import orjson
 from loadkit.profile.outcome import Outcome
 from loadkit.report.model import Scope
 from loadkit.rundir import hdr
+from loadkit.rundir.columns import Batch, Columns, read_columns
 from loadkit.rundir.histogram import SPARSE_PREFIX
 
 LEVELS = ("action", "request")
@@ -172,6 +173,8 @@ class _Reader:
         self.newest = -(2**62)
         self.rows = 0
         self.strict = False
+        #: ``timeline.cols`` key id → key id here
+        self.col_kids: list[int] = []
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -313,12 +316,7 @@ class _Reader:
         self.agg.bad_lines += bad
         if not ts:
             return
-        t_arr = np.array(ts, dtype=np.int64)
-        kid_arr = np.array(kids, dtype=np.intp)
-        self.t.append(t_arr)
-        self.kid.append(kid_arr)
-        self.n.append(n_arr)
-        self.rows += len(ts)
+        hists: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[Any]]] = {}
         for which in _HISTS:
             rows_of, sizes = blobs[which]
             row_parts: list[npt.NDArray[np.intp]] = []
@@ -334,13 +332,68 @@ class _Reader:
                 idx_parts.append(idx.astype(np.intp))
                 cnt_parts.append(cnt)
             if row_parts:
-                rows = np.concatenate(row_parts) if len(row_parts) > 1 else row_parts[0]
-                index = np.concatenate(idx_parts) if len(idx_parts) > 1 else idx_parts[0]
-                count = np.concatenate(cnt_parts) if len(cnt_parts) > 1 else cnt_parts[0]
-                if len(index) and int(index.max()) >= _C:  # a damaged line: keep what fits
-                    keep = index < _C
-                    rows, index, count = rows[keep], index[keep], count[keep]
-                self._latency(which, t_arr, kid_arr, rows, index, count)
+                hists[which] = (
+                    np.concatenate(row_parts) if len(row_parts) > 1 else row_parts[0],
+                    np.concatenate(idx_parts) if len(idx_parts) > 1 else idx_parts[0],
+                    np.concatenate(cnt_parts) if len(cnt_parts) > 1 else cnt_parts[0],
+                )
+        self._add(np.array(ts, dtype=np.int64), np.array(kids, dtype=np.intp), n_arr, hists)
+
+    def feed_columns(self, cols: Columns, batch: Batch) -> None:
+        """One record of ``timeline.cols``: the same lines as JSON, already in columns."""
+        keys = cols.keys
+        kid_of = self.col_kids
+        while len(kid_of) < len(keys):  # the record's new keys (scope applied as for JSON)
+            kid_of.append(self.key_id(keys[len(kid_of)]))
+        kid_arr = np.array(kid_of, dtype=np.intp)[batch.key]
+        keep = kid_arr >= 0
+        # the record's columns in this reader's order (a column it lacks: zeros)
+        n_arr = np.zeros((len(kid_arr), len(OUTCOMES)), dtype=np.int64)
+        for i, name in enumerate(cols.outcomes):
+            if name in OUTCOMES:
+                n_arr[:, OUTCOMES.index(name)] = batch.n[:, i]
+        t_arr = batch.t
+        hists = {}
+        for which, raw, sizes in (
+            ("lat", batch.lat, batch.lat_sizes),
+            ("svc", batch.svc, batch.svc_sizes),
+        ):
+            pairs: npt.NDArray[Any] = np.frombuffer(raw, dtype=hdr.PAIR)
+            rows = np.repeat(np.arange(len(kid_arr), dtype=np.intp), sizes)
+            hists[which] = (rows, pairs["index"].astype(np.intp), pairs["count"])
+        if not keep.all():  # lines outside the scope
+            new_row = np.cumsum(keep) - 1
+            for which, (rows, index, count) in hists.items():
+                sel = keep[rows]
+                hists[which] = (new_row[rows[sel]], index[sel], count[sel])
+            t_arr, kid_arr, n_arr = t_arr[keep], kid_arr[keep], n_arr[keep]
+            causes = batch.causes[keep]
+        else:
+            causes = batch.causes
+        merged = self.causes
+        for row, c in zip(*np.nonzero(causes), strict=True):
+            ck = (int(kid_arr[row]), int(t_arr[row]), cols.causes[c])
+            merged[ck] = merged.get(ck, 0) + int(causes[row, c])
+        if len(t_arr):
+            self._add(t_arr, kid_arr, n_arr, hists)
+
+    def _add(
+        self,
+        t_arr: npt.NDArray[np.int64],
+        kid_arr: npt.NDArray[np.intp],
+        n_arr: npt.NDArray[np.int64],
+        hists: dict[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[Any]]],
+    ) -> None:
+        """Some lines' columns, and their latency pairs as (line row, counts index, count)."""
+        self.t.append(t_arr)
+        self.kid.append(kid_arr)
+        self.n.append(n_arr)
+        self.rows += len(t_arr)
+        for which, (rows, index, count) in hists.items():
+            if len(index) and int(index.max()) >= _C:  # a damaged line: keep what fits
+                keep = index < _C
+                rows, index, count = rows[keep], index[keep], count[keep]
+            self._latency(which, t_arr, kid_arr, rows, index, count)
         self._close_bins(int(t_arr.max()))
 
     # -- latency --------------------------------------------------------------------------
@@ -359,6 +412,7 @@ class _Reader:
         infos = self.infos
         nk = len(infos)
         key = kid_arr[rows] * _C + index
+        count = count.astype(np.float64)  # bincount's weights: converted once, not per call
         per_kid = np.bincount(key, weights=count, minlength=nk * _C).reshape(nk, _C)
         totals = self.kid_hist[which]
         if totals.shape[0] < nk:
@@ -592,17 +646,36 @@ def aggregate(
     except OSError:
         return agg
     with fh:
-        partial = b""
-        while chunk := fh.read(_CHUNK):
-            lines = (partial + chunk).split(b"\n")
-            partial = lines.pop()
-            reader.feed(lines)
-        if partial:
-            reader.feed([partial])
+        cols = read_columns(path)
+        if cols is None:
+            _feed_json(reader, fh, None)
+        else:  # the JSON lines the column file does not cover, and its records
+            _feed_json(reader, fh, cols.start)
+            for batch in cols.batches():
+                reader.feed_columns(cols, batch)
+            fh.seek(cols.read_end)
+            _feed_json(reader, fh, None)
     reader.finish()
     if reader.late:
         _late_bins(path, reader)
     return agg
+
+
+def _feed_json(reader: _Reader, fh: Any, until: int | None) -> None:
+    """Feed the JSON lines from ``fh``'s position to ``until`` (``None``: the end)."""
+    partial = b""
+    left = until - fh.tell() if until is not None else None
+    while left is None or left > 0:
+        chunk = fh.read(_CHUNK if left is None else min(_CHUNK, left))
+        if not chunk:
+            break
+        if left is not None:
+            left -= len(chunk)
+        lines = (partial + chunk).split(b"\n")
+        partial = lines.pop()
+        reader.feed(lines)
+    if partial:
+        reader.feed([partial])
 
 
 def _late_bins(path: Path, reader: _Reader) -> None:

@@ -191,13 +191,14 @@ def _profile(data: RunData, rd: RunDir) -> Profile | None:
 def _scenario(data: RunData, header: dict[str, Any]) -> tuple[str | None, float | None]:
     """The scenario's name, and the ``max`` of its first busy-rate probe (the steady-state
     limit recovery is measured against)."""
-    from loadkit.chaos.scenario import ProbeKind, load_scenario
-
     sc = data.run.get("scenario") or {}
     name = sc.get("name") or header.get("scenario")
     path = sc.get("path") or header.get("scenario_path")
     if not path:
         return (str(name) if name else None), None
+    # only here: the chaos package (fault drivers, HTTP clients) takes ~0.5 s to import
+    from loadkit.chaos.scenario import ProbeKind, load_scenario
+
     try:
         scenario = load_scenario(Path(str(path)))
     except Exception:

@@ -41,6 +41,8 @@ RUN: Final = "run.json"
 RUN_CONFIG: Final = "run-config.json"
 CLOCK: Final = "clock.json"
 TIMELINE: Final = "timeline.jsonl"
+#: the timeline's deltas as binary columns, for reports (loadkit.rundir.columns)
+TIMELINE_COLS: Final = "timeline.cols"
 ACKS: Final = "acks.bin"
 #: the acknowledgement log of run directories written before ``loadkit.acks/v2`` (still read)
 ACKS_JSONL: Final = "acks.jsonl"
@@ -161,6 +163,10 @@ class RunDir:
     @property
     def timeline(self) -> Path:
         return self.path / TIMELINE
+
+    @property
+    def timeline_cols(self) -> Path:
+        return self.path / TIMELINE_COLS
 
     @property
     def acks(self) -> Path:
@@ -313,6 +319,7 @@ __all__ = [
     "SERVER_CAUSES",
     "SUMMARY_MD",
     "TIMELINE",
+    "TIMELINE_COLS",
     "WORKERS",
     "Clock",
     "RunDir",

@@ -78,6 +78,17 @@ _MAX_COUNT: Final = 255
 def pack_sparse(hist: dict[int, int]) -> str:
     """``hist`` (``{counts index: count}``) as a timeline v2 histogram (``sparse:`` + base64 of
     ``<u2 index, u1 count>`` pairs, ascending; counts over 255 take several pairs)."""
+    return sparse_text(sparse_pairs(hist))
+
+
+def sparse_text(raw: bytes) -> str:
+    """:func:`sparse_pairs`' bytes as a timeline line's value (``sparse:`` + base64)."""
+    return SPARSE_PREFIX + binascii.b2a_base64(raw, newline=False).decode("ascii")
+
+
+def sparse_pairs(hist: dict[int, int]) -> bytes:
+    """The ``<u2 index, u1 count>`` pairs of ``hist`` (what a ``sparse:`` value's base64 holds;
+    ``timeline.cols`` keeps them as they are)."""
     flat: list[int] = []
     for index, count in sorted(hist.items()):
         while count > _MAX_COUNT:
@@ -85,8 +96,7 @@ def pack_sparse(hist: dict[int, int]) -> str:
             count -= _MAX_COUNT
         if count > 0:
             flat += (index, count)
-    raw = struct.pack("<" + "HB" * (len(flat) // 2), *flat)
-    return SPARSE_PREFIX + binascii.b2a_base64(raw, newline=False).decode("ascii")
+    return struct.pack("<" + "HB" * (len(flat) // 2), *flat)
 
 
 def decode(encoded: str) -> HdrHistogram:

@@ -4,7 +4,11 @@ acknowledgement logs every load process keeps.
 ``timeline.jsonl`` and ``acks.bin`` are appended as payloads of :class:`~loadkit.load.recorder.
 Recorder` arrive (from workers' reports, or from the local recorder): :meth:`RunWriter.add` merges
 cells with the same key, :meth:`RunWriter.flush` appends one additive delta line per key and the
-ack lines, then flushes the files, so a killed run still leaves a readable directory.
+ack lines, then flushes the files, so a killed run still leaves a readable directory. Each
+flush's deltas also go to ``timeline.cols`` as binary columns (:mod:`loadkit.rundir.columns`),
+after the JSON lines: reports read those instead of parsing every line, and fall back to the
+JSON lines for anything the columns lack (a torn record; a full disk: the writer then stops
+writing them).
 See docs/run-directory.md for the formats::
 
     writer = RunWriter(run_dir)
@@ -23,6 +27,7 @@ written before each request leaves) are both ``AckLog``::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import IO, Any, Final
@@ -32,7 +37,8 @@ import orjson
 from loadkit.profile.outcome import CAUSES, DETAILS, OUTCOMES
 from loadkit.rundir import ACKS, TIMELINE
 from loadkit.rundir.acks import SENT, AckLog, AckRecord, ack_record, disk_full_dropped
-from loadkit.rundir.histogram import pack_sparse
+from loadkit.rundir.columns import ColumnWriter, Row, columns_path
+from loadkit.rundir.histogram import sparse_pairs, sparse_text
 
 log = logging.getLogger("loadkit")
 
@@ -71,6 +77,11 @@ class RunWriter:
         self._timeline = _open_jsonl(
             self.run_dir / TIMELINE, {"schema": TIMELINE_SCHEMA, "latency_unit": "us"}
         )
+        self._offset = self._timeline.tell()
+        # the same deltas as columns, for reports (docs/run-directory.md, timeline.cols)
+        self._columns: ColumnWriter | None = ColumnWriter(
+            columns_path(self.run_dir / TIMELINE), OUTCOME_NAMES, CAUSE_NAMES
+        )
         self._ack_log = AckLog(self.run_dir / ACKS)
         #: totals written so far (requests and actions by outcome), for logs and tests
         self.lines = 0
@@ -100,6 +111,7 @@ class RunWriter:
         """Append the merged deltas (ordered by second) and the acks; flush both files."""
         pending, self._pending = self._pending, {}
         out = []
+        rows: list[Row] = []
         for key in sorted(pending):
             t, phase, journey, endpoint, level, instance, network = key
             merged = pending[key]
@@ -122,21 +134,45 @@ class RunWriter:
                 line["detail"] = {
                     d: k for d, k in zip(DETAIL_NAMES, merged.details, strict=True) if k
                 }
+            lat = svc = b""
             if merged.lat:
-                line["lat"] = pack_sparse(merged.lat)
-                line["svc"] = pack_sparse(merged.svc)
+                lat, svc = sparse_pairs(merged.lat), sparse_pairs(merged.svc)
+                line["lat"] = sparse_text(lat)
+                line["svc"] = sparse_text(svc)
             out.append(orjson.dumps(line))
+            rows.append((t, key[1:], merged.n, merged.causes, lat, svc))
         with disk_full_dropped(self.run_dir / TIMELINE, len(out)):
             if out:
-                self._timeline.write(b"\n".join(out) + b"\n")
+                data = b"\n".join(out) + b"\n"
+                try:
+                    self._timeline.write(data)
+                    self._timeline.flush()  # the JSON lines first: columns never run ahead
+                except OSError:
+                    # the JSON lines may end torn: the columns stop (readers use the lines)
+                    self._stop_columns()
+                    raise
+                if self._columns is not None:
+                    try:
+                        self._columns.write(self._offset, data, rows)
+                    except OSError:  # e.g. a full disk: the JSON lines alone still say it all
+                        self._stop_columns()
+                self._offset += len(data)
                 self.lines += len(out)
             self._timeline.flush()
         acks, self._acks = self._acks, []
         self._ack_log.write(acks)
 
+    def _stop_columns(self) -> None:
+        if self._columns is not None:
+            with contextlib.suppress(OSError):
+                self._columns.close()
+            self._columns = None
+
     def close(self) -> None:
         self.flush()
         self._timeline.close()
+        if self._columns is not None:
+            self._columns.close()
         self._ack_log.close()
 
 

@@ -1,5 +1,5 @@
-"""The reference ledger's read (keys split in SQL, rows packed as bytea) against a real
-PostgreSQL: it must name the same keys and details as the transactions table holds."""
+"""Integrity sources against real endpoints: the reference ledger's read (keys split in SQL,
+rows packed as bytea) against a real PostgreSQL, and an HTTP ledger's headers."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from loadkit.report import aggregate as aggregate_module
 from loadkit.report.aggregate import Acc, Aggregates, aggregate
 from loadkit.report.model import Scope
 from loadkit.rundir import hdr
+from loadkit.rundir.columns import read_columns
 from loadkit.rundir.histogram import encode_sparse, hdr_index
 from loadkit.rundir.writer import CAUSE_NAMES, RunWriter
 
@@ -145,3 +146,82 @@ def test_torn_tail_and_any_line_order(
     random.Random(5).shuffle(body)
     shuffled.write_bytes(b"\n".join([lines[0], *body]) + b"\n")
     _same(aggregate(shuffled, windows=WINDOWS, bin_s=2), reference)
+
+
+def _copy(v2: Path, into: Path, *, columns: bool = True) -> Path:
+    into.mkdir()
+    (into / "timeline.jsonl").write_bytes(v2.read_bytes())
+    if columns:
+        (into / "timeline.cols").write_bytes(v2.with_suffix(".cols").read_bytes())
+    return into / "timeline.jsonl"
+
+
+def test_columns_give_the_json_lines_sums(timelines: tuple[Path, Path], tmp_path: Path) -> None:
+    """``timeline.cols`` (what the writer keeps beside the JSON lines) sums to what the JSON
+    lines do, and whatever it does not cover is read from them: a torn or damaged record, lines
+    appended by another writer or by hand, a timeline rewritten since."""
+    v2, v1 = timelines
+    assert read_columns(v2) is not None
+    json_only = aggregate(_copy(v2, tmp_path / "json", columns=False), windows=WINDOWS, bin_s=2)
+    _same(aggregate(v2, windows=WINDOWS, bin_s=2), json_only)
+    cols = v2.with_suffix(".cols").read_bytes()
+    # a crash mid-write: the last record torn
+    torn = _copy(v2, tmp_path / "torn")
+    torn.with_suffix(".cols").write_bytes(cols[: len(cols) - 100])
+    found = read_columns(torn)
+    assert found is not None
+    assert sum(len(b.t) for b in found.batches()) < 45 * 2 * 3
+    assert found.read_end < torn.stat().st_size
+    _same(aggregate(torn, windows=WINDOWS, bin_s=2), json_only)
+    # a damaged byte in the middle: the records before it, then the JSON lines
+    damaged = _copy(v2, tmp_path / "damaged")
+    middle = bytearray(cols)
+    middle[len(cols) // 2] ^= 0xFF
+    damaged.with_suffix(".cols").write_bytes(bytes(middle))
+    _same(aggregate(damaged, windows=WINDOWS, bin_s=2), json_only)
+    # a second writer appends (its key ids start again) and a line is added by hand
+    appended = _copy(v2, tmp_path / "appended")
+    writer = RunWriter(appended.parent)
+    writer.add({"cells": _cells(random.Random(3), 50, "wallet-3")})
+    writer.close()
+    with appended.open("ab") as fh:
+        fh.write(
+            orjson.dumps(
+                {
+                    "t": 51,
+                    "phase": "peak",
+                    "journey": "pay",
+                    "level": "action",
+                    "endpoint": "*",
+                    "n": {"ok": 7},
+                }
+            )
+            + b"\n"
+        )
+    reference = aggregate(_copy(appended, tmp_path / "appended-json", columns=False))
+    _same(aggregate(appended), reference)
+    assert aggregate(appended).lines == 45 * 2 * 3 + 3 + 1
+    # the timeline rewritten under the same name: its old columns no longer fit it
+    rewritten = _copy(v2, tmp_path / "rewritten")
+    rewritten.write_bytes(v1.read_bytes())
+    assert read_columns(rewritten) is None
+    _same(aggregate(rewritten, windows=WINDOWS, bin_s=2), json_only)
+
+
+def test_columns_stop_at_an_edited_line(timelines: tuple[Path, Path], tmp_path: Path) -> None:
+    """A line changed by hand (same length, so no offset moves): the columns cover only the
+    lines before it, and the sums are the JSON lines'."""
+    v2, _ = timelines
+    edited = _copy(v2, tmp_path / "edited")
+    data = edited.read_bytes()
+    at = data.index(b'"ok":', len(data) // 2) + len(b'"ok":')
+    digit = data[at : at + 1]
+    assert digit.isdigit()
+    edited.write_bytes(data[:at] + (b"9" if digit != b"9" else b"8") + data[at + 1 :])
+    found = read_columns(edited)
+    assert found is not None and found.end < at
+    reference = aggregate(_copy(edited, tmp_path / "edited-json", columns=False))
+    _same(aggregate(edited), reference)
+    assert aggregate(edited).total("action").n != aggregate(v2).total("action").n or (
+        aggregate(edited).total("request").n != aggregate(v2).total("request").n
+    )
