@@ -40,6 +40,7 @@ from loadkit.profile.model import load_profile
 from loadkit.run import Runner, RunOptions
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack, StackOptions
+from loadkit.stack.watchdog import Watchdog
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the targets of issue 19 (fractions)
@@ -441,7 +442,16 @@ def soak(args: argparse.Namespace) -> SoakResult:
     work.chmod(0o755)
     users = load_profile(args.profile).users.accounts
     print(f"starting the reference stack ({args.instances} wallet instances)…")
-    stack = ReferenceStack.up(work / "stack", StackOptions(instances=args.instances, users=users))
+    # the stack dies with this process however it ends (a SIGKILL too): see stack/watchdog.py
+    watchdog = Watchdog.start(work, work / "watchdog.log")
+    watchdog.watch_stack(work / "stack")
+    try:
+        stack = ReferenceStack.up(
+            work / "stack", StackOptions(instances=args.instances, users=users)
+        )
+    except BaseException:
+        watchdog.release()
+        raise
     try:
         knee: float | None = args.knee
         if args.rate is not None:
@@ -479,8 +489,11 @@ def soak(args: argparse.Namespace) -> SoakResult:
         )
         analyse(result, run.timeline)
     finally:
-        stack.down()
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            stack.down()
+        finally:
+            watchdog.release()
+            shutil.rmtree(work, ignore_errors=True)
     (out / "soak.json").write_text(json.dumps(result.to_json(), indent=1))
     write_chart(result, out / "soak.png")
     print_result(result)
