@@ -405,27 +405,33 @@ def write_chart(result: SoakResult, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (mem, cpu, lat) = plt.subplots(3, 1, figsize=(10, 11), sharex=False)
+    fig, (mem, cpu, lat) = plt.subplots(3, 1, figsize=(10, 12), sharex=False)
     for name in dict.fromkeys(s.component for s in result.samples):
-        mine = [s for s in result.samples if s.component == name]
+        # a process already gone reads 0: it is not a drop in memory
+        mine = [s for s in result.samples if s.component == name and s.rss > 0]
         ts = [s.t / 60 for s in mine]
         mem.plot(ts, [s.rss / 2**20 for s in mine], label=name)
         cpu.plot(ts, [s.cpu for s in mine], label=name)
     for ax in (mem, cpu):
         ax.axvline(result.warmup_s / 60, color="grey", linestyle=":", linewidth=1)
-        ax.legend(fontsize="small", ncol=3)
+        # under the plot: never over a line
+        ax.legend(fontsize="small", ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
         ax.grid(alpha=0.3)
     mem.set_ylabel("memory (MB; postgres: private)")
+    mem.set_xlabel("run minute")
     mem.set_title(f"soak: {result.rate:g}/s for {result.minutes:g} min")
     cpu.set_ylabel("CPU (% of one core)")
     cpu.set_xlabel("run minute")
     minutes = [m.minute + 0.5 for m in result.per_minute]
     lat.plot(minutes, [m.p99_ms or 0 for m in result.per_minute], marker="o", label="p99 ms")
-    lat.set_ylabel("p99 of actions (ms)")
+    lat.set_ylabel("p99 of actions (ms, line)")
+    lat.set_ylim(bottom=0)
     lat.set_xlabel("run minute")
     busy = lat.twinx()
-    busy.bar(minutes, [m.busy_rate * 100 for m in result.per_minute], alpha=0.3, color="red")
-    busy.set_ylabel("busy (%)")
+    rates = [m.busy_rate * 100 for m in result.per_minute]
+    busy.bar(minutes, rates, alpha=0.3, color="red", label="busy %")
+    busy.set_ylim(0, max(1.0, *rates) * 1.1)  # 0 busy sits on the axis, never below it
+    busy.set_ylabel("busy (% of actions, bars)")
     lat.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
