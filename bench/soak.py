@@ -182,12 +182,15 @@ class Sampler:
                                 memory += pss - in_shared
                                 shared += in_shared
                             else:
-                                memory += proc.memory_info().rss
+                                rss = proc.memory_info().rss
+                                if not rss:  # exiting (a zombie has no memory): gone
+                                    continue
+                                memory += rss
                     except psutil.Error:
                         continue
                     times[proc.pid] = cpu.user + cpu.system
                     seen.append(proc.pid)
-            if not seen:
+            if not seen or not memory:  # every process of it is gone (the run is ending)
                 continue
             before = self._cpu.get(name)
             cpu_pct = 0.0
