@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,13 @@ from loadkit.stack.ports import free_port, port_open
 from loadkit.stack.postgres import Postgres
 from loadkit.stack.reference import ReferenceStack, StackOptions
 from tests.netns import netns_host, tls_ca, tls_host  # noqa: F401  (fixtures for every test)
+
+# Tests press Ctrl-C (SIGINT) on the commands they start, as a user at a terminal would. A
+# suite started in the background of a non-interactive shell (`make test &`, some CI runners)
+# inherits SIGINT ignored, and every child would inherit that too: Python then installs no
+# KeyboardInterrupt handler and the Ctrl-C never arrives. Children get the default back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).parents[1]
 _db_counter = itertools.count()
