@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from loadkit.rundir import RunDir
+from loadkit.rundir.acks import is_v2, read_records
 from loadkit.rundir.timeline import Timeline
 from loadkit.stack.reference import ReferenceStack
 from tests.conftest import PlainService
@@ -85,8 +86,11 @@ def test_run_against_a_running_stack(stack: ReferenceStack, tmp_path: Path) -> N
 
     tl = Timeline.read(run_dir / "timeline.jsonl")
     assert tl.phases() == ["warm", "peak"]
-    acks = (run_dir / "acks.jsonl").read_text().splitlines()
-    assert len(acks) > 1 and json.loads(acks[0])["schema"] == "loadkit.acks/v1"
+    # every money movement is in the load process's own binary log (acks.d/, loadkit.acks/v2)
+    logs = RunDir(run_dir).ack_logs()
+    assert logs and all(is_v2(log) for log in logs), logs
+    records = [r for log in logs for r in read_records(log)]
+    assert len(records) > 1 and all(r["key"] for r in records)
     assert stack.status()["healthy"], "a run against a running stack leaves it running"
     assert _logging_into(run_dir) == []
 
