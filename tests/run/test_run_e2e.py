@@ -553,7 +553,8 @@ def test_a_short_profile_over_tls_against_a_tls_stack(tmp_path: Path) -> None:
         assert len(urls) == 4 and all(u.startswith("https://127.0.0.1:") for u in urls)
         names = sorted(target["tls_by_url"][u]["server_name"] for u in urls)
         assert names == ["wallet-1", "wallet-1", "wallet-2", "wallet-2"]
-        assert json.loads((run_dir / "run.json").read_text())["target"]["tls"] == {"ca": str(ca)}
+        about_tls = json.loads((run_dir / "run.json").read_text())["target"]["tls"]
+        assert about_tls["ca"] == str(ca) and about_tls["verify"] is True
         report = json.loads((run_dir / "report.json").read_text())
         counts = report["total"]["action"]["counts"]
         assert counts["ok"] > 100 and counts["busy"] == 0, counts
