@@ -2,7 +2,7 @@
 night (tests/integrity/data/double11-short.yaml, 300/s at the peak) and the faults of the
 db-crash and api-crash scenarios (data/crashes.yaml) on a stack of the run's own.
 
-- the safe wallet, with two Locust workers: clean, and every worker's record reached its acknowledgement log
+- the safe wallet, with two Locust workers: clean, and every worker's record reached its ack log
   (nothing the ledger applied is missing from it);
 - ``--wallet-unsafe ack-before-commit``: acknowledged payments are lost, the run exits 1, the
   reports say so and the gate's ``integrity: clean`` fails;
