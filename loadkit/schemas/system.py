@@ -50,7 +50,7 @@ DSN = (
 HEADER_VALUE = rf"^(?:[^{{}}\r\n]|\{{\{{|\}}\}}|\{{\s*env\.{_IDENT}\s*\}})*$"
 #: header names a system may not set (the client sets them)
 RESERVED_HEADERS = "^" + one_of_words(["host", "content-length", "connection"]) + "$"
-#: an allow entry that allows every address (``0.0.0.0/0``, ``::/0``)
+#: an allow entry that allows every address (the all-zeros IPv4 network, ``::/0``)
 EVERY_ADDRESS = r"/\s*0+\]?\s*$"
 
 
