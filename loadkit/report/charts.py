@@ -22,24 +22,22 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-import itertools
 import math
 import re
 import textwrap
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import matplotlib as mpl
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator, PercentFormatter
-from matplotlib.transforms import offset_copy
+from typing import TYPE_CHECKING, Any
 
 from loadkit.profile.outcome import CAUSE_INFO
-from loadkit.report.model import RunMetrics
 from loadkit.report.verdict import clock as _run_clock
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from loadkit.report.model import RunMetrics
 
 #: every busy cause's colour, from the outcome vocabulary (loadkit.profile.outcome.CAUSE_INFO)
 CAUSE_COLOURS: dict[str, str] = {cause.value: info.colour for cause, info in CAUSE_INFO.items()}
@@ -60,7 +58,9 @@ SLICE_COLOURS = ("#2e86ab", "#d1495b", "#e6a100", "#6c9a8b", "#6a3d9a", "#b15928
 #: the legend says which causes are not loadkit's
 UNKNOWN_CAUSE = "{} (unknown cause)"
 ACTION, REQUEST, FAULT, GOOD = "#d1495b", "#2e86ab", "#d1495b", "#1a7f37"
-_ids = itertools.count(1)
+#: the number of the next chart drawn in this process: its SVG ids' prefix (``c7-…``), unique
+#: across the page's charts
+_next_id = [1]
 _RC: dict[Any, Any] = {
     "svg.fonttype": "none",  # text stays text: small files, the page's own font
     "svg.hashsalt": "loadkit",
@@ -154,7 +154,8 @@ def _svg(fig: Figure, *, adjust: bool = True, titles: dict[str, str] | None = No
             f'<g id="{gid}">', f'<g id="{gid}"><title>{html.escape(title)}</title>', 1
         )
     # ids must be unique across the page's several SVGs
-    prefix = f"c{next(_ids)}-"
+    prefix = f"c{_next_id[0]}-"
+    _next_id[0] += 1
     text = re.sub(r'id="([^"]+)"', lambda mt: f'id="{prefix}{mt.group(1)}"', text)
     text = re.sub(r"url\(#([^)]+)\)", lambda mt: f"url(#{prefix}{mt.group(1)})", text)
     text = re.sub(r'href="#([^"]+)"', lambda mt: f'href="#{prefix}{mt.group(1)}"', text)
@@ -261,6 +262,9 @@ def _decorate(
     titles: dict[str, str],
 ) -> None:
     """Phases as alternating bands, faults shaded red; their labels above the plot."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+    from matplotlib.transforms import offset_copy
+
     font = v.font - 1
     row_pt = font * 1.55
     t0 = m.clock_t0
@@ -350,6 +354,11 @@ def _chart(
     wall_t0: float | None = None,
     ylabel: str = "",
 ) -> str:
+    # matplotlib is imported when a chart is drawn: the page's other parts, and a process that
+    # only hands the charts to a chart worker (loadkit.report.chartjob), do without it
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
     v = variant
     x_end = max(m.duration_s, max((p.t + p.width_s for p in m.series), default=0), 1.0)
     lay = _layout(m, v, x_end)
@@ -433,6 +442,8 @@ def busy_chart(m: RunMetrics, *, wall_t0: float | None = None, variant: Variant 
     """Busy rate over time: user actions and requests, with the steady-state limit."""
 
     def draw(ax: Axes, v: Variant) -> None:
+        from matplotlib.ticker import PercentFormatter
+
         x = _mid(m)
         ax.plot(
             x,
@@ -474,6 +485,8 @@ def slice_chart(
     rows = breakdown.rows if breakdown is not None else []
 
     def draw(ax: Axes, v: Variant) -> None:
+        from matplotlib.ticker import PercentFormatter
+
         x = _mid(m)
         for i, row in enumerate(rows):
             ys = [r if r is not None else math.nan for r in row.busy_series]
@@ -520,6 +533,8 @@ def causes_chart(m: RunMetrics, *, wall_t0: float | None = None, variant: Varian
     causes = [c.cause for c in m.causes]
 
     def draw(ax: Axes, v: Variant) -> None:
+        from matplotlib.ticker import MaxNLocator
+
         x = _mid(m)
         width = _widths(m)
         ys = [
@@ -541,6 +556,8 @@ def latency_chart(m: RunMetrics, *, wall_t0: float | None = None, variant: Varia
     and the service time's p95 (from the actual send: the server's share of the wait)."""
 
     def draw(ax: Axes, v: Variant) -> None:
+        from matplotlib.ticker import FuncFormatter
+
         x = _mid(m)
         for name, colour, width in (
             ("p50", "#6c9a8b", 1.0),
@@ -612,6 +629,21 @@ def rate_chart(m: RunMetrics, *, wall_t0: float | None = None, variant: Variant 
 ChartFn = Callable[..., str]
 
 
-def both(fn: ChartFn, m: RunMetrics, *args: Any, **kw: Any) -> Sequence[tuple[str, str]]:
-    """The chart in every variant: ``[("wide", svg), ("narrow", svg)]``."""
-    return [(v.name, fn(m, *args, variant=v, **kw)) for v in VARIANTS]
+def both(
+    fn: ChartFn,
+    m: RunMetrics,
+    *args: Any,
+    variants: Sequence[Variant] = VARIANTS,
+    **kw: Any,
+) -> Sequence[tuple[str, str]]:
+    """The chart in every variant: ``[("wide", svg), ("narrow", svg)]``; with ``variants``,
+    only those (each keeps the SVG ids it has among all: chart workers that draw the variants
+    apart give the page the ids one process would)."""
+    first = _next_id[0]
+    out = []
+    for k, v in enumerate(VARIANTS):
+        if v in variants:
+            _next_id[0] = first + k
+            out.append((v.name, fn(m, *args, variant=v, **kw)))
+    _next_id[0] = first + len(VARIANTS)
+    return out

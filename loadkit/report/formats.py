@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import gc
 import importlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadkit.errors import ConfigError
 from loadkit.rundir import JUNIT_XML, REPORT_HTML, REPORT_JSON, SUMMARY_MD
@@ -27,6 +27,7 @@ from loadkit.rundir import JUNIT_XML, REPORT_HTML, REPORT_JSON, SUMMARY_MD
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from loadkit.report.chartjob import ChartJob
     from loadkit.report.model import RunMetrics
     from loadkit.rundir import RunDir
 
@@ -42,6 +43,10 @@ class ReportOptions:
     console: Console | None = None
     #: the charts' time axis: ``run`` (run clock, m:ss) or ``wall`` (local wall-clock time)
     clock: str = "run"
+    #: the HTML page's charts drawn elsewhere (a chart worker): called once the rest of the
+    #: page is ready, it returns :func:`loadkit.report.html.chart_sections`'s list, or ``None``
+    #: (the worker failed); ``None``: the page draws its charts
+    charts: Callable[[], Sequence[dict[str, Any]] | None] | None = None
 
 
 #: the time axes the HTML charts can have
@@ -111,30 +116,44 @@ def write_reports(
     term: Console | None = None,
     metrics: RunMetrics | None = None,
     clock: str = "run",
+    chart_worker: bool = True,
 ) -> dict[str, Path]:
     """Compute the metrics once (or take ``metrics``) and render each format: files into
     ``out`` (default: the run directory), a printing format to ``term``. Returns the files
-    written, by format. A gated run's reports carry the gate (they read ``gate.json``)."""
+    written, by format. A gated run's reports carry the gate (they read ``gate.json``).
+    ``chart_worker``: draw the HTML page's charts in a forked process meanwhile
+    (:mod:`loadkit.report.chartjob`; where forking is safe), the same page sooner."""
     # a report allocates hundreds of thousands of objects (matplotlib's artists above all) and
     # drops them at the end: the cyclic collector's passes meanwhile cost ~20% of its time
     was_enabled = gc.isenabled()
     gc.disable()
+    job = None
     try:
-        return _write_reports(run_dir, formats, out, max_busy, busy_limit, term, metrics, clock)
+        formats = list(formats)
+        if chart_worker and "html" in formats:
+            from loadkit.report.chartjob import ChartJob
+
+            job = ChartJob.start()
+        return _write_reports(
+            run_dir, formats, out, max_busy, busy_limit, term, metrics, clock, job
+        )
     finally:
+        if job is not None:
+            job.close()
         if was_enabled:
             gc.enable()
 
 
 def _write_reports(
     run_dir: str | Path | RunDir,
-    formats: Iterable[str],
+    formats: list[str],
     out: Path | None,
     max_busy: float | None,
     busy_limit: float | None,
     term: Console | None,
     metrics: RunMetrics | None,
     clock: str,
+    job: ChartJob | None,
 ) -> dict[str, Path]:
     from loadkit.report.metrics import compute_metrics
 
@@ -148,17 +167,25 @@ def _write_reports(
             "wall-clock times are unknown; use --clock run"
         )
     options = ReportOptions(max_busy=max_busy, console=term, clock=clock)
+    order = list(formats)
+    if job is not None:  # the page last: its charts are drawn meanwhile
+        job.submit(metrics, metrics.clock_t0 if clock == "wall" else None)
+        order.sort(key=lambda name: name == "html")
     target = Path(out) if out is not None else Path(run_dir)
-    written: dict[str, Path] = {}
-    for name in formats:
+    done: dict[str, Path] = {}
+    for name in order:
         fmt = BY_NAME[name]
-        text = fmt.render(metrics, options)
+        if name == "html" and job is not None:
+            text = fmt.render(metrics, replace(options, charts=job.result))
+        else:
+            text = fmt.render(metrics, options)
         if fmt.file is None or text is None:
             continue
         target.mkdir(parents=True, exist_ok=True)
         path = target / fmt.file
         path.write_text(text, encoding="utf-8")
-        written[name] = path
+        done[name] = path
+    written = {name: done[name] for name in formats if name in done}  # in the order asked
     return written
 
 

@@ -12,7 +12,8 @@ so the page never scrolls sideways::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -259,6 +260,65 @@ _BREAKDOWN_HINTS = {
 }
 
 
+#: one chart of the page: its ``title``, ``hint`` and ``svgs`` (``[(variant name, svg), …]``)
+ChartSection = dict[str, Any]
+
+
+def chart_sections(
+    m: RunMetrics,
+    wall_t0: float | None = None,
+    variants: Sequence[charts.Variant] = charts.VARIANTS,
+) -> list[ChartSection]:
+    """The page's charts, each in every variant (or only ``variants``: what one chart worker
+    draws, :mod:`loadkit.report.chartjob`); none for a run without a time series::
+
+        chart_sections(m)[0]["title"]                   # "Busy rate over time"
+        chart_sections(m, variants=[charts.NARROW])     # "svgs": [("narrow", svg)] each
+    """
+    chart_list: list[ChartSection] = []
+    if not m.series:
+        return chart_list
+    chart_list = [
+        {
+            "title": "Busy rate over time",
+            "svgs": charts.both(charts.busy_chart, m, wall_t0=wall_t0, variants=variants),
+            "hint": "Shaded red, and named above the chart: fault windows. Grey bands: "
+            "alternate profile phases. Hover a band or a name for its times.",
+        },
+    ]
+    for b in m.breakdowns:
+        if b.dimension in ("instance", "network") and len(b.rows) > 1:
+            chart_list.append(
+                {
+                    "title": f"Busy rate by {DIMENSION_TITLES[b.dimension]}",
+                    "svgs": charts.both(
+                        charts.slice_chart, m, b.dimension, wall_t0=wall_t0, variants=variants
+                    ),
+                    "hint": f"User actions; one line per {DIMENSION_TITLES[b.dimension]}.",
+                }
+            )
+    chart_list += [
+        {
+            "title": "Busy causes",
+            "svgs": charts.both(charts.causes_chart, m, wall_t0=wall_t0, variants=variants),
+            "hint": "Busy user actions per second, stacked by cause.",
+        },
+        {
+            "title": "Latency over time",
+            "svgs": charts.both(charts.latency_chart, m, wall_t0=wall_t0, variants=variants),
+            "hint": "User actions, from the intended send time (what users waited); "
+            "dashed: the service time's p95 (from the actual send); log scale.",
+        },
+        {
+            "title": "Offered, achieved and goodput",
+            "svgs": charts.both(charts.rate_chart, m, wall_t0=wall_t0, variants=variants),
+            "hint": "Offered: the profile's schedule. Achieved: answered user actions. "
+            "Goodput: answered and not busy.",
+        },
+    ]
+    return chart_list
+
+
 def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
     """The whole page as a string."""
     limit = m.limit.value if m.limit else 0.05
@@ -299,44 +359,8 @@ def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
         ),
     ]
     wall_t0 = m.clock_t0 if options is not None and options.clock == "wall" else None
-    chart_list = []
-    if m.series:
-        chart_list = [
-            {
-                "title": "Busy rate over time",
-                "svgs": charts.both(charts.busy_chart, m, wall_t0=wall_t0),
-                "hint": "Shaded red, and named above the chart: fault windows. Grey bands: "
-                "alternate profile phases. Hover a band or a name for its times.",
-            },
-        ]
-        for b in m.breakdowns:
-            if b.dimension in ("instance", "network") and len(b.rows) > 1:
-                chart_list.append(
-                    {
-                        "title": f"Busy rate by {DIMENSION_TITLES[b.dimension]}",
-                        "svgs": charts.both(charts.slice_chart, m, b.dimension, wall_t0=wall_t0),
-                        "hint": f"User actions; one line per {DIMENSION_TITLES[b.dimension]}.",
-                    }
-                )
-        chart_list += [
-            {
-                "title": "Busy causes",
-                "svgs": charts.both(charts.causes_chart, m, wall_t0=wall_t0),
-                "hint": "Busy user actions per second, stacked by cause.",
-            },
-            {
-                "title": "Latency over time",
-                "svgs": charts.both(charts.latency_chart, m, wall_t0=wall_t0),
-                "hint": "User actions, from the intended send time (what users waited); "
-                "dashed: the service time's p95 (from the actual send); log scale.",
-            },
-            {
-                "title": "Offered, achieved and goodput",
-                "svgs": charts.both(charts.rate_chart, m, wall_t0=wall_t0),
-                "hint": "Offered: the profile's schedule. Achieved: answered user actions. "
-                "Goodput: answered and not busy.",
-            },
-        ]
+    # charts drawn by a chart worker are asked for last: the rest of the page is done meanwhile
+    pending = options.charts if options is not None else None
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     banner = status_banner(m)
     bad = banner is not None and banner.kind == "bad"
@@ -360,7 +384,10 @@ def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
         until = charts.wall_text(t0, end) if end is not None else "…"
         return f"wall clock {charts.wall_text(t0, start)}–{until} ({charts.zone_text(t0)})"
 
-    return env.from_string(TEMPLATE).render(
+    template = env.from_string(TEMPLATE)
+    given = pending() if pending is not None else None
+    chart_list = list(given) if given is not None else chart_sections(m, wall_t0)
+    return template.render(
         gate=gate,
         banner=banner,
         tls_banner=tls_banner(m),
