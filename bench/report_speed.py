@@ -3,7 +3,10 @@ requests/s with the real timeline writer (5 phases, 6 journeys, action and reque
 wallet instances, latency and service-time histograms per line, deltas split as a 2-worker
 master writes them, two faults), then runs ``loadkit report RUN_DIR --format all`` on it (a
 fresh process, as a user does) and prints its wall time, CPU time and peak RSS, start-up
-included (targets: ≤ 2 s, ≤ 200 MB; on a shared machine the CPU time is the steadier figure)::
+included (targets: ≤ 2 s, ≤ 200 MB; on a shared machine the CPU time is the steadier figure).
+The HTML page's charts are drawn by forked chart workers (``loadkit.report.chartjob``) on the
+second core: the CPU time counts theirs too (``wait4`` sums a process and the children it
+reaped), so it is above the wall time; the peak RSS is the largest one process had::
 
     .venv/bin/python bench/report_speed.py                 # 3600 s at 1000/s
     .venv/bin/python bench/report_speed.py --seconds 600 --timeline   # also time Timeline.read

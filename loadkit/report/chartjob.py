@@ -1,8 +1,10 @@
 """The HTML page's charts drawn in a forked process, a *chart worker*, while this one reads the
 timeline and writes the other formats: matplotlib's import (~0.4 s) runs while the metrics are
-computed, and the charts (~0.8 s for an hour-long run: ten SVGs) while the other formats and the
-page's template are, on the machine's second core. The page is the same byte for byte as one
-drawn in process (``tests/report/test_chartjob.py``)::
+computed, then the worker draws the wide charts and a fork of it the narrow ones (~0.8 s of
+drawing for an hour-long run: ten SVGs) while this process writes the other formats and the
+page's template, on the machine's two cores. The page is the same byte for byte as one drawn in
+process (``tests/report/test_chartjob.py``); the processes share their pages until they write
+them (an hour-long run's report: ~185 MB of memory in all, PSS)::
 
     job = ChartJob.start()            # None: no fork here (not POSIX, or other threads run)
     m = compute_metrics(run_dir)
@@ -21,6 +23,7 @@ import contextlib
 import importlib
 import os
 import pickle
+import signal
 import threading
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -69,6 +72,7 @@ class ChartJob:
     def __init__(self, pid: int, request: int, reply: int) -> None:
         self.pid, self._request, self._reply = pid, request, reply
         self._submitted = False
+        self._collected = False
         self._closed = False
 
     @classmethod
@@ -112,6 +116,7 @@ class ChartJob:
             data = _read_all(self._reply)
         except OSError:
             data = b""
+        self._collected = True
         self.close()
         try:
             status, payload = pickle.loads(data)
@@ -123,10 +128,14 @@ class ChartJob:
         return sections
 
     def close(self) -> None:
-        """End the worker (it exits when its request pipe closes) and reap it."""
+        """End the worker (killed when its charts were not collected: the report failed or
+        was interrupted) and reap it."""
         if self._closed:
             return
         self._closed = True
+        if not self._collected:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
         if not self._submitted:
             os.close(self._request)
         os.close(self._reply)
