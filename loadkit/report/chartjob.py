@@ -93,9 +93,7 @@ class ChartJob:
                 os.close(fd)
             return None
         if pid == 0:  # the worker: never returns
-            os.close(request_w)
-            os.close(reply_r)
-            _worker(request_r, reply_w)
+            _worker(request_r, reply_w, (request_w, reply_r))
         os.close(request_r)
         os.close(reply_w)
         return cls(pid, request_w, reply_r)
@@ -174,11 +172,18 @@ def _draw(m: RunMetrics, wall_t0: float | None) -> list[ChartSection]:
     return sections
 
 
-def _worker(request: int, reply: int) -> None:
+def _worker(request: int, reply: int, parents: tuple[int, ...]) -> None:
     """The forked process: warm matplotlib up, draw what is asked, send it back, exit (with
     ``os._exit``: nothing of the parent's — buffered output, atexit hooks — runs twice)."""
     code = 0
     try:
+        for fd in parents:
+            os.close(fd)
+        # the parent's signal handlers are not the worker's (a run's "stop the run" on Ctrl-C):
+        # an interrupt ends the worker, and the parent draws the charts or stops itself
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
         # what drawing the first chart would import: done while the parent reads the timeline
         for module in _WARM:
             importlib.import_module(module)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,22 @@ def _children() -> list[int]:
     """This process's child processes still running (or not reaped)."""
     path = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_an_interrupt_ends_the_worker_not_with_the_parents_handler(
+    breakdown_run: Path, tmp_path: Path
+) -> None:
+    """A run's Ctrl-C handler (stop the run, revert faults) stays the parent's: the worker
+    dies of the interrupt and the page draws its charts itself."""
+    handled = tmp_path / "handled"
+    old = signal.signal(signal.SIGINT, lambda *_: handled.write_text(str(os.getpid())))
+    try:
+        job = _job()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    time.sleep(0.3)  # the worker has reset its handlers (its first statements)
+    os.kill(job.pid, signal.SIGINT)
+    job.submit(compute_metrics(breakdown_run), None)
+    assert job.result() is None
+    assert not handled.exists()
+    assert _gone(job.pid)
