@@ -290,7 +290,8 @@ class CopyRows:
         packed = np.empty((len(start), width), np.uint64)
         mixed = np.zeros(len(start), np.uint64)
         for j in range(width):
-            packed[:, j] = words[start + 8 * j] & _low_mask(length - 8 * j)
+            at = np.where(length > 8 * j, start + 8 * j, 0)  # shorter ones: nothing to read
+            packed[:, j] = words[at] & _low_mask(length - 8 * j)
             mixed = mixed * _u64(0x9E3779B97F4A7C15) ^ packed[:, j]  # wraps: a hash
         _, first, inverse = np.unique(mixed, return_index=True, return_inverse=True)
         if not (packed == packed[first][inverse]).all():  # two prefixes with one hash
