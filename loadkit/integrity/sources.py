@@ -229,7 +229,10 @@ class CopyRows:
             details.append(Detail.concat(parts))
             parts.clear()
         return AppliedTable(
-            key, np.ones(len(key), np.int64), (details[0], details[1], details[2]), self.interner
+            key,
+            np.broadcast_to(np.int64(1), key.shape),  # one application a row: no memory
+            (details[0], details[1], details[2]),
+            self.interner,
         )
 
     def _parse_pending(self) -> None:
