@@ -516,11 +516,21 @@ def compare_tables(
 def of_this_run_table(
     acks: AckTable, applied: Iterable[Applied] | AppliedTable
 ) -> tuple[AppliedTable, int]:
-    """:func:`~loadkit.integrity.core.of_this_run` over columns: the applied rows that can be
-    this run's (in ``acks``' ids), and how many were left out. A row whose key loadkit made
-    (``lk-<process prefix>-<share>-<n>``) with a prefix none of this run's records carry was
-    sent by another run (a capacity search's previous pass, applied late); every other row is
-    kept."""
+    """The applied rows that can be this run's (in ``acks``' ids), and how many were left out.
+
+    The ledger is read from the run's start on, so another run on the same database (the
+    previous pass of a capacity search, whose last answers are applied late) can have movements
+    in it too. A key loadkit made (``lk-<process prefix>-<share>-<n>``) carries its load
+    process's random prefix; each load process logs a key before it leaves, so a generated key
+    whose prefix is in none of this run's records was sent by another run and is left out.
+    Other keys (the user's own) are all kept::
+
+        acks = AckTable.of([Ack("lk-0a1b2c3d-0-1", View.SENT)])
+        kept, others = of_this_run_table(
+            acks, [Applied("lk-0a1b2c3d-0-1"), Applied("lk-99999999-0-7")]
+        )
+        len(kept), others                                           # 1, 1
+    """
     from loadkit.integrity.core import GENERATED_PREFIX
 
     interner = acks.interner

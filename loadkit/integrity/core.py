@@ -266,38 +266,10 @@ def _account(value: object) -> AccountRef | None:
     return value if isinstance(value, int | str) else None
 
 
-#: the idempotency keys loadkit's load processes make (``loadkit.load.client.KeyMaker``):
-#: ``lk-<8 random hex, new in every load process>-<share>-<n>``
-_GENERATED_KEY = re.compile(r"(lk-[0-9a-f]{8}-\d+-)\d+")
-#: the part of such a key before its number (what :func:`~.columns.split_key` calls its prefix)
+#: the part before the number of the idempotency keys loadkit's load processes make
+#: (``loadkit.load.client.KeyMaker``: ``lk-<8 random hex, new in every load process>-<share>-<n>``;
+#: what :func:`~.columns.split_key` calls its prefix)
 GENERATED_PREFIX = re.compile(r"lk-[0-9a-f]{8}-\d+-")
-
-
-def of_this_run(acks: Iterable[Ack], applied: Iterable[Applied]) -> tuple[list[Applied], int]:
-    """The applied movements that can be this run's, and how many were left out.
-
-    The ledger is read from the run's start on, so another run on the same database (the
-    previous pass of a capacity search, whose last answers are applied late) can have movements
-    in it too. A key loadkit made carries its load process's random prefix; each load process
-    logs a key before it leaves, so a generated key whose prefix is in none of this run's acks
-    was sent by another run and is left out. Other keys (the user's own) are all kept::
-
-        of_this_run([Ack("lk-0a1b2c3d-0-1", View.SENT)],
-                    [Applied("lk-0a1b2c3d-0-1"), Applied("lk-99999999-0-7")])  # ([…-0-1], 1)
-    """
-    ours: set[str] = set()
-    for ack in acks:
-        if (m := _GENERATED_KEY.fullmatch(ack.key)) is not None:
-            ours.add(m.group(1))
-    kept: list[Applied] = []
-    others = 0
-    for a in applied:
-        m = _GENERATED_KEY.fullmatch(a.key)
-        if m is not None and m.group(1) not in ours:
-            others += 1
-        else:
-            kept.append(a)
-    return kept, others
 
 
 def compare(

@@ -442,17 +442,6 @@ LANGUAGE sql STABLE AS $$
             (SELECT count(*) FROM (SELECT transaction_id FROM ledger_entries
                                    GROUP BY transaction_id
                                    HAVING sum(delta) <> 0 OR count(*) <> 2) u),
-        'transactions_without_entries',
-            (SELECT count(*) FROM transactions t
-             WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transaction_id = t.id)),
-        'entries_mismatched',
-            (SELECT count(*) FROM ledger_entries e JOIN transactions t ON t.id = e.transaction_id
-             WHERE NOT ((e.account_id = t.from_account AND e.delta = -t.amount)
-                        OR (e.account_id = t.to_account AND e.delta = t.amount))),
-        'orphan_entries',
-            (SELECT count(*) FROM ledger_entries e
-             WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = e.transaction_id)
-                OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)),
         'duplicate_applications',
             (SELECT count(*) FROM (SELECT 1 FROM transactions
                                    GROUP BY account_id, idempotency_key
@@ -461,6 +450,21 @@ LANGUAGE sql STABLE AS $$
         'accounts', (SELECT count(*) FROM accounts),
         'idempotency_keys', (SELECT count(*) FROM idempotency_keys),
         'bank_balance', (SELECT balance FROM accounts WHERE name = 'bank')
+    ) || (
+        -- every entry against its transaction and account, in one pass of hash joins (a NOT
+        -- EXISTS per entry took ~10 s for the 7 M entries of an hour at 1,000 movements/s)
+        SELECT jsonb_build_object(
+            'transactions_without_entries', count(*) FILTER (WHERE e.transaction_id IS NULL),
+            'entries_mismatched',
+                count(*) FILTER (WHERE e.transaction_id IS NOT NULL AND t.id IS NOT NULL
+                                 AND NOT ((e.account_id = t.from_account AND e.delta = -t.amount)
+                                          OR (e.account_id = t.to_account AND e.delta = t.amount))),
+            'orphan_entries',
+                count(*) FILTER (WHERE e.transaction_id IS NOT NULL
+                                 AND (t.id IS NULL OR a.id IS NULL)))
+        FROM ledger_entries e
+        FULL JOIN transactions t ON t.id = e.transaction_id
+        LEFT JOIN accounts a ON a.id = e.account_id
     )
 $$;
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from loadkit.integrity import Ack, Applied, LedgerView, View, check_run, compare, read_acks
-from loadkit.integrity.core import MAX_EXAMPLES, of_this_run
+from loadkit.integrity.columns import AppliedTable, of_this_run_table, read_ack_table
+from loadkit.integrity.core import MAX_EXAMPLES
 
 A, R, U, S = View.ACKNOWLEDGED, View.REFUSED, View.UNKNOWN, View.SENT
 
@@ -253,5 +254,11 @@ def test_another_runs_movements_on_the_same_ledger_are_left_out(tmp_path: Path) 
     assert result.ledger is not None
     assert any("474 applied movements of other runs" in n for n in result.ledger["notes"])
     # without the other run, nothing to note
-    kept, others = of_this_run(read_acks(tmp_path / "acks.jsonl"), applied[:1])
+    acks = read_ack_table(tmp_path / "acks.jsonl")
+    kept, others = of_this_run_table(acks, applied[:1])
     assert (len(kept), others) == (1, 0)
+    # the rows kept are this run's and the user's own, whichever form the ledger gives
+    for ledger in (applied, AppliedTable.of(applied)):
+        kept, others = of_this_run_table(acks, ledger)
+        texts = sorted(acks.interner.key_text(k) for k in kept.key.tolist())
+        assert (texts, others) == ([f"{ours}1", "user-key-7"], 474)

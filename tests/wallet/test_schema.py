@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import uuid
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 
@@ -168,3 +171,57 @@ def test_grant_to_refuses_names_that_are_not_plain_roles() -> None:
     for bad in ("Wallet", "a;b", "x y", "", "1abc"):
         with pytest.raises(ValueError, match="not a plain role name"):
             schema.grant_sql(bad)
+
+
+#: wallet_invariants()'s entry checks as they were first written (a NOT EXISTS per row): the
+#: one-pass version must count the same
+_ENTRY_CHECKS = """
+SELECT jsonb_build_object(
+    'transactions_without_entries',
+        (SELECT count(*) FROM transactions t
+         WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transaction_id = t.id)),
+    'entries_mismatched',
+        (SELECT count(*) FROM ledger_entries e JOIN transactions t ON t.id = e.transaction_id
+         WHERE NOT ((e.account_id = t.from_account AND e.delta = -t.amount)
+                    OR (e.account_id = t.to_account AND e.delta = t.amount))),
+    'orphan_entries',
+        (SELECT count(*) FROM ledger_entries e
+         WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = e.transaction_id)
+            OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)))::text
+"""
+
+
+def test_invariants_count_each_broken_entry(pg_dsn: str) -> None:
+    """A ledger broken in every way the entry checks look for: each is counted, as the
+    per-row definition counts it."""
+
+    async def run() -> tuple[dict[str, int], dict[str, int]]:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await schema.migrate_connection(conn)
+            await conn.execute(
+                "INSERT INTO accounts (id, kind, name) VALUES (10, 'user', 'a'), (11, 'user', 'b')"
+            )
+            move = (
+                "INSERT INTO transactions (id, kind, idempotency_key, account_id, from_account,"
+                " to_account, amount) VALUES ($1, 'transfer', $2, 10, 10, 11, 5)"
+            )
+            entry = "INSERT INTO ledger_entries VALUES ($1, $2, $3)"
+            for txn in (1, 2, 3, 4, 5):
+                await conn.execute(move, txn, f"k-{txn}")
+            await conn.executemany(entry, [(10, 1, -5), (11, 1, 5)])  # right
+            # 2: no entries at all
+            await conn.executemany(entry, [(10, 3, -5), (11, 3, 4)])  # 3: one wrong delta
+            await conn.executemany(entry, [(11, 4, -5), (10, 4, 5)])  # 4: accounts swapped
+            await conn.executemany(entry, [(10, 5, -5), (11, 5, 5), (12, 5, 1)])  # 5: + nobody's
+            await conn.executemany(entry, [(10, 99, -7), (11, 99, 7)])  # no such transaction
+            now = json.loads(await conn.fetchval("SELECT wallet_invariants()::text"))
+            was = json.loads(await conn.fetchval(_ENTRY_CHECKS))
+        finally:
+            await conn.close()
+        return now, was
+
+    now, was = asyncio.run(run())
+    assert was == {"transactions_without_entries": 1, "entries_mismatched": 4, "orphan_entries": 3}
+    assert {k: now[k] for k in was} == was
+    assert now["unbalanced_transactions"] == 2 and now["transactions"] == 5
