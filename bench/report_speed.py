@@ -19,8 +19,9 @@ and comparing them with a ledger that applied every acknowledged one. With ``--l
 (the default) the ledger's rows are handed over as the database sends them (``COPY`` text:
 their parsing is part of the figure, the database is not); with ``--ledger db`` they are in the
 ``transactions`` table of a real PostgreSQL on loopback (started for the bench, loaded with
-``generate_series`` with two ``ledger_entries`` per movement as the wallet writes them,
-destroyed after) and the figure includes the reference ledger's read and
+``generate_series`` with two ``ledger_entries`` per movement, its key's stored answer in
+``idempotency_keys`` and the accounts' balances, as the wallet writes them; destroyed after)
+and the figure includes the reference ledger's read and
 ``wallet_invariants()`` over those entries, computed meanwhile on a second connection.
 """
 
@@ -235,12 +236,29 @@ def load_ledger(scratch: Path, movements: int) -> tuple[Any, str]:
                     " WHERE i % 50 <> 0",
                     movements,
                 )
-                # the wallet's double entry: what wallet_invariants() checks after an hour
+                # the wallet's double entry, its stored answer per key and the balances they
+                # add up to: what wallet_invariants() checks after an hour
                 await conn.execute(
                     "INSERT INTO ledger_entries (account_id, transaction_id, delta)"
                     " SELECT from_account, id, -amount FROM transactions"
                     " UNION ALL SELECT to_account, id, amount FROM transactions"
                 )
+                await conn.execute(
+                    "INSERT INTO idempotency_keys (account_id, key, request_hash, status_code,"
+                    " response, transaction_id) SELECT account_id, idempotency_key, md5(id::text),"
+                    " 201, jsonb_build_object('transaction_id', id, 'kind', kind, 'from_account',"
+                    " from_account, 'to_account', to_account, 'amount', amount, 'balance', 0), id"
+                    " FROM transactions"
+                )
+                await conn.execute(
+                    "INSERT INTO accounts (id, kind, name, balance) SELECT account_id,"
+                    " CASE WHEN total < 0 THEN 'external' ELSE 'user' END, 'a' || account_id,"
+                    " total FROM (SELECT account_id, sum(delta) AS total FROM ledger_entries"
+                    " GROUP BY account_id) s"
+                    " ON CONFLICT (id) DO UPDATE SET balance = excluded.balance"
+                )
+                await conn.execute("VACUUM ANALYZE idempotency_keys")
+                await conn.execute("VACUUM ANALYZE accounts")
                 await conn.execute("VACUUM ANALYZE transactions")
                 await conn.execute("VACUUM ANALYZE ledger_entries")
             finally:

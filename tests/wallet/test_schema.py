@@ -225,3 +225,119 @@ def test_invariants_count_each_broken_entry(pg_dsn: str) -> None:
     assert was == {"transactions_without_entries": 1, "entries_mismatched": 4, "orphan_entries": 3}
     assert {k: now[k] for k in was} == was
     assert now["unbalanced_transactions"] == 2 and now["transactions"] == 5
+
+
+#: every invariant by its detailed definition (joins and groupings, no fingerprints)
+_DETAILED = (
+    _ENTRY_CHECKS.removesuffix("::text\n").rstrip()[:-1]
+    + """,
+    'unbalanced_transactions',
+        (SELECT count(*) FROM (SELECT transaction_id FROM ledger_entries GROUP BY transaction_id
+                               HAVING sum(delta) <> 0 OR count(*) <> 2) u),
+    'duplicate_applications',
+        (SELECT count(*) FROM (SELECT 1 FROM transactions GROUP BY account_id, idempotency_key
+                               HAVING count(*) > 1) d),
+    'accounts_mismatched',
+        (SELECT count(*) FROM accounts a
+         WHERE a.balance <> (SELECT coalesce(sum(delta), 0) FROM ledger_entries e
+                             WHERE e.account_id = a.id)))::text
+"""
+)
+
+
+def test_invariants_prove_a_clean_ledger_and_see_each_break_that_keeps_the_counts(
+    pg_dsn: str,
+) -> None:
+    """A ledger written by wallet_move is proven clean (the fingerprints match); breaks that
+    leave every count as it was (two entries per transaction, one transaction per key) make a
+    fingerprint differ, and the detailed counts then find exactly what broke."""
+    checked = (*_DETAILED_KEYS, "total_balance", "negative_balances")
+
+    async def run() -> list[tuple[dict[str, int], dict[str, int]]]:
+        conn = await asyncpg.connect(pg_dsn)
+        seen: list[tuple[dict[str, int], dict[str, int]]] = []
+
+        async def look() -> None:
+            now = json.loads(await conn.fetchval("SELECT wallet_invariants()::text"))
+            detailed = json.loads(await conn.fetchval(_DETAILED))
+            seen.append(({k: now[k] for k in checked}, detailed))
+
+        try:
+            await schema.migrate_connection(conn)
+            users = [f"u{i}" for i in range(8)]
+            await conn.execute(
+                "SELECT wallet_seed($1, $2, 'x', 10000)", users, ["shop-a", "shop-b"]
+            )
+            ids: dict[str, int] = {
+                r["name"]: r["id"] for r in await conn.fetch("SELECT name, id FROM accounts")
+            }
+            moves: list[tuple[str, int, int]] = []
+            for i in range(240):
+                payer = ids[users[i % 8]]
+                if i % 3 == 0:
+                    moves.append(("payment", payer, ids["shop-a" if i % 2 else "shop-b"]))
+                elif i % 3 == 1:
+                    moves.append(("transfer", payer, ids[users[(i + 3) % 8]]))
+                else:
+                    moves.append(("topup", ids["bank"], payer))
+            for i, (kind, payer, payee) in enumerate(moves):
+                status = await conn.fetchval(
+                    "SELECT wallet_move($1, $2, 'h', $3, $4, $5, $6, NULL, NULL)->>'status'",
+                    f"k-{i}",
+                    payer,
+                    kind,
+                    payer,
+                    payee,
+                    1 + i % 50,
+                )
+                assert status == "201"
+            await look()  # clean
+            breaks = [
+                # one transaction's entries swapped: balanced, two entries, wrong accounts
+                "UPDATE ledger_entries SET delta = -delta WHERE transaction_id = "
+                "(SELECT max(id) FROM transactions)",
+                # a transaction that says another amount than its entries moved
+                "UPDATE transactions SET amount = amount + 1 WHERE id = "
+                "(SELECT max(id) FROM transactions)",
+                # an entry moved to another transaction, both keeping two entries
+                "UPDATE ledger_entries SET transaction_id = CASE transaction_id"
+                " WHEN 20 THEN 21 ELSE 20 END WHERE transaction_id IN (20, 21)"
+                " AND delta < 0",
+                # a key applied twice (the unsafe mode's path): one more transaction
+                "SELECT wallet_move_ignoring_key('k-5', {1}, 'h', '{0}', {1}, {2}, 6, NULL,"
+                " NULL)".format(*moves[5]),
+            ]
+            for statement in breaks:
+                tx = conn.transaction()
+                await tx.start()
+                try:
+                    await conn.execute(statement)
+                    await look()
+                finally:
+                    await tx.rollback()
+            await look()  # clean again
+        finally:
+            await conn.close()
+        return seen
+
+    seen = asyncio.run(run())
+    clean = dict.fromkeys(checked, 0)
+    assert seen[0] == (clean, dict.fromkeys(_DETAILED_KEYS, 0))
+    assert seen[-1] == seen[0]
+    for now, detailed in seen:
+        assert {k: now[k] for k in _DETAILED_KEYS} == detailed
+    swapped, amount, moved, twice = (now for now, _ in seen[1:-1])
+    assert swapped["entries_mismatched"] == 2 and swapped["accounts_mismatched"] == 2
+    assert amount["entries_mismatched"] == 2 and amount["unbalanced_transactions"] == 0
+    assert moved["entries_mismatched"] == 2 and moved["unbalanced_transactions"] == 2
+    assert twice["duplicate_applications"] == 1 and twice["entries_mismatched"] == 0
+
+
+_DETAILED_KEYS = (
+    "transactions_without_entries",
+    "entries_mismatched",
+    "orphan_entries",
+    "unbalanced_transactions",
+    "duplicate_applications",
+    "accounts_mismatched",
+)
