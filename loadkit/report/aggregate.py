@@ -411,7 +411,9 @@ class _Reader:
         series and breakdowns are sums of keys), per fault window and per time bin."""
         infos = self.infos
         nk = len(infos)
-        key = kid_arr[rows] * _C + index
+        # line → pair through the lines' offsets: the multiply runs per line, not per pair
+        key = (kid_arr * _C)[rows]
+        key += index
         count = count.astype(np.float64)  # bincount's weights: converted once, not per call
         per_kid = np.bincount(key, weights=count, minlength=nk * _C).reshape(nk, _C)
         totals = self.kid_hist[which]
@@ -427,7 +429,8 @@ class _Reader:
             sel = inside[rows]
             during = np.bincount(key[sel], weights=count[sel], minlength=nk * _C)
             during = during.reshape(nk, _C)
-            for k in np.unique(kid_arr[inside]).tolist():
+            # the keys present (a bincount: np.unique would import numpy.ma, ~10 ms)
+            for k in np.flatnonzero(np.bincount(kid_arr[inside], minlength=nk)).tolist():
                 info = infos[k]
                 row = during[k].astype(np.int64)
                 self.win_add((w, info.level), which, row)
@@ -437,9 +440,10 @@ class _Reader:
         level_of = np.array([i.level_code for i in infos], dtype=np.int64)
         group = level_of[kid_arr] * (2**40) + t_arr // self.bin_s
         present, inverse = np.unique(group, return_inverse=True)
-        dense = np.bincount(
-            inverse.reshape(-1)[rows] * _C + index, weights=count, minlength=len(present) * _C
-        ).reshape(len(present), _C)
+        at = (inverse.reshape(-1) * _C)[rows]
+        at += index
+        dense = np.bincount(at, weights=count, minlength=len(present) * _C)
+        dense_rows = dense.astype(np.int64).reshape(len(present), _C)  # one conversion
         for g, g_key in enumerate(present.tolist()):
             code, bin_ = divmod(g_key, 2**40)
             if (which, code, bin_) in self.closed:
@@ -447,7 +451,7 @@ class _Reader:
                 continue
             open_bins = self.open.setdefault((which, code), {})
             counts = open_bins.get(bin_)
-            row = dense[g].astype(np.int64)
+            row = dense_rows[g]  # a view: this chunk's array is its own
             if counts is None:
                 open_bins[bin_] = row
             else:
@@ -535,7 +539,7 @@ class _Reader:
         # phases
         for phase in {i.phase for i in infos if i.phase}:
             codes = np.array([i.phase == phase for i in infos])
-            seen = np.unique(t[codes[kid]]).tolist()
+            seen = (np.flatnonzero(np.bincount(t[codes[kid]] - t_min)) + t_min).tolist()
             agg.phase_seconds[phase] = set(seen)
             agg.phase_first[phase] = seen[0]
         # breakdowns: a dimension value's action counts per second
