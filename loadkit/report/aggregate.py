@@ -492,6 +492,11 @@ class _Reader:
             for bin_, row in zip(done, values, strict=True):
                 target[bin_] = row
                 self.closed.add((which, code, bin_))
+            # the bins left open get arrays of their own: a view would keep its chunk's whole
+            # matrix (~8 MB) alive
+            for bin_, counts in open_bins.items():
+                if counts.base is not None:
+                    open_bins[bin_] = counts.copy()
 
     # -- the end: counts with numpy -------------------------------------------------------
 
