@@ -171,6 +171,9 @@ class _Reader:
         self.closed: set[tuple[str, int, int]] = set()
         self.late: set[tuple[int, int]] = set()  # (level code, bin) seen after closing
         self.newest = -(2**62)
+        #: (hist) → [lowest, highest + 1] counts index any pair had: the bins' percentiles
+        #: sum only that window of their rows (every count outside it is 0)
+        self.span: dict[str, list[int]] = {h: [_C, 0] for h in _HISTS}
         self.rows = 0
         self.strict = False
         #: ``timeline.cols`` key id → key id here
@@ -411,6 +414,10 @@ class _Reader:
         series and breakdowns are sums of keys), per fault window and per time bin."""
         infos = self.infos
         nk = len(infos)
+        if len(index):
+            span = self.span[which]
+            span[0] = min(span[0], int(index.min()))
+            span[1] = max(span[1], int(index.max()) + 1)
         # line → pair through the lines' offsets: the multiply runs per line, not per pair
         key = (kid_arr * _C)[rows]
         key += index
@@ -485,8 +492,10 @@ class _Reader:
             done = sorted(b for b in open_bins if everything or b < limit)
             if not done:
                 continue
+            lo, hi = self.span[which]
+            lo = min(lo, hi)  # no pair yet: an empty window, every bin without latency
             values = hdr.percentiles_rows_ms(
-                np.stack([open_bins.pop(b) for b in done]), BIN_PERCENTILES
+                np.stack([open_bins.pop(b)[lo:hi] for b in done]), BIN_PERCENTILES, lo
             )
             target = targets[which].setdefault(level, {})
             for bin_, row in zip(done, values, strict=True):
