@@ -729,7 +729,10 @@ def _late_bins(path: Path, reader: _Reader) -> None:
 def as_array(per_second: Mapping[int, list[int]], length: int) -> np.ndarray[Any, Any]:
     """Per-second counts as a ``(length, 4)`` array (seconds without lines are zeros)."""
     out = np.zeros((max(length, 0), 4), dtype=np.int64)
-    for t, n in per_second.items():
-        if 0 <= t < length:
-            out[t] = n
+    if not per_second:
+        return out
+    t = np.fromiter(per_second, dtype=np.int64, count=len(per_second))
+    counts = np.array(list(per_second.values()), dtype=np.int64).reshape(len(t), 4)
+    inside = (t >= 0) & (t < length)
+    out[t[inside]] = counts[inside]
     return out
