@@ -131,6 +131,9 @@ def write_reports(
     try:
         formats = list(formats)
         if chart_worker and "html" in formats:
+            # numpy and the metrics' model imported once, before the fork: the worker needs
+            # them too (it unpickles the metrics), so it inherits them instead of importing
+            import loadkit.report.metrics  # noqa: F401
             from loadkit.report.chartjob import ChartJob
 
             job = ChartJob.start()
