@@ -19,7 +19,7 @@ every number of the report is then that slice's (``loadkit compare --journey …
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,8 @@ class Acc:
 @dataclass
 class Aggregates:
     """What :func:`aggregate` found. ``seconds[level][t]`` and ``causes[level][t]`` are per run
-    second; ``bins[level][b]`` the latency of seconds ``[b·bin_s, (b+1)·bin_s)``."""
+    second; ``bins[level][b]`` the latency of seconds ``[b·bin_s, (b+1)·bin_s)`` (of the
+    levels :func:`aggregate` was asked to bin)."""
 
     series: dict[SeriesKey, Acc] = field(default_factory=dict)
     dims: dict[DimKey, Acc] = field(default_factory=dict)
@@ -148,8 +149,10 @@ class _Reader:
         windows: list[tuple[str, int, int]],
         bin_s: int,
         scope: Scope | None,
+        bin_levels: Collection[str] = LEVELS,
     ) -> None:
         self.agg, self.windows, self.bin_s, self.scope = agg, windows, bin_s, scope
+        self.bin_levels = frozenset(bin_levels)
         self.keys: dict[tuple[Any, ...], int] = {}  # as the line spells it → key id (-1: out)
         self.infos: list[_KeyInfo] = []
         self.by_norm: dict[tuple[str, ...], int] = {}
@@ -443,13 +446,26 @@ class _Reader:
                 self.win_add((w, info.level), which, row)
                 if info.instance and info.level == "action":
                     self.win_inst_add((w, info.instance), which, row)
-        # time bins: one dense row per (level, bin) this chunk touches
+        # time bins: one dense row per (level, bin) this chunk touches, for the levels asked
         level_of = np.array([i.level_code for i in infos], dtype=np.int64)
-        group = level_of[kid_arr] * (2**40) + t_arr // self.bin_s
+        binned = np.array([i.level in self.bin_levels for i in infos], dtype=bool)[kid_arr]
+        if not binned.any():
+            return
+        group = level_of[kid_arr[binned]] * (2**40) + t_arr[binned] // self.bin_s
         present, inverse = np.unique(group, return_inverse=True)
-        at = (inverse.reshape(-1) * _C)[rows]
-        at += index
-        dense = np.bincount(at, weights=count, minlength=len(present) * _C)
+        # each line's first cell in the dense rows (-1: a level not binned), then its pairs'
+        line_at = np.full(len(kid_arr), -1, dtype=np.intp)
+        line_at[binned] = inverse.reshape(-1) * _C
+        at = line_at[rows]
+        if binned.all():
+            at += index
+            weights = count
+        else:
+            keep = at >= 0
+            at = at[keep]
+            at += index[keep]
+            weights = count[keep]
+        dense = np.bincount(at, weights=weights, minlength=len(present) * _C)
         dense_rows = dense.astype(np.int64).reshape(len(present), _C)  # one conversion
         for g, g_key in enumerate(present.tolist()):
             code, bin_ = divmod(g_key, 2**40)
@@ -643,10 +659,13 @@ def aggregate(
     windows: Mapping[str, tuple[int, int]] | None = None,
     bin_s: int = 1,
     scope: Scope | None = None,
+    bin_levels: Collection[str] = LEVELS,
 ) -> Aggregates:
     """Sum every delta of ``path`` (missing file: nothing). ``windows`` maps a name to seconds
-    ``[first, end)`` to sum latency for; ``bin_s`` is the latency time series' resolution;
-    ``scope`` keeps only its slice's lines."""
+    ``[first, end)`` to sum latency for; ``bin_s`` is the latency time series' resolution and
+    ``bin_levels`` the levels it is kept for (a report's charts show the action level's: the
+    request level's would be two thirds of the work); ``scope`` keeps only its slice's
+    lines."""
     windows = dict(windows or {})
     agg = Aggregates()
     agg.seconds = {lv: {} for lv in LEVELS}
@@ -658,7 +677,7 @@ def aggregate(
     if scope is not None and scope.is_everything:
         scope = None
     hit_windows = [(name, lo, hi) for name, (lo, hi) in windows.items()]
-    reader = _Reader(agg, hit_windows, max(1, bin_s), scope)
+    reader = _Reader(agg, hit_windows, max(1, bin_s), scope, bin_levels)
     try:
         fh = path.open("rb")
     except OSError:
@@ -702,7 +721,7 @@ def _late_bins(path: Path, reader: _Reader) -> None:
     late = reader.late
     bin_s = reader.bin_s
     late_bins = {b for _code, b in late}
-    again = _Reader(Aggregates(), [], bin_s, reader.scope)
+    again = _Reader(Aggregates(), [], bin_s, reader.scope, reader.bin_levels)
     again.levels = list(reader.levels)  # the same level codes as the first pass
     wanted = []
     for raw in path.read_bytes().split(b"\n"):

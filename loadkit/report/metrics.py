@@ -83,7 +83,8 @@ def compute_metrics(
     windows = {f.id: _fault_seconds(f) for f in data.faults}
     if scope is not None and scope.is_everything:
         scope = None
-    agg = aggregate(rd.timeline, windows=windows, bin_s=bin_s, scope=scope)
+    # latency over time: the charts show the action level's (the request level's not kept)
+    agg = aggregate(rd.timeline, windows=windows, bin_s=bin_s, scope=scope, bin_levels=["action"])
     # the schedule's offered load is the whole run's: a slice of it has no known share
     offer = data.profile if scope is None else None
     server = _server_lines(rd) if scope is None or scope.instance is not None else None
