@@ -431,7 +431,7 @@ class _Reader:
             grown = np.zeros((max(nk, 2 * totals.shape[0]), _C), dtype=np.int64)
             grown[: totals.shape[0]] = totals
             totals = self.kid_hist[which] = grown
-        totals[:nk] += per_kid.astype(np.int64)
+        np.add(totals[:nk], per_kid, out=totals[:nk], casting="unsafe")  # whole counts
         for w, (_name, lo, hi) in enumerate(self.windows):
             inside = (t_arr >= lo) & (t_arr < hi)
             if not inside.any():
@@ -536,8 +536,11 @@ class _Reader:
         n = np.concatenate(self.n)
         nk = len(infos)
         # per key: counts → series and dims accumulators
-        per_key = np.zeros((nk, len(OUTCOMES)), dtype=np.int64)
-        np.add.at(per_key, kid, n)
+        # (bincount, not np.add.at: ~10x faster; float sums of counts are exact below 2**53)
+        per_key = np.stack(
+            [np.bincount(kid, weights=n[:, i], minlength=nk) for i in range(len(OUTCOMES))],
+            axis=1,
+        ).astype(np.int64)
         key_causes: dict[int, dict[str, int]] = {}
         for (k, _t, c), v in self.causes.items():
             d = key_causes.setdefault(k, {})
