@@ -19,7 +19,7 @@ every number of the report is then that slice's (``loadkit compare --journey …
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,8 @@ class Acc:
 @dataclass
 class Aggregates:
     """What :func:`aggregate` found. ``seconds[level][t]`` and ``causes[level][t]`` are per run
-    second; ``bins[level][b]`` the latency of seconds ``[b·bin_s, (b+1)·bin_s)``."""
+    second; ``bins[level][b]`` the latency of seconds ``[b·bin_s, (b+1)·bin_s)`` (of the
+    levels :func:`aggregate` was asked to bin)."""
 
     series: dict[SeriesKey, Acc] = field(default_factory=dict)
     dims: dict[DimKey, Acc] = field(default_factory=dict)
@@ -148,8 +149,10 @@ class _Reader:
         windows: list[tuple[str, int, int]],
         bin_s: int,
         scope: Scope | None,
+        bin_levels: Collection[str] = LEVELS,
     ) -> None:
         self.agg, self.windows, self.bin_s, self.scope = agg, windows, bin_s, scope
+        self.bin_levels = frozenset(bin_levels)
         self.keys: dict[tuple[Any, ...], int] = {}  # as the line spells it → key id (-1: out)
         self.infos: list[_KeyInfo] = []
         self.by_norm: dict[tuple[str, ...], int] = {}
@@ -171,6 +174,9 @@ class _Reader:
         self.closed: set[tuple[str, int, int]] = set()
         self.late: set[tuple[int, int]] = set()  # (level code, bin) seen after closing
         self.newest = -(2**62)
+        #: (hist) → [lowest, highest + 1] counts index any pair had: the bins' percentiles
+        #: sum only that window of their rows (every count outside it is 0)
+        self.span: dict[str, list[int]] = {h: [_C, 0] for h in _HISTS}
         self.rows = 0
         self.strict = False
         #: ``timeline.cols`` key id → key id here
@@ -411,7 +417,13 @@ class _Reader:
         series and breakdowns are sums of keys), per fault window and per time bin."""
         infos = self.infos
         nk = len(infos)
-        key = kid_arr[rows] * _C + index
+        if len(index):
+            span = self.span[which]
+            span[0] = min(span[0], int(index.min()))
+            span[1] = max(span[1], int(index.max()) + 1)
+        # line → pair through the lines' offsets: the multiply runs per line, not per pair
+        key = (kid_arr * _C)[rows]
+        key += index
         count = count.astype(np.float64)  # bincount's weights: converted once, not per call
         per_kid = np.bincount(key, weights=count, minlength=nk * _C).reshape(nk, _C)
         totals = self.kid_hist[which]
@@ -419,7 +431,7 @@ class _Reader:
             grown = np.zeros((max(nk, 2 * totals.shape[0]), _C), dtype=np.int64)
             grown[: totals.shape[0]] = totals
             totals = self.kid_hist[which] = grown
-        totals[:nk] += per_kid.astype(np.int64)
+        np.add(totals[:nk], per_kid, out=totals[:nk], casting="unsafe")  # whole counts
         for w, (_name, lo, hi) in enumerate(self.windows):
             inside = (t_arr >= lo) & (t_arr < hi)
             if not inside.any():
@@ -427,19 +439,34 @@ class _Reader:
             sel = inside[rows]
             during = np.bincount(key[sel], weights=count[sel], minlength=nk * _C)
             during = during.reshape(nk, _C)
-            for k in np.unique(kid_arr[inside]).tolist():
+            # the keys present (a bincount: np.unique would import numpy.ma, ~10 ms)
+            for k in np.flatnonzero(np.bincount(kid_arr[inside], minlength=nk)).tolist():
                 info = infos[k]
                 row = during[k].astype(np.int64)
                 self.win_add((w, info.level), which, row)
                 if info.instance and info.level == "action":
                     self.win_inst_add((w, info.instance), which, row)
-        # time bins: one dense row per (level, bin) this chunk touches
+        # time bins: one dense row per (level, bin) this chunk touches, for the levels asked
         level_of = np.array([i.level_code for i in infos], dtype=np.int64)
-        group = level_of[kid_arr] * (2**40) + t_arr // self.bin_s
+        binned = np.array([i.level in self.bin_levels for i in infos], dtype=bool)[kid_arr]
+        if not binned.any():
+            return
+        group = level_of[kid_arr[binned]] * (2**40) + t_arr[binned] // self.bin_s
         present, inverse = np.unique(group, return_inverse=True)
-        dense = np.bincount(
-            inverse.reshape(-1)[rows] * _C + index, weights=count, minlength=len(present) * _C
-        ).reshape(len(present), _C)
+        # each line's first cell in the dense rows (-1: a level not binned), then its pairs'
+        line_at = np.full(len(kid_arr), -1, dtype=np.intp)
+        line_at[binned] = inverse.reshape(-1) * _C
+        at = line_at[rows]
+        if binned.all():
+            at += index
+            weights = count
+        else:
+            keep = at >= 0
+            at = at[keep]
+            at += index[keep]
+            weights = count[keep]
+        dense = np.bincount(at, weights=weights, minlength=len(present) * _C)
+        dense_rows = dense.astype(np.int64).reshape(len(present), _C)  # one conversion
         for g, g_key in enumerate(present.tolist()):
             code, bin_ = divmod(g_key, 2**40)
             if (which, code, bin_) in self.closed:
@@ -447,7 +474,7 @@ class _Reader:
                 continue
             open_bins = self.open.setdefault((which, code), {})
             counts = open_bins.get(bin_)
-            row = dense[g].astype(np.int64)
+            row = dense_rows[g]  # a view: this chunk's array is its own
             if counts is None:
                 open_bins[bin_] = row
             else:
@@ -481,13 +508,20 @@ class _Reader:
             done = sorted(b for b in open_bins if everything or b < limit)
             if not done:
                 continue
+            lo, hi = self.span[which]
+            lo = min(lo, hi)  # no pair yet: an empty window, every bin without latency
             values = hdr.percentiles_rows_ms(
-                np.stack([open_bins.pop(b) for b in done]), BIN_PERCENTILES
+                np.stack([open_bins.pop(b)[lo:hi] for b in done]), BIN_PERCENTILES, lo
             )
             target = targets[which].setdefault(level, {})
             for bin_, row in zip(done, values, strict=True):
                 target[bin_] = row
                 self.closed.add((which, code, bin_))
+            # the bins left open get arrays of their own: a view would keep its chunk's whole
+            # matrix (~8 MB) alive
+            for bin_, counts in open_bins.items():
+                if counts.base is not None:
+                    open_bins[bin_] = counts.copy()
 
     # -- the end: counts with numpy -------------------------------------------------------
 
@@ -502,8 +536,11 @@ class _Reader:
         n = np.concatenate(self.n)
         nk = len(infos)
         # per key: counts → series and dims accumulators
-        per_key = np.zeros((nk, len(OUTCOMES)), dtype=np.int64)
-        np.add.at(per_key, kid, n)
+        # (bincount, not np.add.at: ~10x faster; float sums of counts are exact below 2**53)
+        per_key = np.stack(
+            [np.bincount(kid, weights=n[:, i], minlength=nk) for i in range(len(OUTCOMES))],
+            axis=1,
+        ).astype(np.int64)
         key_causes: dict[int, dict[str, int]] = {}
         for (k, _t, c), v in self.causes.items():
             d = key_causes.setdefault(k, {})
@@ -535,7 +572,7 @@ class _Reader:
         # phases
         for phase in {i.phase for i in infos if i.phase}:
             codes = np.array([i.phase == phase for i in infos])
-            seen = np.unique(t[codes[kid]]).tolist()
+            seen = (np.flatnonzero(np.bincount(t[codes[kid]] - t_min)) + t_min).tolist()
             agg.phase_seconds[phase] = set(seen)
             agg.phase_first[phase] = seen[0]
         # breakdowns: a dimension value's action counts per second
@@ -625,10 +662,13 @@ def aggregate(
     windows: Mapping[str, tuple[int, int]] | None = None,
     bin_s: int = 1,
     scope: Scope | None = None,
+    bin_levels: Collection[str] = LEVELS,
 ) -> Aggregates:
     """Sum every delta of ``path`` (missing file: nothing). ``windows`` maps a name to seconds
-    ``[first, end)`` to sum latency for; ``bin_s`` is the latency time series' resolution;
-    ``scope`` keeps only its slice's lines."""
+    ``[first, end)`` to sum latency for; ``bin_s`` is the latency time series' resolution and
+    ``bin_levels`` the levels it is kept for (a report's charts show the action level's: the
+    request level's would be two thirds of the work); ``scope`` keeps only its slice's
+    lines."""
     windows = dict(windows or {})
     agg = Aggregates()
     agg.seconds = {lv: {} for lv in LEVELS}
@@ -640,7 +680,7 @@ def aggregate(
     if scope is not None and scope.is_everything:
         scope = None
     hit_windows = [(name, lo, hi) for name, (lo, hi) in windows.items()]
-    reader = _Reader(agg, hit_windows, max(1, bin_s), scope)
+    reader = _Reader(agg, hit_windows, max(1, bin_s), scope, bin_levels)
     try:
         fh = path.open("rb")
     except OSError:
@@ -684,7 +724,7 @@ def _late_bins(path: Path, reader: _Reader) -> None:
     late = reader.late
     bin_s = reader.bin_s
     late_bins = {b for _code, b in late}
-    again = _Reader(Aggregates(), [], bin_s, reader.scope)
+    again = _Reader(Aggregates(), [], bin_s, reader.scope, reader.bin_levels)
     again.levels = list(reader.levels)  # the same level codes as the first pass
     wanted = []
     for raw in path.read_bytes().split(b"\n"):
@@ -711,7 +751,10 @@ def _late_bins(path: Path, reader: _Reader) -> None:
 def as_array(per_second: Mapping[int, list[int]], length: int) -> np.ndarray[Any, Any]:
     """Per-second counts as a ``(length, 4)`` array (seconds without lines are zeros)."""
     out = np.zeros((max(length, 0), 4), dtype=np.int64)
-    for t, n in per_second.items():
-        if 0 <= t < length:
-            out[t] = n
+    if not per_second:
+        return out
+    t = np.fromiter(per_second, dtype=np.int64, count=len(per_second))
+    counts = np.array(list(per_second.values()), dtype=np.int64).reshape(len(t), 4)
+    inside = (t >= 0) & (t < length)
+    out[t[inside]] = counts[inside]
     return out

@@ -1,20 +1,20 @@
-"""The HTML page's charts drawn in a forked process, a *chart worker*, while this one reads the
-timeline and writes the other formats: matplotlib's import (~0.4 s) runs while the metrics are
-computed, then the worker draws the wide charts and a fork of it the narrow ones (~0.8 s of
-drawing for an hour-long run: ten SVGs) while this process writes the other formats and the
-page's template, on the machine's two cores. The page is the same byte for byte as one drawn in
-process (``tests/report/test_chartjob.py``); the processes share their pages until they write
-them (an hour-long run's report: ~185 MB of memory in all, PSS)::
+"""The HTML page drawn in a forked process, a *chart worker*, while this one reads the timeline
+and writes the other formats: matplotlib's import (~0.4 s) and the page template's compilation
+run while the metrics are computed, then the worker draws the wide charts and a fork of it the
+narrow ones (~0.8 s of drawing for an hour-long run: ten SVGs) and renders the page, while this
+process writes the other formats, on the machine's two cores. The page is the same byte for
+byte as one rendered in process (``tests/report/test_chartjob.py``); the processes share their
+pages until they write them (an hour-long run's report: ~185 MB of memory in all, PSS)::
 
     job = ChartJob.start()            # None: no fork here (not POSIX, or other threads run)
     m = compute_metrics(run_dir)
     job.submit(m, wall_t0=None)       # the metrics go to the worker (a pickle, ~0.3 MB)
     …                                 # the other formats
-    sections = job.result()           # html.chart_sections(m)'s list; None: the worker failed
+    page = job.result()               # html.render_html's text; None: the worker failed
     job.close()                       # always (idempotent): no worker is left behind
 
 When the worker fails (an exception, killed), :meth:`ChartJob.result` returns ``None`` and the
-caller draws the charts itself: the same page, or the same error, as without a worker.
+caller renders the page itself: the same page, or the same error, as without a worker.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from loadkit.report.html import ChartSection
     from loadkit.report.model import RunMetrics
 
-#: what the worker imports before it is asked (matplotlib: ~0.4 s)
+#: what the worker imports before it is asked (matplotlib: ~0.4 s; the page: jinja2)
 _WARM = (
     "matplotlib.figure",
     "matplotlib.ticker",
@@ -99,15 +99,16 @@ class ChartJob:
         return cls(pid, request_w, reply_r)
 
     def submit(self, m: RunMetrics, wall_t0: float | None) -> None:
-        """Hand the worker the metrics (and the charts' wall-clock origin) to draw."""
+        """Hand the worker the metrics (and the charts' wall-clock origin) to draw the page
+        of."""
         data = pickle.dumps((m, wall_t0), protocol=pickle.HIGHEST_PROTOCOL)
         with contextlib.suppress(OSError):  # a worker that died: result() says so
             _write_all(self._request, data)
         os.close(self._request)
         self._submitted = True
 
-    def result(self) -> list[ChartSection] | None:
-        """The charts (waits for the worker); ``None`` when it failed."""
+    def result(self) -> str | None:
+        """The page (waits for the worker); ``None`` when it failed."""
         if not self._submitted or self._closed:
             return None
         try:
@@ -120,10 +121,9 @@ class ChartJob:
             status, payload = pickle.loads(data)
         except Exception:  # a worker killed mid-write: draw the charts here
             return None
-        if status != "ok":
+        if status != "ok" or not isinstance(payload, str):
             return None
-        sections: list[ChartSection] = payload
-        return sections
+        return payload
 
     def close(self) -> None:
         """End the worker (killed when its charts were not collected: the report failed or
@@ -172,9 +172,19 @@ def _draw(m: RunMetrics, wall_t0: float | None) -> list[ChartSection]:
     return sections
 
 
+def _page(m: RunMetrics, wall_t0: float | None) -> str:
+    """The page with the charts :func:`_draw` draws (what ``render_html`` would draw)."""
+    from loadkit.report.formats import ReportOptions
+    from loadkit.report.html import render_html
+
+    sections = _draw(m, wall_t0)
+    return render_html(m, ReportOptions(charts=lambda: sections))
+
+
 def _worker(request: int, reply: int, parents: tuple[int, ...]) -> None:
-    """The forked process: warm matplotlib up, draw what is asked, send it back, exit (with
-    ``os._exit``: nothing of the parent's — buffered output, atexit hooks — runs twice)."""
+    """The forked process: warm matplotlib and the page template up, render the page asked
+    for, send it back, exit (with ``os._exit``: nothing of the parent's — buffered output,
+    atexit hooks — runs twice)."""
     code = 0
     try:
         for fd in parents:
@@ -187,11 +197,14 @@ def _worker(request: int, reply: int, parents: tuple[int, ...]) -> None:
         # what drawing the first chart would import: done while the parent reads the timeline
         for module in _WARM:
             importlib.import_module(module)
+        from loadkit.report.html import page_template
+
+        page_template()
 
         data = _read_all(request)
         if data:  # nothing: the parent closed without asking (it failed, or did not need it)
             m, wall_t0 = pickle.loads(data)
-            reply_data: tuple[str, Any] = ("ok", _draw(m, wall_t0))
+            reply_data: tuple[str, Any] = ("ok", _page(m, wall_t0))
             _write_all(reply, pickle.dumps(reply_data, protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException:  # reported to the parent, which draws the charts
         code = 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import importlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,7 @@ def write_reports(
     """Compute the metrics once (or take ``metrics``) and render each format: files into
     ``out`` (default: the run directory), a printing format to ``term``. Returns the files
     written, by format. A gated run's reports carry the gate (they read ``gate.json``).
-    ``chart_worker``: draw the HTML page's charts in a forked process meanwhile
+    ``chart_worker``: draw the HTML page's charts and render it in a forked process meanwhile
     (:mod:`loadkit.report.chartjob`; where forking is safe), the same page sooner."""
     # a report allocates hundreds of thousands of objects (matplotlib's artists above all) and
     # drops them at the end: the cyclic collector's passes meanwhile cost ~20% of its time
@@ -131,6 +131,9 @@ def write_reports(
     try:
         formats = list(formats)
         if chart_worker and "html" in formats:
+            # numpy and the metrics' model imported once, before the fork: the worker needs
+            # them too (it unpickles the metrics), so it inherits them instead of importing
+            import loadkit.report.metrics  # noqa: F401
             from loadkit.report.chartjob import ChartJob
 
             job = ChartJob.start()
@@ -168,16 +171,16 @@ def _write_reports(
         )
     options = ReportOptions(max_busy=max_busy, console=term, clock=clock)
     order = list(formats)
-    if job is not None:  # the page last: its charts are drawn meanwhile
+    if job is not None:  # the page last: the worker renders it meanwhile
         job.submit(metrics, metrics.clock_t0 if clock == "wall" else None)
         order.sort(key=lambda name: name == "html")
     target = Path(out) if out is not None else Path(run_dir)
     done: dict[str, Path] = {}
     for name in order:
         fmt = BY_NAME[name]
-        if name == "html" and job is not None:
-            text = fmt.render(metrics, replace(options, charts=job.result))
-        else:
+        # the page from the chart worker (None: it failed, the page is rendered here)
+        text = job.result() if name == "html" and job is not None else None
+        if text is None:
             text = fmt.render(metrics, options)
         if fmt.file is None or text is None:
             continue

@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from loadkit.profile.model import LoadModel, Profile
 from loadkit.profile.outcome import BUSY, UNSENT
@@ -82,7 +83,8 @@ def compute_metrics(
     windows = {f.id: _fault_seconds(f) for f in data.faults}
     if scope is not None and scope.is_everything:
         scope = None
-    agg = aggregate(rd.timeline, windows=windows, bin_s=bin_s, scope=scope)
+    # latency over time: the charts show the action level's (the request level's not kept)
+    agg = aggregate(rd.timeline, windows=windows, bin_s=bin_s, scope=scope, bin_levels=["action"])
     # the schedule's offered load is the whole run's: a slice of it has no known share
     offer = data.profile if scope is None else None
     server = _server_lines(rd) if scope is None or scope.instance is not None else None
@@ -442,16 +444,18 @@ def _slice(
 
 def _busy_series(per_second: dict[int, list[int]], data_end: int, bin_s: int) -> list[float | None]:
     """The action busy rate of each time-series point (the run's ``series`` bins)."""
-    out: list[float | None] = []
-    for b in range(0, math.ceil(data_end / bin_s)):
-        busy = answered = 0
-        for t in range(b * bin_s, min((b + 1) * bin_s, data_end)):
-            n = per_second.get(t)
-            if n is not None:
-                busy += n[BUSY]
-                answered += sum(n[:ANSWERED])
-        out.append(_rate(busy, answered))
-    return out
+    sums = _bin_sums(per_second, data_end, bin_s)
+    busy = sums[:, BUSY].tolist()
+    answered = sums[:, :ANSWERED].sum(axis=1).tolist()
+    return [_rate(b, a) for b, a in zip(busy, answered, strict=True)]
+
+
+def _bin_sums(per_second: dict[int, list[int]], data_end: int, bin_s: int) -> npt.NDArray[np.int64]:
+    """Per-second counts summed over each time-series point's ``bin_s`` seconds: a
+    ``(points, outcomes)`` array (the last point may be shorter)."""
+    if data_end <= 0:
+        return np.zeros((0, len(OUTCOMES)), dtype=np.int64)
+    return np.add.reduceat(as_array(per_second, data_end), np.arange(0, data_end, bin_s))
 
 
 def _server_lines(rd: RunDir) -> tuple[dict[str, object], list[CauseLine]] | None:
@@ -515,18 +519,17 @@ def _series(
     agg: Aggregates, profile: Profile | None, offer: Profile | None, data_end: int, bin_s: int
 ) -> list[Point]:
     points = []
-    act, req = agg.seconds["action"], agg.seconds["request"]
-    for b in range(0, math.ceil(data_end / bin_s)):
+    acts = _bin_sums(agg.seconds["action"], data_end, bin_s).tolist()
+    reqs = _bin_sums(agg.seconds["request"], data_end, bin_s).tolist()
+    # each point's action causes, merged second by second in time order
+    bin_causes: dict[int, dict[str, int]] = {}
+    per_second = agg.causes["action"]
+    for t in sorted(t for t in per_second if 0 <= t < data_end):
+        causes = bin_causes.setdefault(t // bin_s, {})
+        for c, k in per_second[t].items():
+            causes[c] = causes.get(c, 0) + k
+    for b, (a, r) in enumerate(zip(acts, reqs, strict=True)):
         lo, hi = b * bin_s, min((b + 1) * bin_s, data_end)
-        a, r = [0] * len(OUTCOMES), [0] * len(OUTCOMES)
-        causes: dict[str, int] = {}
-        for t in range(lo, hi):
-            for i, v in enumerate(act.get(t, ())):
-                a[i] += v
-            for i, v in enumerate(req.get(t, ())):
-                r[i] += v
-            for c, k in agg.causes["action"].get(t, {}).items():
-                causes[c] = causes.get(c, 0) + k
         lat = agg.bins["action"].get(b, [None, None, None])
         svc = agg.service_bins["action"].get(b, [None, None, None])
         phase = profile.phase_at(lo) if profile is not None else None
@@ -543,7 +546,7 @@ def _series(
                 request_answered=sum(r[:3]),
                 request_busy=r[BUSY],
                 request_busy_rate=_rate(r[BUSY], sum(r[:ANSWERED])),
-                causes=causes,
+                causes=bin_causes.get(b, {}),
                 p50=lat[0],
                 p95=lat[1],
                 p99=lat[2],

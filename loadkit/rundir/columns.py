@@ -45,6 +45,11 @@ _RECORD = struct.Struct("<4sII")
 _HEAD = struct.Struct("<qqIII")
 #: a record larger than this is damage, not data (a flush of a busy second is ~100 kB)
 _MAX_RECORD: Final = 1 << 30
+#: the read buffer: a record (~10 kB for a second of 1,000 requests/s) and the seeks over one
+#: stay inside it, one read call per megabyte
+_BUFFER: Final = 1 << 20
+#: the meta of a record that names no new key (most records: no JSON to parse)
+_NO_NEW_KEYS: Final = b'{"keys":[]}'
 
 Key = tuple[str, str, str, str, str, str]  # phase, journey, endpoint, level, instance, network
 #: one line for :meth:`ColumnWriter.write`: t, key, n, causes, lat pairs, svc pairs
@@ -143,7 +148,7 @@ class Columns:
         """The covered lines, records joined into batches of about ``lines`` lines (each
         column of a batch is one ``frombuffer``: a record is only sliced)."""
         try:
-            fh = self.path.open("rb")
+            fh = self.path.open("rb", buffering=_BUFFER)
         except OSError:
             return
         with fh:
@@ -178,32 +183,40 @@ class Columns:
         if len(payload) < length or zlib.crc32(payload) != crc:
             return None
         start, end, _json_crc, m, meta_len = _HEAD.unpack_from(payload)
+        at = _HEAD.size + meta_len
+        meta = payload[_HEAD.size : at]
+        if meta != _NO_NEW_KEYS and not self._meta(meta):  # most records name no new key
+            return None
+        view = memoryview(payload)
+        parts = []
+        for width in (8, 4, 8 * len(self.outcomes), 8 * len(self.causes), 4, 4):
+            parts.append(view[at : at + width * m])
+            at += width * m
+        lat = sum(struct.unpack_from(f"<{m}i", payload, at - 8 * m))  # the lines' pair bytes
+        svc = sum(struct.unpack_from(f"<{m}i", payload, at - 4 * m))
+        if at + lat + svc != length:
+            return None
+        parts += [view[at : at + lat], view[at + lat : at + lat + svc]]
+        return _Raw(start, end, m, parts)
+
+    def _meta(self, raw: bytes) -> bool:
+        """Take a record's meta (new keys; the first record's columns); ``False``: it does
+        not fit what came before (the reading stops)."""
         try:
-            meta = orjson.loads(payload[_HEAD.size : _HEAD.size + meta_len])
+            meta = orjson.loads(raw)
             if "outcomes" in meta:
                 self.outcomes = tuple(str(o) for o in meta["outcomes"])
                 self.causes = tuple(str(c) for c in meta["causes"])
             for kid, *key in meta.get("keys", ()):
                 if kid != len(self.keys):  # ids restart: another writer appended; stop here
-                    return None
+                    return False
                 phase, journey, endpoint, level, instance, network = (
                     "" if k is None else str(k) for k in key
                 )
                 self.keys.append((phase, journey, endpoint, level, instance, network))
         except (orjson.JSONDecodeError, TypeError, ValueError):
-            return None
-        view = memoryview(payload)
-        at = _HEAD.size + meta_len
-        parts = []
-        for width in (8, 4, 8 * len(self.outcomes), 8 * len(self.causes), 4, 4):
-            parts.append(view[at : at + width * m])
-            at += width * m
-        lat = sum(struct.unpack_from(f"<{m}i", parts[4]))
-        svc = sum(struct.unpack_from(f"<{m}i", parts[5]))
-        if at + lat + svc != length:
-            return None
-        parts += [view[at : at + lat], view[at + lat : at + lat + svc]]
-        return _Raw(start, end, m, parts)
+            return False
+        return True
 
     def _join(self, raws: list[_Raw]) -> Batch | None:
         """One batch of ``raws``' lines (``None``: a key id the file never named)."""
@@ -241,8 +254,8 @@ def read_columns(timeline: Path) -> Columns | None:
     since is covered only up to its first changed line."""
     path = columns_path(timeline)
     try:
-        fh = path.open("rb")
-        tl = timeline.open("rb")
+        fh = path.open("rb", buffering=_BUFFER)
+        tl = timeline.open("rb", buffering=_BUFFER)
     except OSError:
         return None
     first: int | None = None

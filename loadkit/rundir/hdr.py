@@ -208,17 +208,26 @@ def percentiles_ms(counts: Counts, ps: tuple[float, ...]) -> list[float | None]:
 
 
 def percentiles_rows_ms(
-    rows: npt.NDArray[np.int64], ps: tuple[float, ...]
+    rows: npt.NDArray[np.int64], ps: tuple[float, ...], first: int = 0
 ) -> list[list[float | None]]:
-    """:func:`percentiles_ms` of every row of a 2-D counts array at once (time bins)."""
-    if not len(rows):
-        return []
-    cumulative = np.cumsum(rows, axis=1)
-    total = cumulative[:, -1]
+    """:func:`percentiles_ms` of every row of a 2-D counts array at once (time bins). The rows
+    may be a window of the counts, from index ``first`` on, when every count outside it is 0
+    (``percentiles_rows_ms(rows[:, 900:2100], ps, first=900)``: the same, less to sum)."""
+    if not len(rows) or not rows.shape[1]:
+        return [[None] * len(ps) for _ in range(len(rows))]
+    width = rows.shape[1]
+    # one running sum over all the rows, row after row: each row's running counts plus the
+    # counts of the rows before it, an ascending sequence, so one binary search per
+    # percentile finds every row's index (a row's target lies within its own stretch)
+    flat = np.cumsum(rows, axis=None)
+    ends = flat[width - 1 :: width]
+    total = np.diff(ends, prepend=0)
+    before = ends - total
+    starts = np.arange(len(rows)) * width - first
     out = np.empty((len(rows), len(ps)), dtype=np.float64)
     for j, p in enumerate(ps):
         target = np.maximum((np.minimum(p, 100.0) * total / 100 + 0.5).astype(np.int64), 1)
-        index = (cumulative >= target[:, None]).argmax(axis=1)
+        index = np.searchsorted(flat, before + target, side="left") - starts
         out[:, j] = _HIGHEST_EQUIVALENT[np.minimum(index, COUNTS_LEN - 1)] / 1000.0
     return [
         [float(v) for v in row] if t > 0 else [None] * len(ps)

@@ -119,6 +119,21 @@ def test_v2_sums_equal_the_v1_encoding(timelines: tuple[Path, Path], bin_s: int)
     assert np.array_equal(total.lat, expected)
 
 
+def test_only_the_levels_asked_are_binned(timelines: tuple[Path, Path]) -> None:
+    """The latency time series of the levels asked (a report's: actions) is the one every
+    level's aggregation has; the other levels' is not kept. JSON lines and columns alike."""
+    v2, v1 = timelines
+    for path in (v2, v1):
+        every = aggregate(path, windows=WINDOWS, bin_s=2)
+        actions = aggregate(path, windows=WINDOWS, bin_s=2, bin_levels=["action"])
+        assert every.bins["request"] and every.service_bins["request"]
+        assert actions.bins["request"] == {} and actions.service_bins["request"] == {}
+        assert actions.bins["action"] == every.bins["action"]
+        assert actions.service_bins["action"] == every.service_bins["action"]
+        for name in ("seconds", "causes", "dim_seconds", "phase_seconds"):
+            assert getattr(actions, name) == getattr(every, name), name
+
+
 def test_a_scope_keeps_its_slice(timelines: tuple[Path, Path]) -> None:
     v2, v1 = timelines
     scope = Scope(instance="wallet-1")

@@ -1,6 +1,6 @@
-"""The chart worker (a forked process drawing the HTML page's charts) gives the page the same
-charts, byte for byte, as drawing them in process; a worker that dies leaves the charts to the
-page, and no worker outlives its job."""
+"""The chart worker (a forked process drawing the HTML page's charts and rendering it) gives the
+same page, byte for byte, as rendering it in process; a worker that dies leaves the page to the
+caller, and no worker outlives its job."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 from loadkit.errors import ConfigError
 from loadkit.report import charts
 from loadkit.report.chartjob import ChartJob
-from loadkit.report.formats import write_reports
-from loadkit.report.html import chart_sections
+from loadkit.report.formats import ReportOptions, write_reports
+from loadkit.report.html import render_html
 from loadkit.report.metrics import compute_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,25 +40,22 @@ def _gone(pid: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("wall", [False, True])
-def test_the_worker_draws_the_charts_one_process_would(breakdown_run: Path, wall: bool) -> None:
+@pytest.mark.parametrize("clock", ["run", "wall"])
+def test_the_worker_renders_the_page_one_process_would(breakdown_run: Path, clock: str) -> None:
     m = compute_metrics(breakdown_run)
-    wall_t0 = m.clock_t0 if wall else None
+    wall_t0 = m.clock_t0 if clock == "wall" else None
     start = charts._next_id[0]
     job = _job()
     try:
         job.submit(m, wall_t0)
-        drawn = job.result()
+        page = job.result()
     finally:
         job.close()
     assert _gone(job.pid)
     charts._next_id[0] = start  # the numbers the worker's charts had (it forked from here)
-    here = chart_sections(m, wall_t0)
-    assert drawn is not None and len(drawn) == len(here) >= 5
-    for a, b in zip(drawn, here, strict=True):
-        assert (a["title"], a["hint"]) == (b["title"], b["hint"])
-        assert [v for v, _svg in a["svgs"]] == ["wide", "narrow"]
-        assert a["svgs"] == b["svgs"]  # same series, labels, legends, ids: the same SVG
+    here = render_html(m, ReportOptions(clock=clock))
+    assert page == here  # same series, labels, legends, ids: the same SVGs and tables
+    assert here.count("<svg") >= 10 and here.count('class="chart-narrow"') >= 5
 
 
 def test_loadkit_report_page_is_the_page_drawn_in_process(
@@ -76,7 +73,7 @@ def test_loadkit_report_page_is_the_page_drawn_in_process(
     assert page.count("<svg") >= 10
 
 
-def test_a_dead_worker_leaves_the_charts_to_the_page(breakdown_run: Path) -> None:
+def test_a_dead_worker_leaves_the_page_to_the_caller(breakdown_run: Path) -> None:
     m = compute_metrics(breakdown_run)
     job = _job()
     os.kill(job.pid, signal.SIGKILL)
@@ -107,7 +104,7 @@ def test_an_interrupt_ends_the_worker_not_with_the_parents_handler(
     breakdown_run: Path, tmp_path: Path
 ) -> None:
     """A run's Ctrl-C handler (stop the run, revert faults) stays the parent's: the worker
-    dies of the interrupt and the page draws its charts itself."""
+    dies of the interrupt and the caller renders the page itself."""
     handled = tmp_path / "handled"
     old = signal.signal(signal.SIGINT, lambda *_: handled.write_text(str(os.getpid())))
     try:
