@@ -43,9 +43,9 @@ class ReportOptions:
     console: Console | None = None
     #: the charts' time axis: ``run`` (run clock, m:ss) or ``wall`` (local wall-clock time)
     clock: str = "run"
-    #: the HTML page's charts drawn elsewhere (a chart worker): called once the rest of the
-    #: page is ready, it returns :func:`loadkit.report.html.chart_sections`'s list, or ``None``
-    #: (the worker failed); ``None``: the page draws its charts
+    #: the HTML page's charts drawn beforehand (the chart worker draws them, then renders the
+    #: page): returns :func:`loadkit.report.html.chart_sections`'s list, or ``None`` (draw them
+    #: here); ``None``: the page draws its charts
     charts: Callable[[], Sequence[dict[str, Any]] | None] | None = None
 
 

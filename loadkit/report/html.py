@@ -368,7 +368,7 @@ def render_html(m: RunMetrics, options: ReportOptions | None = None) -> str:
         ),
     ]
     wall_t0 = m.clock_t0 if options is not None and options.clock == "wall" else None
-    # charts drawn by a chart worker are asked for last: the rest of the page is done meanwhile
+    # charts drawn beforehand (the chart worker's); otherwise drawn here
     pending = options.charts if options is not None else None
     banner = status_banner(m)
     bad = banner is not None and banner.kind == "bad"

@@ -13,7 +13,6 @@ says so under ``tls_banner`` (``null`` when every https URL was verified).
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,34 +28,6 @@ if TYPE_CHECKING:
 
 SCHEMA = "loadkit.report/v1"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "report-v1.schema.json"
-_COUNT_KEYS = {"ok", "rejected", "busy", "unsent", "causes"}
-#: a dataclass's field names, by class (``dataclasses.fields`` once per class, not per object)
-_FIELDS: dict[type, tuple[str, ...]] = {}
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict``'s plain data (dataclasses as dicts of their fields, in order),
-    with ``answered`` and ``busy_rate`` added to every counts object (they are properties)."""
-    cls = type(value)
-    if cls in _SCALARS:
-        return value
-    names = _FIELDS.get(cls)
-    if names is None and is_dataclass(value) and not isinstance(value, type):
-        names = _FIELDS[cls] = tuple(f.name for f in fields(value))
-    if names is not None:
-        out = {name: _plain(getattr(value, name)) for name in names}
-    elif isinstance(value, dict):
-        out = {k: _plain(v) for k, v in value.items()}
-    elif isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    else:
-        return value
-    if len(out) == len(_COUNT_KEYS) and out.keys() == _COUNT_KEYS:
-        answered = out["ok"] + out["rejected"] + out["busy"]
-        out["answered"] = answered
-        out["busy_rate"] = out["busy"] / answered if answered else None
-    return out
 
 
 def report_dict(m: RunMetrics) -> dict[str, Any]:
@@ -64,7 +35,7 @@ def report_dict(m: RunMetrics) -> dict[str, Any]:
     generated = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     head = {"schema": SCHEMA, "generated_at": generated, "loadkit_version": __version__}
     banner = status_banner(m)
-    body = _plain(m)
+    body = m.to_dict()
     body["status_banner"] = None if banner is None else vars(banner).copy()
     tls = tls_banner(m)
     body["tls_banner"] = None if tls is None else vars(tls).copy()

@@ -10,7 +10,7 @@ Rates are fractions (0.073 = 7.3%); latencies are milliseconds; times are run-cl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 #: the dimensions a scope narrows and a breakdown splits by (the timeline's keys)
@@ -345,11 +345,43 @@ class RunMetrics:
         return next((b for b in self.breakdowns if b.dimension == dimension), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (the ``loadkit.report/v1`` body without its envelope)."""
-        return asdict(self)
+        """Plain data (the ``loadkit.report/v1`` body without its envelope): ``asdict``'s,
+        with ``answered`` and ``busy_rate`` in every counts object."""
+        body: dict[str, Any] = _plain(self)
+        return body
 
     def phase(self, name: str) -> PhaseMetrics | None:
         return next((p for p in self.phases if p.name == name), None)
 
     def fault(self, name: str) -> FaultMetrics | None:
         return next((f for f in self.faults if f.name == name or f.id == name), None)
+
+
+_COUNT_KEYS = {"ok", "rejected", "busy", "unsent", "causes"}
+#: a dataclass's field names, by class (``dataclasses.fields`` once per class, not per object)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict``'s plain data (dataclasses as dicts of their fields, in order),
+    with ``answered`` and ``busy_rate`` added to every counts object (they are properties)."""
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    names = _FIELDS.get(cls)
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[cls] = tuple(f.name for f in fields(value))
+    if names is not None:
+        out = {name: _plain(getattr(value, name)) for name in names}
+    elif isinstance(value, dict):
+        out = {k: _plain(v) for k, v in value.items()}
+    elif isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    else:
+        return value
+    if len(out) == len(_COUNT_KEYS) and out.keys() == _COUNT_KEYS:
+        answered = out["ok"] + out["rejected"] + out["busy"]
+        out["answered"] = answered
+        out["busy_rate"] = out["busy"] / answered if answered else None
+    return out
